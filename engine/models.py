@@ -1,0 +1,153 @@
+"""Load tokenizers and models from local paths (or the local Hugging Face cache) and
+tell which family a model belongs to.
+
+Families decide how a model trains and generates:
+- "causal": decoder-only LMs (Llama, Qwen, GPT-2, the demo AR model);
+- "masked": bidirectional masked LMs used as masked-diffusion models (ModernBERT-style,
+  the demo diffusion model) — the mask token comes from the tokenizer;
+- "llada": LLaDA checkpoints (remote code, fixed special-token ids);
+- "dream": Dream-style diffusion models whose logits are shifted by one position.
+
+Nothing here downloads: a missing model raises ModelNotFoundError saying how to fetch it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+FAMILY_CAUSAL = "causal"
+FAMILY_MASKED = "masked"
+FAMILY_LLADA = "llada"
+FAMILY_DREAM = "dream"
+FAMILIES = (FAMILY_CAUSAL, FAMILY_MASKED, FAMILY_LLADA, FAMILY_DREAM)
+DIFFUSION_FAMILIES = (FAMILY_MASKED, FAMILY_LLADA, FAMILY_DREAM)
+
+# Architectures that are bidirectional masked LMs even when the config says little else.
+_MASKED_MODEL_TYPES = {"modernbert", "bert", "roberta", "distilbert", "deberta-v2", "electra", "xlm-roberta"}
+
+
+class ModelNotFoundError(Exception):
+    """The model is neither a local folder nor in the local Hugging Face cache."""
+
+
+class RemoteCodeRefused(Exception):
+    """The model needs `trust_remote_code` and the workspace config did not allow it."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    model: Any  # a transformers PreTrainedModel (possibly wrapped by peft)
+    tokenizer: Any
+    family: str
+    path: str
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Return a local folder for a model, looking in the HF cache without the network."""
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise ModelNotFoundError(
+                f"{local}: folder has no config.json, so it is not a saved model. "
+                "Point --model at the folder `save_pretrained` wrote."
+            )
+        return str(local)
+    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
+        from huggingface_hub import snapshot_download
+
+        try:
+            return snapshot_download(name_or_path, local_files_only=True)
+        except Exception as error:  # noqa: BLE001 - any cache miss means "not on disk"
+            raise ModelNotFoundError(
+                f"{name_or_path}: not in the local Hugging Face cache. Fetch it once on a machine "
+                f"with network access: `huggingface-cli download {name_or_path}` "
+                "(then point the model's `path` at the cache or a copied folder)."
+            ) from error
+    raise ModelNotFoundError(
+        f"{name_or_path}: no such folder. Give a local model folder or a Hugging Face id "
+        "(org/name) that is already in your cache."
+    )
+
+
+def detect_family(config: Any) -> str:
+    """The family of a transformers config (see module docstring)."""
+    model_type = str(getattr(config, "model_type", "") or "").lower()
+    architectures = [str(name) for name in (getattr(config, "architectures", None) or [])]
+    if model_type == "llada" or any("LLaDA" in name for name in architectures):
+        return FAMILY_LLADA
+    if model_type == "dream" or any(name.startswith("Dream") for name in architectures):
+        return FAMILY_DREAM
+    if model_type in _MASKED_MODEL_TYPES or any(name.endswith("ForMaskedLM") for name in architectures):
+        return FAMILY_MASKED
+    return FAMILY_CAUSAL
+
+
+def needs_remote_code(config_dict: dict[str, Any]) -> bool:
+    return bool(config_dict.get("auto_map"))
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(path), trust_remote_code=trust_remote_code)
+
+
+def load_model(
+    path: str,
+    *,
+    family: str | None = None,
+    trust_remote_code: bool = False,
+    load_in_4bit: bool = False,
+    dtype: str | None = None,
+    device: str | None = None,
+) -> LoadedModel:
+    """Load model and tokenizer from a local folder (or the HF cache).
+
+    `dtype` is "float32", "bfloat16" or "float16" (None: float32 on CPU, bfloat16 on GPU).
+    `load_in_4bit` quantises linear layers to NF4 with bitsandbytes (QLoRA).
+    """
+    import json
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress bars would garble --json output and the TUI
+    folder = resolve_model_path(path)
+    config_dict = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    if needs_remote_code(config_dict) and not trust_remote_code:
+        raise RemoteCodeRefused(
+            f"{folder}: this model ships its own Python code (auto_map in config.json). "
+            "Set `trust_remote_code = true` for it in voicebench.toml if you trust its source."
+        )
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    family = family or detect_family(config)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch_dtype,
+            bnb_4bit_use_double_quant=True,
+        )
+
+    if family == FAMILY_CAUSAL:
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    elif family == FAMILY_MASKED:
+        model = AutoModelForMaskedLM.from_pretrained(folder, **kwargs)
+    else:  # LLaDA and Dream register their LM class under AutoModel via remote code
+        model = AutoModel.from_pretrained(folder, **kwargs)
+    if not load_in_4bit:
+        model.to(device)
+    model.eval()
+    tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
+    return LoadedModel(model=model, tokenizer=tokenizer, family=family, path=folder)

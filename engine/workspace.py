@@ -1,0 +1,168 @@
+"""The workspace: a folder holding sources, pairs, canaries, rubric, models, runs and the store.
+
+`Workspace.open(path)` reads `voicebench.toml` when present and falls back to defaults,
+so the repository root (which ships `data/`) is itself the demo workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "voicebench.toml"
+
+
+class WorkspaceError(Exception):
+    """A workspace or its config is unusable; the message says where and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One model the workspace knows by name."""
+
+    name: str
+    path: str  # local folder, or a Hugging Face id resolved from the local cache only
+    family: str | None = None  # "causal" | "masked" | "llada"; None = detect from config
+    trust_remote_code: bool = False  # only ever True when the config says so
+    context_length: int | None = None  # token budget for pairs; None = from model config
+    load_in_4bit: bool = False  # QLoRA / memory-saving loads on a GPU box
+
+
+# Shipped defaults: the demo models run anywhere; the real ones are configuration for a
+# GPU box and are only used when their weights are already on disk or in the HF cache.
+DEFAULT_MODELS: tuple[ModelEntry, ...] = (
+    ModelEntry("demo-ar", "data/models/demo-ar", family="causal", context_length=512),
+    ModelEntry("demo-diffusion", "data/models/demo-diffusion", family="masked", context_length=512),
+    ModelEntry("gpt2-xl", "openai-community/gpt2-xl", family="causal", context_length=1024),
+    ModelEntry(
+        "llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", family="causal",
+        context_length=8192, load_in_4bit=True,
+    ),
+    ModelEntry(
+        "llada-8b-instruct", "GSAI-ML/LLaDA-8B-Instruct", family="llada",
+        trust_remote_code=True, context_length=4096,
+    ),
+)
+
+
+@dataclasses.dataclass
+class Workspace:
+    """Paths and settings of one workspace folder."""
+
+    root: Path
+    models: dict[str, ModelEntry]
+    settings: dict[str, Any]  # raw tables from voicebench.toml: [sampler], [train], [pairs] …
+
+    @classmethod
+    def open(cls, root: str | Path = ".") -> Workspace:
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            raise WorkspaceError(f"{root}: not a folder. Run `voicebench init {root}` to make a workspace.")
+        settings: dict[str, Any] = {}
+        config_path = root / CONFIG_NAME
+        if config_path.exists():
+            try:
+                settings = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as error:
+                raise WorkspaceError(f"{config_path}: {error}. Fix the TOML syntax and try again.") from error
+        models = {entry.name: entry for entry in DEFAULT_MODELS}
+        for name, table in settings.get("models", {}).items():
+            models[name] = _model_entry(config_path, name, table)
+        return cls(root=root, models=models, settings=settings)
+
+    # Paths -----------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def pairs_path(self) -> Path:
+        return self.data_dir / "pairs.jsonl"
+
+    @property
+    def canaries_path(self) -> Path:
+        return self.data_dir / "canaries.toml"
+
+    @property
+    def rubric_path(self) -> Path:
+        return self.data_dir / "rubric.toml"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "judgments.db"
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A settings table such as [sampler] or [train]; empty when absent."""
+        return dict(self.settings.get(name, {}))
+
+    def model(self, name_or_path: str) -> ModelEntry:
+        """A configured model by name, or an ad-hoc entry for a path (relative to the root)."""
+        if name_or_path in self.models:
+            entry = self.models[name_or_path]
+        else:
+            entry = ModelEntry(name=Path(name_or_path).name or name_or_path, path=name_or_path)
+        local = self.root / entry.path
+        if local.exists():
+            entry = dataclasses.replace(entry, path=str(local))
+        return entry
+
+
+def _model_entry(config_path: Path, name: str, table: Any) -> ModelEntry:
+    if not isinstance(table, dict) or "path" not in table:
+        raise WorkspaceError(f"{config_path}: [models.{name}] needs a `path` (a local folder or a Hugging Face id).")
+    known = {field.name for field in dataclasses.fields(ModelEntry)} - {"name"}
+    unknown = set(table) - known
+    if unknown:
+        raise WorkspaceError(
+            f"{config_path}: [models.{name}] has unknown keys {sorted(unknown)}; allowed: {sorted(known)}."
+        )
+    return ModelEntry(name=name, **table)
+
+
+def init_workspace(target: str | Path) -> Workspace:
+    """Make an empty workspace: data/sources, an empty pairs file, a config with comments."""
+    root = Path(target).expanduser().resolve()
+    (root / "data" / "sources").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "models").mkdir(parents=True, exist_ok=True)
+    pairs = root / "data" / "pairs.jsonl"
+    if not pairs.exists():
+        pairs.write_text("", encoding="utf-8")
+    config = root / CONFIG_NAME
+    if not config.exists():
+        config.write_text(DEFAULT_CONFIG_TEXT, encoding="utf-8")
+    return Workspace.open(root)
+
+
+DEFAULT_CONFIG_TEXT = """\
+# voicebench workspace settings. Every table is optional.
+
+# Models by name. `path` is a local folder or a Hugging Face id already in your cache;
+# nothing is downloaded for you. `trust_remote_code` is needed for LLaDA.
+# [models.llada-8b-instruct]
+# path = "GSAI-ML/LLaDA-8B-Instruct"
+# family = "llada"
+# trust_remote_code = true
+# context_length = 4096
+
+# [sampler]
+# steps = 64
+# gen_length = 64
+# block_length = 32
+
+# [train]
+# lr = 2e-4
+"""
