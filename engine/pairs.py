@@ -1,0 +1,679 @@
+"""Training pairs: the JSONL file, its records, validation, splitting and search.
+
+One JSON object a line: `{"id", "prompt", "response", "source", "tier", "split", "tags",
+"notes"}`; any other key is kept in `Pair.extra` and written back. Loading never drops
+data: a line that cannot be read as a pair is kept verbatim as a `BadLine` and written
+back on save. Saving is atomic (temp file in the same folder, fsync, `os.replace`), keeps
+one backup (`pairs.jsonl.bak`) and refuses to overwrite a file that changed on disk since
+it was loaded (`SaveConflict`) unless forced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import heapq
+import json
+import os
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+KNOWN_KEYS = ("id", "prompt", "response", "source", "tier", "split", "tags", "notes")
+TIERS = ("continuation", "thesis", "paragraph", "note", "manual")
+SPLITS = ("train", "val")
+BACKUP_SUFFIX = ".bak"
+
+# Tokens a chat template / EOS adds around a pair when training; counted against budgets
+# so a pair that "just fits" as raw text does not overflow once formatted.
+PAIR_OVERHEAD_TOKENS = 8
+
+# Near-duplicate rule: both the prompts and the responses share at least this share of
+# word trigrams (Jaccard). Requiring both keeps the thesis pair (title → whole piece) and
+# the continuation pair (opening → rest) of one essay apart: their responses overlap but
+# their prompts do not.
+NEAR_DUPLICATE_JACCARD = 0.8
+SHINGLE_WORDS = 3
+SKETCH_SIZE = 4  # bottom-k hashes per response used to find candidate neighbours
+
+
+class SaveConflict(Exception):
+    """The file on disk changed since it was loaded; reload it or save to another path."""
+
+
+@dataclasses.dataclass
+class Pair:
+    """One prompt/response training pair."""
+
+    id: str
+    prompt: str
+    response: str
+    source: str = ""  # which essay/note it came from; the train/val split is by source
+    tier: str = "manual"  # how it was made: continuation | thesis | paragraph | note | manual
+    split: str = "train"  # train | val
+    tags: list[str] = dataclasses.field(default_factory=list)
+    notes: str = ""  # the writer's own remarks; never used for training
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # unknown keys, kept
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Pair:
+        """Build a pair from a JSON object; raises ValueError naming the field at fault.
+
+        A missing prompt or response loads as "" so the writer can fix it in the editor;
+        `validate` reports it.
+        """
+        if not isinstance(record, Mapping):
+            raise ValueError(f"expected a JSON object, got {_json_type(record)}")
+        pair_id = record.get("id")
+        if not isinstance(pair_id, str) or not pair_id.strip():
+            raise ValueError("`id` must be a non-empty string" + ("" if "id" in record else " (missing)"))
+        values: dict[str, Any] = {"id": pair_id}
+        for name in ("prompt", "response", "source", "tier", "split", "notes"):
+            if name not in record:
+                continue
+            value = record[name]
+            if not isinstance(value, str):
+                raise ValueError(f"`{name}` must be a string, got {_json_type(value)}")
+            values[name] = value
+        values.setdefault("prompt", "")
+        values.setdefault("response", "")
+        if "tags" in record:
+            tags = record["tags"]
+            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+                raise ValueError(f"`tags` must be a list of strings, got {json.dumps(tags, ensure_ascii=False)[:60]}")
+            values["tags"] = list(tags)
+        values["extra"] = {key: value for key, value in record.items() if key not in KNOWN_KEYS}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: known keys in a fixed order, then unknown keys as loaded."""
+        record: dict[str, Any] = {
+            "id": self.id, "prompt": self.prompt, "response": self.response, "source": self.source,
+            "tier": self.tier, "split": self.split, "tags": list(self.tags), "notes": self.notes,
+        }
+        for key, value in self.extra.items():
+            if key not in record:
+                record[key] = value
+        return record
+
+
+@dataclasses.dataclass(frozen=True)
+class BadLine:
+    """A line that is not a usable pair; written back verbatim on save."""
+
+    line: int  # 1-based line number in the file as loaded
+    raw: str  # the line's text without its newline
+    message: str  # what is wrong, e.g. "not valid JSON: Expecting ',' delimiter (column 17)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Fingerprint:
+    """What was on disk when a file was loaded or saved (content hash decides)."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Fingerprint:
+        return cls(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+@dataclasses.dataclass
+class _Original:
+    """A pair as it was read: its line, raw text and record, so unchanged pairs keep their bytes."""
+
+    pair: Pair  # strong reference, so the id() key below can never be reused by another object
+    line: int
+    raw: str
+    snapshot: tuple[Any, ...]  # _snapshot(pair) when read; a different value means "edited"
+
+
+def _snapshot(pair: Pair) -> tuple[Any, ...]:
+    return (pair.id, pair.prompt, pair.response, pair.source, pair.tier, pair.split, tuple(pair.tags),
+            pair.notes, json.dumps(pair.extra, sort_keys=True) if pair.extra else "")
+
+
+@dataclasses.dataclass(eq=False)
+class PairFile:
+    """A loaded pairs file: the pairs, the unreadable lines, and what was on disk."""
+
+    path: Path
+    pairs: list[Pair] = dataclasses.field(default_factory=list)
+    bad_lines: list[BadLine] = dataclasses.field(default_factory=list)
+    fingerprint: Fingerprint | None = None  # None: the file did not exist when loaded
+    _originals: dict[int, _Original] = dataclasses.field(default_factory=dict, repr=False)
+    _loaded_text: str = dataclasses.field(default="", repr=False)  # text last read or written
+
+    def line_of(self, pair_id: str) -> int:
+        """The 1-based line of the first pair with this id: where it sits on disk, or where
+        the next save will put it for a pair that is new or was replaced. 0 if no such id."""
+        for index, pair in enumerate(self.pairs):
+            if pair.id == pair_id:
+                return self.line_of_pair(pair, index)
+        return 0
+
+    def line_of_pair(self, pair: Pair, index: int | None = None) -> int:
+        """The line of this very pair object (see `line_of`)."""
+        original = self._originals.get(id(pair))
+        if original is not None and original.pair is pair:
+            return original.line
+        if index is None:
+            index = next((i for i, candidate in enumerate(self.pairs) if candidate is pair), len(self.pairs))
+        return _layout_lines(len(self.pairs), self.bad_lines)[0][index] if index < len(self.pairs) else 0
+
+    def lines(self) -> list[int]:
+        """Line numbers of every pair, in list order (one pass, for validation)."""
+        layout, _ = _layout_lines(len(self.pairs), self.bad_lines)
+        result = []
+        for index, pair in enumerate(self.pairs):
+            original = self._originals.get(id(pair))
+            result.append(original.line if original is not None and original.pair is pair else layout[index])
+        return result
+
+    def ids(self) -> set[str]:
+        return {pair.id for pair in self.pairs}
+
+    def is_modified(self) -> bool:
+        """True when saving would write something different from what was loaded."""
+        return self._render() != self._loaded_text
+
+    def _render(self) -> str:
+        """The file's text: pairs in order, bad lines back at their original line numbers."""
+        pair_lines = []
+        for pair in self.pairs:
+            original = self._originals.get(id(pair))
+            if original is not None and original.pair is pair and _snapshot(pair) == original.snapshot:
+                pair_lines.append(original.raw)  # unchanged: keep its exact bytes
+            else:
+                pair_lines.append(json.dumps(pair.to_dict(), ensure_ascii=False))
+        out = _merge_bad_lines(pair_lines, self.bad_lines, raw=True)
+        return "".join(line + "\n" for line in out)
+
+
+def _layout_lines(pair_count: int, bad_lines: list[BadLine]) -> tuple[list[int], list[int]]:
+    """Line numbers (pairs, bad lines) that `_render` produces."""
+    order = _merge_bad_lines(list(range(pair_count)), bad_lines)
+    pair_lines = [0] * pair_count
+    bad_numbers = []
+    for number, item in enumerate(order, start=1):
+        if isinstance(item, BadLine):
+            bad_numbers.append(number)
+        else:
+            pair_lines[item] = number
+    return pair_lines, bad_numbers
+
+
+def _merge_bad_lines(items: list[Any], bad_lines: list[BadLine], *, raw: bool = False) -> list[Any]:
+    """Insert bad lines (their raw text, or the BadLine) at their original line numbers,
+    clamped to the end, so a file saved without edits keeps every line where it was."""
+    if not bad_lines:
+        return items
+    merged = list(items)
+    for bad in sorted(bad_lines, key=lambda bad: bad.line):
+        merged.insert(min(bad.line - 1, len(merged)), bad.raw if raw else bad)
+    return merged
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+# Loading ---------------------------------------------------------------------------------
+
+def load_pairs(path: str | Path) -> PairFile:
+    """Read a pairs file. Never raises on bad content: unreadable lines become `BadLine`s.
+
+    A missing file loads as an empty PairFile (fingerprint None). OSErrors other than
+    "not found" (permissions, a folder in the way) do propagate: there is nothing to show.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return PairFile(path=path)
+    pair_file = PairFile(path=path, fingerprint=Fingerprint.of_bytes(data))
+    text = data.decode("utf-8", errors="surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue  # blank lines carry no data
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            # Undecodable bytes: keep the line verbatim (surrogateescape writes them back).
+            pair_file.bad_lines.append(BadLine(number, raw, "not UTF-8 text; re-save the file as UTF-8"))
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as error:
+            pair_file.bad_lines.append(BadLine(number, raw, f"not valid JSON: {error.msg} (column {error.colno})"))
+            continue
+        try:
+            pair = Pair.from_dict(record)
+        except ValueError as error:
+            pair_file.bad_lines.append(BadLine(number, raw, str(error)))
+            continue
+        pair_file.pairs.append(pair)
+        pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
+    pair_file._loaded_text = pair_file._render()
+    return pair_file
+
+
+# Saving ----------------------------------------------------------------------------------
+
+def save_pairs(pair_file: PairFile, path: str | Path | None = None, *, force: bool = False) -> PairFile:
+    """Write the pairs atomically and return `pair_file`, now pointing at what is on disk.
+
+    `path` saves to another file ("save as"); the PairFile then belongs to that path.
+    Raises SaveConflict when the target changed on disk since it was loaded (or, for a
+    save-as, already exists) — unless `force`. The previous content is kept as `<name>.bak`.
+    """
+    target = Path(path) if path is not None else pair_file.path
+    same_file = _same_path(target, pair_file.path)
+    current = _read_or_none(target)
+    if not force:
+        if same_file:
+            on_disk = Fingerprint.of_bytes(current) if current is not None else None
+            if on_disk != pair_file.fingerprint:
+                raise SaveConflict(
+                    f"{target}: changed on disk since it was loaded; reload it, save to another "
+                    "file, or save with force to overwrite the other change"
+                )
+        elif current is not None:
+            raise SaveConflict(f"{target}: already exists; choose another name or save with force to overwrite it")
+    text = pair_file._render()
+    data = text.encode("utf-8", errors="surrogateescape")
+    if current is not None and current != data:
+        _atomic_write(target.with_name(target.name + BACKUP_SUFFIX), current)
+    _atomic_write(target, data)
+    lines, _ = _layout_lines(len(pair_file.pairs), pair_file.bad_lines)
+    pair_file.bad_lines = _renumber_bad_lines(pair_file.bad_lines, len(pair_file.pairs))
+    pair_file._originals = {}
+    for pair, number, raw in zip(pair_file.pairs, lines, _pair_texts(text, lines), strict=True):
+        pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
+    pair_file.path = target
+    pair_file.fingerprint = Fingerprint.of_bytes(data)
+    pair_file._loaded_text = text
+    return pair_file
+
+
+def _pair_texts(text: str, lines: list[int]) -> list[str]:
+    all_lines = text.split("\n")
+    return [all_lines[number - 1] for number in lines]
+
+
+def _renumber_bad_lines(bad_lines: list[BadLine], pair_count: int) -> list[BadLine]:
+    _, numbers = _layout_lines(pair_count, bad_lines)
+    ordered = sorted(bad_lines, key=lambda bad: bad.line)
+    return [dataclasses.replace(bad, line=number) for bad, number in zip(ordered, numbers, strict=True)]
+
+
+def _same_path(first: Path, second: Path) -> bool:
+    return os.path.abspath(first) == os.path.abspath(second)
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (not possible on every platform; best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Atomic write for other engine modules (exports, ingest output)."""
+    _atomic_write(Path(path), data)
+
+
+# Validation ------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a pairs file; `str()` is `path:line: message`."""
+
+    path: str
+    line: int
+    pair_id: str | None  # None for a bad line
+    field: str | None  # "prompt", "response", "id", "split", "tokens", … or None
+    message: str
+    severity: str = "error"  # error | warning
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class TokenCounterLike(Protocol):
+    def count(self, text: str) -> int: ...
+
+
+CounterArg = TokenCounterLike | Callable[[str], int] | Mapping[str, Any] | None
+
+
+def validate(
+    pair_file: PairFile,
+    budgets: Mapping[str, int] | None = None,
+    counter: CounterArg = None,
+) -> list[Problem]:
+    """Everything wrong with the file, sorted by line.
+
+    `budgets` maps a model name to its token budget; `counter` counts tokens — one counter
+    (or a function) for every model, or a mapping model name → counter. Budgets without a
+    counter for that model are skipped.
+    """
+    path = str(pair_file.path)
+    lines = pair_file.lines()
+    problems = [Problem(path, bad.line, None, None, bad.message) for bad in pair_file.bad_lines]
+    pairs = pair_file.pairs
+
+    def add(index: int, field: str | None, message: str, severity: str = "error") -> None:
+        problems.append(Problem(path, lines[index], pairs[index].id, field, message, severity))
+
+    first_line_of_id: dict[str, int] = {}
+    for index, pair in enumerate(pairs):
+        if not pair.prompt.strip():
+            add(index, "prompt", f"pair {pair.id!r}: prompt is missing or empty")
+        if not pair.response.strip():
+            add(index, "response", f"pair {pair.id!r}: response is missing or empty")
+        if pair.split not in SPLITS:
+            add(index, "split", f"pair {pair.id!r}: split must be 'train' or 'val', not {pair.split!r}")
+        if pair.id in first_line_of_id:
+            add(index, "id", f"duplicate id {pair.id!r} (first on line {first_line_of_id[pair.id]})")
+        else:
+            first_line_of_id[pair.id] = lines[index]
+    problems.extend(_leakage_problems(pair_file, lines))
+    problems.extend(_duplicate_problems(pair_file, lines))
+    if budgets:
+        problems.extend(_budget_problems(pair_file, lines, budgets, counter))
+    problems.sort(key=lambda problem: (problem.line, problem.field or ""))
+    return problems
+
+
+def _leakage_problems(pair_file: PairFile, lines: list[int]) -> list[Problem]:
+    """A source with pairs in both splits: reported once, on its first pair in the smaller split."""
+    by_source: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for index, pair in enumerate(pair_file.pairs):
+        if pair.source and pair.split in SPLITS:
+            by_source[pair.source][pair.split].append(index)
+    problems = []
+    for source, splits in by_source.items():
+        if len(splits) < 2:
+            continue
+        train, val = splits["train"], splits["val"]
+        smaller = val if len(val) <= len(train) else train
+        index = smaller[0]
+        problems.append(Problem(
+            str(pair_file.path), lines[index], pair_file.pairs[index].id, "split",
+            f"source {source!r} is in both splits ({len(train)} train, {len(val)} val pairs): "
+            "move its pairs to one split so validation never sees training text",
+        ))
+    return problems
+
+
+_WORD = re.compile(r"\w+")
+
+
+def normalise_text(text: str) -> str:
+    """Case-folded words only: what "the same text" means for duplicate checks."""
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def _shingles(text: str) -> frozenset[int]:
+    words = _WORD.findall(text.casefold())
+    if len(words) < SHINGLE_WORDS:
+        return frozenset(hash(word) for word in words)
+    # hash() is salted per process; only comparisons within one run use these values.
+    return frozenset(hash(gram) for gram in zip(*(words[i:] for i in range(SHINGLE_WORDS))))
+
+
+def jaccard(first: frozenset[int], second: frozenset[int]) -> float:
+    if not first and not second:
+        return 1.0
+    return len(first & second) / len(first | second)
+
+
+def find_duplicates(pairs: list[Pair]) -> tuple[list[tuple[int, int]], list[tuple[int, int, float]]]:
+    """(exact, near) duplicates as index pairs (earlier, later); near ones carry the lower
+    of the prompt and response Jaccard similarities.
+
+    Exact: same prompt and response after case-folding and dropping punctuation.
+    Near: candidates share one of their responses' smallest trigram hashes (a bottom-k
+    sketch, so no all-pairs loop); a candidate counts when prompt and response Jaccard are
+    both ≥ NEAR_DUPLICATE_JACCARD.
+    """
+    exact: list[tuple[int, int]] = []
+    representative: dict[tuple[str, str], int] = {}
+    unique: list[int] = []
+    for index, pair in enumerate(pairs):
+        key = (normalise_text(pair.prompt), normalise_text(pair.response))
+        if key in representative:
+            exact.append((representative[key], index))
+        else:
+            representative[key] = index
+            unique.append(index)
+
+    response_sets = {index: _shingles(pairs[index].response) for index in unique}
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for index in unique:
+        for value in heapq.nsmallest(SKETCH_SIZE, response_sets[index]):
+            buckets[value].append(index)
+    candidates: set[tuple[int, int]] = set()
+    for members in buckets.values():
+        for position, first in enumerate(members):
+            for second in members[position + 1:]:
+                candidates.add((first, second))
+    near: list[tuple[int, int, float]] = []
+    prompt_sets: dict[int, frozenset[int]] = {}
+    for first, second in sorted(candidates):
+        response_similarity = jaccard(response_sets[first], response_sets[second])
+        if response_similarity < NEAR_DUPLICATE_JACCARD:
+            continue
+        for index in (first, second):
+            if index not in prompt_sets:
+                prompt_sets[index] = _shingles(pairs[index].prompt)
+        prompt_similarity = jaccard(prompt_sets[first], prompt_sets[second])
+        if prompt_similarity >= NEAR_DUPLICATE_JACCARD:
+            near.append((first, second, min(prompt_similarity, response_similarity)))
+    return exact, near
+
+
+def _duplicate_problems(pair_file: PairFile, lines: list[int]) -> list[Problem]:
+    pairs, path = pair_file.pairs, str(pair_file.path)
+    exact, near = find_duplicates(pairs)
+    problems = [
+        Problem(path, lines[later], pairs[later].id, None,
+                f"pair {pairs[later].id!r} has the same prompt and response as {pairs[earlier].id!r} "
+                f"(line {lines[earlier]}); delete one")
+        for earlier, later in exact
+    ]
+    problems.extend(
+        Problem(path, lines[later], pairs[later].id, None,
+                f"pair {pairs[later].id!r} is a near-duplicate of {pairs[earlier].id!r} "
+                f"(line {lines[earlier]}, {similarity:.0%} similar); keep one unless both are wanted",
+                severity="warning")
+        for earlier, later, similarity in near
+    )
+    return problems
+
+
+def pair_token_count(pair: Pair, count: Callable[[str], int]) -> int:
+    """Tokens a pair takes when trained: prompt + response + template overhead."""
+    return count(pair.prompt) + count(pair.response) + PAIR_OVERHEAD_TOKENS
+
+
+def _counter_for(counter: CounterArg, model: str) -> Callable[[str], int] | None:
+    if counter is None:
+        return None
+    if isinstance(counter, Mapping):
+        counter = counter.get(model)
+        if counter is None:
+            return None
+    return counter.count if hasattr(counter, "count") else counter  # type: ignore[return-value]
+
+
+def _budget_problems(
+    pair_file: PairFile, lines: list[int], budgets: Mapping[str, int], counter: CounterArg
+) -> list[Problem]:
+    problems = []
+    for model, budget in budgets.items():
+        count = _counter_for(counter, model)
+        if count is None:
+            continue
+        for index, pair in enumerate(pair_file.pairs):
+            tokens = pair_token_count(pair, count)
+            if tokens > budget:
+                problems.append(Problem(
+                    str(pair_file.path), lines[index], pair.id, "tokens",
+                    f"pair {pair.id!r} is {tokens} tokens, over {model}'s budget of {budget}; "
+                    "shorten it or truncate it at a sentence",
+                ))
+    return problems
+
+
+# Splitting -------------------------------------------------------------------------------
+
+def split_by_source(pairs: Iterable[Pair], val_share: float, seed: int = 0) -> list[Pair]:
+    """Copies of `pairs` with `split` set so that about `val_share` of the pairs are in val
+    and no source is in both splits.
+
+    Sources are ranked by a hash of (seed, source) — stable whatever order the pairs come
+    in, and adding a new source does not reshuffle the others — and taken into val in that
+    order until val holds `val_share` of the pairs. A pair without a source is its own source.
+    """
+    if not 0.0 <= val_share < 1.0:
+        raise ValueError(f"val share must be in [0, 1), got {val_share}")
+    pairs = list(pairs)
+    counts: dict[str, int] = defaultdict(int)
+    for pair in pairs:
+        counts[_split_key(pair)] += 1
+    ranked = sorted(counts, key=lambda key: hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest())
+    target = val_share * len(pairs)
+    val_sources: set[str] = set()
+    val_count = 0
+    for key in ranked:
+        # Stop before a source that would overshoot the target by more than it helps,
+        # but always put at least one source in val when a val share was asked for.
+        if val_count >= target or len(val_sources) == len(counts) - 1:
+            break
+        if val_sources and abs(val_count + counts[key] - target) > abs(val_count - target):
+            continue
+        val_sources.add(key)
+        val_count += counts[key]
+    return [
+        dataclasses.replace(pair, split="val" if _split_key(pair) in val_sources else "train",
+                            tags=list(pair.tags), extra=dict(pair.extra))
+        for pair in pairs
+    ]
+
+
+def _split_key(pair: Pair) -> str:
+    return pair.source if pair.source else f"\0id:{pair.id}"
+
+
+# Helpers the editor uses -----------------------------------------------------------------
+
+def new_id(existing: Iterable[str], prefix: str = "pair") -> str:
+    """The first free `prefix-NNNN` id."""
+    taken = set(existing)
+    number = 1
+    while f"{prefix}-{number:04d}" in taken:
+        number += 1
+    return f"{prefix}-{number:04d}"
+
+
+def duplicate_pair(pair: Pair, existing: Iterable[str]) -> Pair:
+    """A copy with a fresh id (`<id>-copy`, `<id>-copy-2`, …), tier 'manual' kept as is."""
+    taken = set(existing)
+    candidate, number = f"{pair.id}-copy", 2
+    while candidate in taken:
+        candidate, number = f"{pair.id}-copy-{number}", number + 1
+    return dataclasses.replace(pair, id=candidate, tags=list(pair.tags), extra=json.loads(json.dumps(pair.extra)))
+
+
+_FIELD_QUERY = re.compile(r"^(id|tier|split|source|tag):(.*)$")
+
+
+def filter_pairs(pairs: Iterable[Pair], query: str) -> list[Pair]:
+    """Pairs matching every word of `query` (case-insensitive substrings of the prompt,
+    response, id, source, tags and notes). `tier:`, `split:`, `source:`, `tag:` and `id:`
+    terms match that field only, e.g. `tier:note river`. An empty query matches all."""
+    terms = query.casefold().split()
+    if not terms:
+        return list(pairs)
+    field_terms: list[tuple[str, str]] = []
+    text_terms: list[str] = []
+    for term in terms:
+        match = _FIELD_QUERY.match(term)
+        if match and match.group(2):
+            field_terms.append((match.group(1), match.group(2)))
+        else:
+            text_terms.append(term)
+    result = []
+    for pair in pairs:
+        if field_terms and not all(_field_matches(pair, name, value) for name, value in field_terms):
+            continue
+        if text_terms:
+            haystack = _haystack(pair)
+            if not all(term in haystack for term in text_terms):
+                continue
+        result.append(pair)
+    return result
+
+
+def _field_matches(pair: Pair, name: str, value: str) -> bool:
+    if name == "tag":
+        return any(value in tag.casefold() for tag in pair.tags)
+    return value in getattr(pair, name).casefold()
+
+
+# Case-folded search text per pair, reused while the pair's fields are the same objects:
+# a filter keystroke over 10,000 pairs then costs substring scans only.
+_HAYSTACKS: dict[int, tuple[Pair, tuple[Any, ...], str]] = {}
+
+
+def _haystack(pair: Pair) -> str:
+    key = (pair.id, pair.prompt, pair.response, pair.source, pair.notes)
+    cached = _HAYSTACKS.get(id(pair))
+    if (cached is not None and cached[0] is pair and cached[1][-1] == pair.tags
+            and all(a is b for a, b in zip(cached[1][:-1], key, strict=True))):
+        return cached[2]
+    text = "\n".join((pair.id, pair.prompt, pair.response, pair.source, " ".join(pair.tags), pair.notes)).casefold()
+    if len(_HAYSTACKS) > 200_000:
+        _HAYSTACKS.clear()
+    _HAYSTACKS[id(pair)] = (pair, (*key, list(pair.tags)), text)
+    return text
