@@ -1,0 +1,341 @@
+"""Token counts and budgets: how long a pair is for a given model.
+
+`token_counter(x)` returns a `TokenCounter` for
+- a model folder with `tokenizer.json` (read with the `tokenizers` library, so the TUI never
+  imports transformers); a folder without one falls back to transformers' AutoTokenizer;
+- a Hugging Face id whose tokenizer is already in the local cache (never downloaded);
+- `tiktoken:<encoding>` (e.g. `tiktoken:gpt2`, `tiktoken:cl100k_base`) — only when the
+  encoding's files are already in tiktoken's local cache: tiktoken would otherwise download
+  them on first use, and nothing here may touch the network.
+Counts are cached by a hash of the text, so recounting a 10,000-pair file after one edit
+costs one tokenisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# Token budgets (context length a training example must fit in) by workspace model name.
+# The workspace's ModelEntry.context_length and a `[budgets]` table in voicebench.toml
+# override these (see `budgets_for`).
+DEFAULT_BUDGETS: dict[str, int] = {
+    "demo-ar": 512,
+    "demo-diffusion": 512,
+    "gpt2": 1024,
+    "gpt2-xl": 1024,
+    "llada-8b-instruct": 4096,
+    "llama-3.1-8b-instruct": 8192,
+}
+
+TIKTOKEN_PREFIX = "tiktoken:"
+
+# The files each tiktoken encoding reads (tiktoken_ext/openai_public.py), so we can check
+# its cache before asking tiktoken for the encoding.
+_BLOB = "https://openaipublic.blob.core.windows.net"
+TIKTOKEN_FILES: dict[str, tuple[str, ...]] = {
+    "gpt2": (f"{_BLOB}/gpt-2/encodings/main/vocab.bpe", f"{_BLOB}/gpt-2/encodings/main/encoder.json"),
+    "r50k_base": (f"{_BLOB}/encodings/r50k_base.tiktoken",),
+    "p50k_base": (f"{_BLOB}/encodings/p50k_base.tiktoken",),
+    "p50k_edit": (f"{_BLOB}/encodings/p50k_base.tiktoken",),
+    "cl100k_base": (f"{_BLOB}/encodings/cl100k_base.tiktoken",),
+    "o200k_base": (f"{_BLOB}/encodings/o200k_base.tiktoken",),
+    "o200k_harmony": (f"{_BLOB}/encodings/o200k_base.tiktoken",),
+}
+
+_CACHE_LIMIT = 200_000  # entries per counter before the cache is emptied
+
+
+class TokenizerUnavailable(Exception):
+    """No tokenizer for this model is on this machine; the message says how to get one."""
+
+
+class TokenCounter:
+    """Counts tokens of text with one tokenizer, caching counts by text hash."""
+
+    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]]):
+        self.name = name  # what the counter was made from (a folder, an HF id, tiktoken:<enc>)
+        self._encode_many = encode_many  # texts -> token counts, no special tokens added
+        self._cache: dict[bytes, int] = {}
+        self._lock = threading.Lock()  # the TUI counts in a worker thread while the UI reads
+
+    def count(self, text: str) -> int:
+        return self.count_many([text])[0]
+
+    __call__ = count
+
+    def count_many(self, texts: Iterable[str]) -> list[int]:
+        """Counts for many texts; uncached ones are tokenised in one batch."""
+        texts = list(texts)
+        keys = [_text_key(text) for text in texts]
+        with self._lock:
+            counts = [self._cache.get(key) for key in keys]
+        missing = [i for i, value in enumerate(counts) if value is None]
+        if missing:
+            unique: dict[bytes, str] = {keys[i]: texts[i] for i in missing}
+            fresh = dict(zip(unique, self._encode_many(list(unique.values())), strict=True))
+            with self._lock:
+                if len(self._cache) + len(fresh) > _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache.update(fresh)
+            for i in missing:
+                counts[i] = fresh[keys[i]]
+        return counts  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"TokenCounter({self.name!r})"
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", errors="surrogatepass"), digest_size=16).digest()
+
+
+# Counters are shared, so every screen and command reuses one cache per tokenizer.
+_COUNTERS: dict[str, TokenCounter] = {}
+_COUNTERS_LOCK = threading.Lock()
+
+
+def token_counter(model_dir_or_name: str | os.PathLike[str]) -> TokenCounter:
+    """A counter for a model folder, a cached Hugging Face id, or `tiktoken:<encoding>`.
+
+    Raises TokenizerUnavailable when nothing usable is on this machine.
+    """
+    key = str(model_dir_or_name)
+    with _COUNTERS_LOCK:
+        if key in _COUNTERS:
+            return _COUNTERS[key]
+    counter = _make_counter(key)
+    with _COUNTERS_LOCK:
+        return _COUNTERS.setdefault(key, counter)
+
+
+def _make_counter(key: str) -> TokenCounter:
+    if key.startswith(TIKTOKEN_PREFIX):
+        return _tiktoken_counter(key[len(TIKTOKEN_PREFIX):])
+    folder = Path(key).expanduser()
+    if folder.is_dir():
+        if (folder / "tokenizer.json").is_file():
+            return _tokenizers_counter(key, folder / "tokenizer.json")
+        return _transformers_counter(key, str(folder))
+    cached = _hf_cached_file(key, "tokenizer.json")
+    if cached is not None:
+        return _tokenizers_counter(key, Path(cached))
+    if _hf_cached_file(key, "tokenizer_config.json") is not None:
+        return _transformers_counter(key, key)
+    raise TokenizerUnavailable(
+        f"{key}: no tokenizer found — not a folder, and not in the local Hugging Face cache. "
+        f"Download the model first (e.g. `huggingface-cli download {key}`) or give a local folder."
+    )
+
+
+def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    except Exception as error:  # the Rust side raises a plain Exception on bad files
+        raise TokenizerUnavailable(f"{tokenizer_json}: cannot read tokenizer ({error})") from error
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    return TokenCounter(name, encode_many)
+
+
+def _transformers_counter(name: str, path: str) -> TokenCounter:
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as error:
+        raise TokenizerUnavailable(f"{path}: no tokenizer.json and transformers could not load one ({error})") from error
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    return TokenCounter(name, encode_many)
+
+
+def _hf_cached_file(repo_id: str, filename: str) -> str | None:
+    """A file of a Hub repo if it is already in the local cache; never goes online."""
+    if repo_id.count("/") > 1 or not re.fullmatch(r"[\w.\-/]+", repo_id):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:  # an invalid repo id raises; treat it as "not cached"
+        return None
+    return found if isinstance(found, str) else None
+
+
+# tiktoken ------------------------------------------------------------------------------
+
+def tiktoken_cache_dir() -> str:
+    """Where tiktoken keeps downloaded encodings (mirrors tiktoken.load.read_file_cached)."""
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        return os.environ["TIKTOKEN_CACHE_DIR"]
+    if "DATA_GYM_CACHE_DIR" in os.environ:
+        return os.environ["DATA_GYM_CACHE_DIR"]
+    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
+
+
+def tiktoken_available(encoding: str) -> bool:
+    """True when every file the encoding needs is in the local cache."""
+    files = TIKTOKEN_FILES.get(encoding)
+    cache = tiktoken_cache_dir()
+    if files is None or not cache:
+        return False
+    return all(os.path.isfile(os.path.join(cache, hashlib.sha1(url.encode()).hexdigest())) for url in files)
+
+
+class _NoDownload:
+    """While active, tiktoken's file reader refuses URLs: a cache file that fails its hash
+    check would otherwise be fetched again from the network."""
+
+    _lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        import tiktoken.load
+
+        self._lock.acquire()
+        self._module = tiktoken.load
+        self._original = tiktoken.load.read_file
+
+        def refuse_urls(blobpath: str) -> bytes:
+            if "://" in blobpath:
+                raise TokenizerUnavailable(f"tiktoken wanted to download {blobpath}; refused (offline by design)")
+            return self._original(blobpath)
+
+        tiktoken.load.read_file = refuse_urls
+
+    def __exit__(self, *exc: Any) -> None:
+        self._module.read_file = self._original
+        self._lock.release()
+
+
+def _tiktoken_counter(encoding_name: str) -> TokenCounter:
+    if encoding_name not in TIKTOKEN_FILES:
+        raise TokenizerUnavailable(
+            f"tiktoken:{encoding_name}: unknown encoding; known: {', '.join(sorted(TIKTOKEN_FILES))}"
+        )
+    if not tiktoken_available(encoding_name):
+        raise TokenizerUnavailable(
+            f"tiktoken:{encoding_name}: not in the local cache ({tiktoken_cache_dir()}); voicebench never "
+            "downloads. Run `python -c \"import tiktoken; tiktoken.get_encoding('"
+            f"{encoding_name}')\"` once while online, or set TIKTOKEN_CACHE_DIR to a folder that has it."
+        )
+    import tiktoken
+
+    with _NoDownload():
+        encoding = tiktoken.get_encoding(encoding_name)
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in encoding.encode_ordinary_batch(texts)]
+
+    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many)
+
+
+# Budgets and workspace models --------------------------------------------------------------
+
+def budgets_for(workspace: Any) -> dict[str, int]:
+    """Budget per model name: defaults, then each model's context_length, then `[budgets]`."""
+    budgets = dict(DEFAULT_BUDGETS)
+    for name, entry in getattr(workspace, "models", {}).items():
+        if entry.context_length:
+            budgets[name] = int(entry.context_length)
+    for name, value in workspace.section("budgets").items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"voicebench.toml: [budgets] {name} = {value!r}; a budget is a positive whole number of tokens")
+        budgets[name] = value
+    return budgets
+
+
+def counter_for_model(workspace: Any, name: str) -> TokenCounter:
+    """The counter for a workspace model: its own tokenizer, else a local tiktoken encoding
+    for GPT-2-family names. Raises TokenizerUnavailable."""
+    entry = workspace.model(name)
+    try:
+        return token_counter(entry.path)
+    except TokenizerUnavailable:
+        if "gpt2" in name.casefold() and tiktoken_available("gpt2"):
+            return token_counter(TIKTOKEN_PREFIX + "gpt2")
+        raise
+
+
+def counters_for(workspace: Any, names: Iterable[str]) -> tuple[dict[str, TokenCounter], dict[str, str]]:
+    """(counters by model name, reason by model name for those without a tokenizer here)."""
+    counters: dict[str, TokenCounter] = {}
+    missing: dict[str, str] = {}
+    for name in names:
+        try:
+            counters[name] = counter_for_model(workspace, name)
+        except TokenizerUnavailable as error:
+            missing[name] = str(error)
+    return counters, missing
+
+
+# Truncation -------------------------------------------------------------------------------
+
+# A sentence ends at . ! ? or … (optionally followed by closing quotes/brackets) before
+# whitespace; a paragraph break always ends one.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|\n\s*\n")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with their trailing whitespace kept, so ''.join(...) == text."""
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        pieces.append(text[start:match.end()])
+        start = match.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
+def truncate_at_sentence(text: str, max_tokens: int, counter: TokenCounter | Callable[[str], int]) -> str:
+    """The longest run of whole sentences from the start that fits `max_tokens`.
+
+    If even the first sentence is too long it is cut at a word boundary instead; the
+    result never exceeds the budget (an empty string if max_tokens < 1).
+    """
+    count = counter.count if isinstance(counter, TokenCounter) else counter
+    if count(text) <= max_tokens:
+        return text
+    sentences = split_sentences(text)
+    fitting = _longest_prefix(len(sentences), lambda n: count("".join(sentences[:n]).rstrip()) <= max_tokens)
+    if fitting:
+        return "".join(sentences[:fitting]).rstrip()
+    words = re.findall(r"\S+\s*", sentences[0])
+    fitting = _longest_prefix(len(words), lambda n: count("".join(words[:n]).rstrip()) <= max_tokens)
+    return "".join(words[:fitting]).rstrip()
+
+
+def _longest_prefix(length: int, fits: Callable[[int], bool]) -> int:
+    """Largest n in [0, length] with fits(n), assuming fits is monotone (binary search)."""
+    low, high = 0, length
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def word_counter(text: str) -> int:
+    """A stand-in counter (words) when no tokenizer is at hand."""
+    return len(text.split())
+
+
+def counts_table(counters: Mapping[str, TokenCounter], texts: list[str]) -> dict[str, list[int]]:
+    """Token counts of many texts for each model, batched."""
+    return {name: counter.count_many(texts) for name, counter in counters.items()}
