@@ -1,0 +1,385 @@
+"""Canaries: the fixed prompts every model and checkpoint answers, with fixed settings.
+
+    canaries = load_canaries(workspace.canaries_path)           # CanaryFileError names file:line
+    for event in run_canaries(db, workspace, "data/models/demo-ar", seed=0):
+        print(event.to_json())
+
+`run_canaries` is a generator of events (`canary_start`, `canary`, `canary_done`). It
+works out each canary's generation identity (model content hash, adapter hash, canary
+version, settings, seed) first and skips the ones already in the store, so re-running
+the same model, settings and seed adds no rows — and loads no model when nothing is new.
+Causal models generate with `engine.generate.stream_causal`, diffusion families with
+`engine.diffusion.sample`; automatic metrics from `engine.metrics` are stored with every
+generation. An optional adapter folder (peft) is applied on top of the base model.
+
+Settings come from the workspace: `[canary] temperature` (causal, default 0.7) and
+`[sampler]` (diffusion: steps, block_length, remasking, …); `gen_length` is always the
+canary's `max_new_tokens`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Generator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlite_utils import Database
+
+from engine import store
+from engine.events import Event
+from engine.toml_entries import EntryError, load_entries, require, where
+from engine.workspace import Workspace
+
+CANARY_KINDS = ("known-topic-short", "novel-topic-short", "known-topic-long")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+DEFAULT_CAUSAL_TEMPERATURE = 0.7  # some sampling, so voice shows; the seed makes it repeatable
+MAX_NEW_TOKENS_LIMIT = 4096
+
+
+class CanaryFileError(EntryError):
+    """canaries.toml is unusable; the message names the file, line and canary."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Canary:
+    id: str  # stable kebab-case id; the store versions its prompt text
+    kind: str  # one of CANARY_KINDS
+    prompt: str
+    max_new_tokens: int  # generation length (diffusion: gen_length)
+    set: str | None = None  # optional named set, selected with --set
+
+
+# Events ------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CanaryStart(Event):
+    kind = "canary_start"
+    label: str  # how the leaderboard will name this model / checkpoint
+    total: int  # canaries to answer
+    new: int  # of which not yet in the store
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryResult(Event):
+    kind = "canary"
+    canary_id: str
+    version: int
+    generation_id: int
+    reused: bool  # True: identical generation already stored, nothing was run
+    text: str
+    token_count: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryDone(Event):
+    kind = "canary_done"
+    label: str
+    generated: int
+    reused: int
+
+
+# Loading -----------------------------------------------------------------------------------
+def load_canaries(path: str | Path) -> list[Canary]:
+    """Parse canaries.toml; every problem names the file, line and canary id."""
+    try:
+        entries = load_entries(path, "canary")
+    except EntryError as error:
+        raise CanaryFileError(str(error)) from None
+    canaries: list[Canary] = []
+    seen: dict[str, int] = {}
+    for index, (line, entry) in enumerate(entries):
+        try:
+            canary_id = require(path, line, "canary", entry, index, "id", str)
+            kind = require(path, line, "canary", entry, index, "kind", str)
+            prompt = require(path, line, "canary", entry, index, "prompt", str)
+            max_new_tokens = require(path, line, "canary", entry, index, "max_new_tokens", int)
+        except EntryError as error:
+            raise CanaryFileError(str(error)) from None
+        context = where(path, line, "canary", entry, index)
+        if not ID_PATTERN.match(canary_id):
+            raise CanaryFileError(f"{context}: `id` must be kebab-case (like \"river-short\"), got {canary_id!r}.")
+        if canary_id in seen:
+            raise CanaryFileError(f"{context}: id {canary_id!r} is already used on line {seen[canary_id]}; ids must be unique.")
+        if kind not in CANARY_KINDS:
+            raise CanaryFileError(f"{context}: `kind` must be one of {', '.join(CANARY_KINDS)}, got {kind!r}.")
+        if not prompt.strip():
+            raise CanaryFileError(f"{context}: `prompt` is empty; write the instruction the model answers.")
+        if not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            raise CanaryFileError(f"{context}: `max_new_tokens` must be 1–{MAX_NEW_TOKENS_LIMIT}, got {max_new_tokens}.")
+        set_name = entry.get("set")
+        if set_name is not None and not isinstance(set_name, str):
+            raise CanaryFileError(f"{context}: `set` must be a string, got {set_name!r}.")
+        seen[canary_id] = line
+        canaries.append(Canary(id=canary_id, kind=kind, prompt=prompt, max_new_tokens=max_new_tokens, set=set_name))
+    return canaries
+
+
+def select_canaries(canaries: list[Canary], set_name: str | None) -> list[Canary]:
+    """`--set NAME` matches a canary's `set`, its `kind`, or its id; None keeps all."""
+    if not set_name:
+        return list(canaries)
+    chosen = [c for c in canaries if set_name in (c.set, c.kind, c.id)]
+    if not chosen:
+        sets = sorted({c.set for c in canaries if c.set} | {c.kind for c in canaries})
+        raise CanaryFileError(f"no canary matches --set {set_name!r}; choose one of: {', '.join(sets)}.")
+    return chosen
+
+
+# Settings ----------------------------------------------------------------------------------
+def read_family(model_path: str | Path, configured: str | None = None) -> str:
+    """The model family without loading weights (config.json through detect_family)."""
+    from engine.models import detect_family, resolve_model_path
+
+    if configured:
+        return configured
+    config = json.loads((Path(resolve_model_path(str(model_path))) / "config.json").read_text(encoding="utf-8"))
+    return detect_family(SimpleNamespace(**config))
+
+
+def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int) -> dict[str, Any]:
+    """The exact settings a canary generates with; stored with (and identifying) the output."""
+    from engine.models import FAMILY_CAUSAL
+
+    if family == FAMILY_CAUSAL:
+        section = workspace.section("canary")
+        return {
+            "sampler": "causal", "max_new_tokens": canary.max_new_tokens,
+            "temperature": float(section.get("temperature", DEFAULT_CAUSAL_TEMPERATURE)),
+            "use_template": bool(section.get("use_template", True)), "seed": seed,
+        }
+    from engine.diffusion import SamplerSettings
+
+    section = workspace.section("sampler")
+    known = {field.name for field in dataclasses.fields(SamplerSettings)}
+    values = {key: value for key, value in section.items() if key in known}
+    gen_length = canary.max_new_tokens
+    block_length = int(values.get("block_length", SamplerSettings.block_length))
+    if block_length <= 0 or gen_length % block_length:
+        block_length = gen_length  # one block when the canary length does not divide evenly
+    blocks = gen_length // block_length
+    steps = min(int(values.get("steps", SamplerSettings.steps)), gen_length)
+    steps = max(blocks, steps - steps % blocks)  # the sampler spends steps evenly per block
+    values.update(gen_length=gen_length, block_length=block_length, steps=steps, seed=seed)
+    settings = dataclasses.asdict(SamplerSettings(**values))
+    settings["sampler"] = "diffusion"
+    return settings
+
+
+# Identity ----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Contestant:
+    """Who answered: the model bytes plus the adapter or checkpoint, and a display label."""
+
+    model_path: str
+    model_hash: str
+    model_name: str
+    family: str
+    adapter_path: str | None
+    adapter_hash: str | None
+    run_id: str | None
+    checkpoint: str | None
+    checkpoint_step: int | None
+    label: str
+
+
+def _run_location(path: Path, runs_dir: Path) -> tuple[str | None, str | None]:
+    """(run id, checkpoint folder name) when `path` lies under the workspace's runs/."""
+    try:
+        parts = path.resolve().relative_to(runs_dir.resolve()).parts
+    except ValueError:
+        return None, None
+    if not parts:
+        return None, None
+    return parts[0], ("/".join(parts[1:]) or None)
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    match = re.search(r"(\d+)$", checkpoint or "")
+    return int(match.group(1)) if match else None
+
+
+def describe_contestant(db: Database, workspace: Workspace, model: str, adapter: str | None = None,
+                        label: str | None = None) -> Contestant:
+    """Resolve a model name/path (and optional adapter folder) into a Contestant."""
+    from engine.models import resolve_model_path
+
+    entry = workspace.model(model)
+    model_path = str(Path(resolve_model_path(entry.path)).resolve())
+    family = read_family(model_path, entry.family)
+    model_hash = store.cached_content_hash(db, model_path)
+    adapter_path = adapter_hash = None
+    run_id, checkpoint = _run_location(Path(model_path), workspace.runs_dir)
+    if adapter:
+        adapter_dir = Path(adapter).expanduser()
+        if not adapter_dir.is_absolute():
+            adapter_dir = workspace.root / adapter_dir
+        if not (adapter_dir / "adapter_config.json").exists():
+            raise FileNotFoundError(
+                f"{adapter_dir}: no adapter_config.json, so it is not a peft adapter folder. "
+                "Point --adapter at a checkpoint folder that holds adapter_model.safetensors."
+            )
+        adapter_path = str(adapter_dir.resolve())
+        adapter_hash = store.content_hash(adapter_path)
+        run_id, checkpoint = _run_location(adapter_dir, workspace.runs_dir)
+    if label is None:
+        if run_id:  # the same "<run-id>/checkpoint-N" label training gives its checkpoints
+            label = f"{run_id}/{checkpoint}" if checkpoint else run_id
+        else:
+            label = entry.name if not adapter else f"{entry.name}+{Path(adapter_path).name}"
+    return Contestant(model_path=model_path, model_hash=model_hash, model_name=entry.name, family=family,
+                      adapter_path=adapter_path, adapter_hash=adapter_hash, run_id=run_id,
+                      checkpoint=checkpoint, checkpoint_step=_step_of(checkpoint), label=label)
+
+
+# Running -----------------------------------------------------------------------------------
+def run_canaries(
+    db: Database,
+    workspace: Workspace,
+    model: str,
+    *,
+    adapter: str | None = None,
+    set_name: str | None = None,
+    seed: int = 0,
+    label: str | None = None,
+    canaries: list[Canary] | None = None,
+    trace_dir: str | Path | None = None,
+) -> Generator[Event, None, list[int]]:
+    """Answer every selected canary once per identity; returns the generation ids."""
+    chosen = select_canaries(canaries if canaries is not None else load_canaries(workspace.canaries_path), set_name)
+    who = describe_contestant(db, workspace, model, adapter, label)
+    model_id = store.ensure_model(db, path=who.model_path, name=who.model_name, family=who.family,
+                                  hash_=who.model_hash)
+    if who.run_id and not db["runs"].count_where("id = ?", [who.run_id]):
+        store.record_run(db, run_id=who.run_id, method="unknown", status="unknown",
+                         out_dir=workspace.runs_dir / who.run_id)
+    plans = []
+    for canary in chosen:
+        version_row = store.ensure_canary_version(db, canary_id=canary.id, kind=canary.kind, prompt=canary.prompt,
+                                                  max_new_tokens=canary.max_new_tokens, set_name=canary.set)
+        settings = canary_settings(workspace, who.family, canary, seed)
+        key = store.generation_identity(model_hash=who.model_hash, adapter_hash=who.adapter_hash,
+                                        canary_row_id=version_row, prompt=canary.prompt, settings=settings, seed=seed)
+        plans.append((canary, version_row, settings, key, store.find_generation(db, key)))
+    new_count = sum(1 for plan in plans if plan[4] is None)
+    yield CanaryStart(label=who.label, total=len(plans), new=new_count)
+
+    loaded = _load(who) if new_count else None
+    ids: list[int] = []
+    generated = 0
+    for canary, version_row, settings, key, existing in plans:
+        version = next(db.query("select version from canaries where id = ?", [version_row]))["version"]
+        if existing is not None:
+            ids.append(existing["id"])
+            yield CanaryResult(canary_id=canary.id, version=version, generation_id=existing["id"], reused=True,
+                               text=existing["text"], token_count=existing["token_count"] or 0,
+                               seconds=existing["seconds"] or 0.0)
+            continue
+        output = _generate(loaded, who.family, canary.prompt, settings, trace_dir, key)
+        record = {
+            "identity_key": key, "model_id": model_id, "canary_id": version_row, "run_id": who.run_id,
+            "checkpoint": who.checkpoint, "checkpoint_step": who.checkpoint_step,
+            "adapter_path": who.adapter_path, "adapter_hash": who.adapter_hash, "label": who.label,
+            "family": who.family, "settings": settings, "seed": seed, "prompt": canary.prompt,
+            "text": output["text"], "token_count": output["token_count"], "seconds": output["seconds"],
+            "forward_passes": output["forward_passes"], "trace_path": output["trace_path"],
+            "metrics": output["metrics"],
+        }
+        generation_id, _ = store.record_generation(db, record)
+        ids.append(generation_id)
+        generated += 1
+        yield CanaryResult(canary_id=canary.id, version=version, generation_id=generation_id, reused=False,
+                           text=output["text"], token_count=output["token_count"], seconds=output["seconds"])
+    yield CanaryDone(label=who.label, generated=generated, reused=len(plans) - generated)
+    return ids
+
+
+def _load(who: Contestant) -> Any:
+    from engine.models import load_model
+
+    loaded = load_model(who.model_path, family=who.family)
+    if who.adapter_path:
+        from peft import PeftModel
+
+        # Merging makes sampling as fast as the base model; the adapter file is untouched.
+        loaded.model = PeftModel.from_pretrained(loaded.model, who.adapter_path).merge_and_unload()
+        loaded.model.eval()
+    return loaded
+
+
+def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
+              trace_dir: str | Path | None, key: str) -> dict[str, Any]:
+    """Run one canary through the shared sampler; text, counts, timing and metrics."""
+    from engine.models import FAMILY_CAUSAL
+
+    started = time.perf_counter()
+    trace_lines: list[str] = []
+    if family == FAMILY_CAUSAL:
+        from engine.generate import stream_causal
+
+        stream = stream_causal(loaded, prompt, settings["max_new_tokens"], settings["temperature"],
+                               settings["seed"], use_template=settings["use_template"])
+    else:
+        from engine.diffusion import SamplerSettings, sample
+
+        sampler_settings = SamplerSettings(**{k: v for k, v in settings.items() if k != "sampler"})
+        stream = sample(loaded, prompt, sampler_settings)
+    while True:
+        try:
+            frame = next(stream)
+        except StopIteration as stop:
+            final = stop.value
+            break
+        if trace_dir is not None:
+            trace_lines.append(frame.to_json())
+    trace_path = None
+    if trace_dir is not None:
+        trace_path = _write_trace(Path(trace_dir), key, [*trace_lines, final.to_json()])
+    token_ids = list(final.token_ids)
+    return {
+        "text": final.text, "token_count": len(token_ids),
+        "seconds": float(getattr(final, "seconds", None) or time.perf_counter() - started),
+        "forward_passes": int(getattr(final, "forward_passes", 0) or 0), "trace_path": trace_path,
+        "metrics": text_metrics(loaded, prompt, final.text, token_ids),
+    }
+
+
+def _write_trace(folder: Path, key: str, lines: list[str]) -> str:
+    """The sampler's frames as JSON lines, saved atomically, for replay on the canvas."""
+    import os
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{key[:16]}.jsonl"
+    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, encoding="utf-8", suffix=".tmp") as handle:
+        handle.write("\n".join(lines) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, target)
+    return str(target)
+
+
+def text_metrics(loaded: Any, prompt: str, text: str, token_ids: list[int]) -> dict[str, Any]:
+    """Every automatic metric for one output, from engine.metrics (one implementation)."""
+    from engine.metrics import text_metrics as measure
+
+    return measure(text, prompt=prompt, token_ids=token_ids, end_ids=end_token_ids(loaded))
+
+
+def end_token_ids(loaded: Any) -> tuple[int, ...]:
+    """EOS and end-of-turn ids of a loaded model (diffusion families through the sampler's
+    own lookup, so LLaDA's fixed ids are used)."""
+    from engine.models import FAMILY_CAUSAL
+
+    if loaded.family != FAMILY_CAUSAL:
+        from engine.diffusion import special_ids
+
+        return special_ids(loaded).end_ids
+    tokenizer = loaded.tokenizer
+    vocab = tokenizer.get_vocab()
+    ids = [tokenizer.eos_token_id] + [vocab[token] for token in ("<|end|>", "<|eot_id|>", "<|im_end|>") if token in vocab]
+    return tuple(dict.fromkeys(token_id for token_id in ids if token_id is not None))

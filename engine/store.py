@@ -1,0 +1,370 @@
+"""The judging store: `judgments.db`, one SQLite file per workspace, through sqlite-utils.
+
+    db = open_store(workspace.db_path)        # WAL, foreign keys on, migrations applied
+    with db.atomic():                         # group writes that belong together
+        model_id = ensure_model(db, path=..., content_hash=..., name=..., family=...)
+
+Rules
+- One connection per thread: `open_store` returns a new `sqlite_utils.Database` whose
+  connection refuses use from another thread (sqlite3's `check_same_thread`). A TUI
+  worker opens its own; `thread_store(path)` caches one per thread for convenience.
+- The connection runs in driver autocommit mode: a single statement is committed when
+  it returns, so "every action is committed at once"; `db.atomic()` groups several.
+- Migrations are append-only (`sqlite_utils.Migrations`, set "voicebench"): never edit
+  one that has run on someone's disk; add `m00N_…` and change schema with
+  `table.transform` or `ALTER TABLE`.
+
+Schema (m001)
+- models(id, name, path, content_hash UNIQUE, family, size_bytes, mtime, created_at)
+- runs(id TEXT = run id, model_id→models, method, config_json, pairs_hash, status,
+  out_dir, started_at, ended_at); run_metrics(id, run_id→runs, step, name, value, recorded_at)
+- canaries(id, canary_id, version, kind, prompt, max_new_tokens, set_name, content_hash,
+  created_at): UNIQUE(canary_id, version) and UNIQUE(canary_id, content_hash) — editing a
+  canary's prompt or length makes a new version row; old generations keep theirs.
+- generations(id, identity_key UNIQUE, model_id→models, canary_id→canaries (NULL for
+  free prompts), run_id→runs, checkpoint, checkpoint_step, adapter_path, adapter_hash,
+  label, family, settings_json, seed, prompt, text, token_count, seconds,
+  forward_passes, trace_path, metrics_json, created_at). `label` is the contestant
+  name shown on leaderboards ("demo-ar", "demo-ar+run-x/checkpoint-20").
+- criteria(id, name UNIQUE, description, scale_min, scale_max, anchors_json, retired,
+  position, created_at, updated_at); flags(id, name UNIQUE, key, description, retired).
+- sessions(id, rater, mode "rubric"|"pairwise", shuffle_seed, repeat_share, cursor,
+  started_at, ended_at)
+- session_items(id, session_id→sessions, position, generation_id→generations,
+  right_generation_id→generations (pairwise: the output shown on the right;
+  generation_id is the left one), canary_id→canaries, repeat_of_item_id→session_items,
+  status "pending"|"done"|"skipped", UNIQUE(session_id, position))
+- ratings(id, session_id, item_id UNIQUE→session_items, generation_id→generations,
+  rater, flags_json, note, repeat_of_item_id, rated_at)
+  rating_scores(rating_id→ratings, criterion_id→criteria, score, PK(rating_id, criterion_id))
+- comparisons(id, session_id, item_id→session_items, canary_id, left_generation_id,
+  right_generation_id, winner "left"|"right"|"tie", criterion_id→criteria (NULL =
+  overall), rater, decided_at; UNIQUE(item_id, criterion or 0))
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+MIGRATION_SET = "voicebench"
+migrations = Migrations(MIGRATION_SET)
+
+# File names whose bytes define a model or adapter; hashing these (not the whole folder)
+# keeps optimizer states and logs inside a checkpoint folder from changing its identity.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+IDENTITY_FILES = ("config.json", "adapter_config.json", "generation_config.json")
+SKIPPED_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin")
+
+
+def now() -> str:
+    """UTC timestamp with microseconds; sorts as text."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+# Migrations --------------------------------------------------------------------------------
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["models"].create(
+        {"id": int, "name": str, "path": str, "content_hash": str, "family": str,
+         "size_bytes": int, "mtime": float, "created_at": str},
+        pk="id", not_null={"path", "content_hash"},
+    )
+    db["models"].create_index(["content_hash"], unique=True)
+    db["models"].create_index(["path"])
+
+    db["runs"].create(
+        {"id": str, "model_id": int, "method": str, "config_json": str, "pairs_hash": str,
+         "status": str, "out_dir": str, "started_at": str, "ended_at": str},
+        pk="id", foreign_keys=[("model_id", "models", "id")],
+    )
+    db["run_metrics"].create(
+        {"id": int, "run_id": str, "step": int, "name": str, "value": float, "recorded_at": str},
+        pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"run_id", "name"},
+    )
+    db["run_metrics"].create_index(["run_id", "step"])
+
+    db["canaries"].create(
+        {"id": int, "canary_id": str, "version": int, "kind": str, "prompt": str,
+         "max_new_tokens": int, "set_name": str, "content_hash": str, "created_at": str},
+        pk="id", not_null={"canary_id", "version", "prompt", "content_hash"},
+    )
+    db["canaries"].create_index(["canary_id", "version"], unique=True)
+    db["canaries"].create_index(["canary_id", "content_hash"], unique=True)
+
+    db["generations"].create(
+        {"id": int, "identity_key": str, "model_id": int, "canary_id": int, "run_id": str,
+         "checkpoint": str, "checkpoint_step": int, "adapter_path": str, "adapter_hash": str,
+         "label": str, "family": str, "settings_json": str, "seed": int, "prompt": str,
+         "text": str, "token_count": int, "seconds": float, "forward_passes": int,
+         "trace_path": str, "metrics_json": str, "created_at": str},
+        pk="id",
+        foreign_keys=[("model_id", "models", "id"), ("canary_id", "canaries", "id"),
+                      ("run_id", "runs", "id")],
+        not_null={"identity_key", "model_id", "prompt", "text"},
+    )
+    db["generations"].create_index(["identity_key"], unique=True)
+    db["generations"].create_index(["label", "canary_id"])
+    db["generations"].create_index(["canary_id"])
+    db["generations"].create_index(["run_id"])
+
+    db["criteria"].create(
+        {"id": int, "name": str, "description": str, "scale_min": int, "scale_max": int,
+         "anchors_json": str, "retired": int, "position": int, "created_at": str, "updated_at": str},
+        pk="id", not_null={"name", "scale_min", "scale_max"}, defaults={"retired": 0},
+    )
+    db["criteria"].create_index(["name"], unique=True)
+    db["flags"].create(
+        {"id": int, "name": str, "key": str, "description": str, "retired": int},
+        pk="id", not_null={"name"}, defaults={"retired": 0},
+    )
+    db["flags"].create_index(["name"], unique=True)
+
+    db["sessions"].create(
+        {"id": int, "rater": str, "mode": str, "shuffle_seed": int, "repeat_share": float,
+         "cursor": int, "started_at": str, "ended_at": str},
+        pk="id", not_null={"mode", "shuffle_seed"}, defaults={"cursor": 0},
+    )
+    db["session_items"].create(
+        {"id": int, "session_id": int, "position": int, "generation_id": int,
+         "right_generation_id": int, "canary_id": int, "repeat_of_item_id": int, "status": str},
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id"), ("generation_id", "generations", "id"),
+                      ("right_generation_id", "generations", "id"), ("canary_id", "canaries", "id"),
+                      ("repeat_of_item_id", "session_items", "id")],
+        not_null={"session_id", "position", "generation_id"}, defaults={"status": "pending"},
+    )
+    db["session_items"].create_index(["session_id", "position"], unique=True)
+    db["session_items"].create_index(["session_id", "status", "position"])
+
+    db["ratings"].create(
+        {"id": int, "session_id": int, "item_id": int, "generation_id": int, "rater": str,
+         "flags_json": str, "note": str, "repeat_of_item_id": int, "rated_at": str},
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id"), ("item_id", "session_items", "id"),
+                      ("generation_id", "generations", "id"),
+                      ("repeat_of_item_id", "session_items", "id")],
+        not_null={"session_id", "item_id", "generation_id"},
+    )
+    db["ratings"].create_index(["item_id"], unique=True)
+    db["ratings"].create_index(["generation_id"])
+    db["rating_scores"].create(
+        {"rating_id": int, "criterion_id": int, "score": int},
+        pk=("rating_id", "criterion_id"),
+        foreign_keys=[("rating_id", "ratings", "id"), ("criterion_id", "criteria", "id")],
+        not_null={"score"},
+    )
+    db["rating_scores"].create_index(["criterion_id"])
+
+    db["comparisons"].create(
+        {"id": int, "session_id": int, "item_id": int, "canary_id": int,
+         "left_generation_id": int, "right_generation_id": int, "winner": str,
+         "criterion_id": int, "rater": str, "decided_at": str},
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id"), ("item_id", "session_items", "id"),
+                      ("canary_id", "canaries", "id"), ("left_generation_id", "generations", "id"),
+                      ("right_generation_id", "generations", "id"), ("criterion_id", "criteria", "id")],
+        not_null={"session_id", "item_id", "left_generation_id", "right_generation_id", "winner"},
+    )
+    # One decision per item and criterion; NULL (overall) folded to 0 so it is unique too.
+    db.execute(
+        "CREATE UNIQUE INDEX idx_comparisons_item_criterion "
+        "ON comparisons(item_id, coalesce(criterion_id, 0))"
+    )
+
+
+# Opening -----------------------------------------------------------------------------------
+def open_store(path: str | Path | None = None, *, memory: bool = False) -> Database:
+    """Open (creating if needed) the store at `path`, or an in-memory one.
+
+    Order matters: WAL must be switched on before any transaction, and SQLite ignores
+    `PRAGMA foreign_keys` inside one, so both happen before migrations run.
+    """
+    if memory:
+        db = Database(memory=True)
+    else:
+        if path is None:
+            raise ValueError("open_store needs a path (the workspace's judgments.db) or memory=True")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = Database(sqlite3.connect(str(path), timeout=30.0))
+    # Driver autocommit: every statement outside db.atomic() commits when it returns.
+    db.conn.isolation_level = None
+    if not memory:
+        db.enable_wal()
+        # WAL with synchronous=NORMAL stays consistent after a crash; a power cut can
+        # lose the last commits, which is the trade every WAL app makes for speed.
+        db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    migrations.apply(db)
+    return db
+
+
+_thread_local = threading.local()
+
+
+def thread_store(path: str | Path) -> Database:
+    """This thread's connection to `path`, opened on first use (one connection per thread)."""
+    stores: dict[str, Database] = getattr(_thread_local, "stores", None) or {}
+    _thread_local.stores = stores
+    key = str(Path(path).resolve())
+    if key not in stores:
+        stores[key] = open_store(key)
+    return stores[key]
+
+
+# Hashing -----------------------------------------------------------------------------------
+def _identity_files(folder: Path) -> list[Path]:
+    files = []
+    for file in sorted(folder.rglob("*")):
+        if not file.is_file() or file.name in SKIPPED_FILES:
+            continue
+        if file.suffix in WEIGHT_SUFFIXES or file.name in IDENTITY_FILES:
+            files.append(file)
+    return files
+
+
+def folder_fingerprint(folder: str | Path) -> tuple[int, float]:
+    """(total bytes, newest mtime) of the files that define a model — cheap to compute."""
+    files = _identity_files(Path(folder))
+    return sum(f.stat().st_size for f in files), max((f.stat().st_mtime for f in files), default=0.0)
+
+
+def content_hash(folder: str | Path) -> str:
+    """SHA-256 over the relative names and bytes of a model's weight and config files."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder, so it cannot be hashed as a model")
+    digest = hashlib.sha256()
+    for file in _identity_files(root):
+        digest.update(str(file.relative_to(root)).encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_content_hash(db: Database, folder: str | Path) -> str:
+    """The folder's content hash, reusing the stored one when size and mtime are unchanged
+    (an 8B model is 16 GB; re-hashing it on every canary run would take a while)."""
+    folder = str(Path(folder).resolve())
+    size, mtime = folder_fingerprint(folder)
+    row = next(db.query(
+        "select content_hash from models where path = ? and size_bytes = ? and mtime = ?",
+        [folder, size, mtime]), None)
+    return row["content_hash"] if row else content_hash(folder)
+
+
+def json_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# Writers -----------------------------------------------------------------------------------
+def ensure_model(db: Database, *, path: str | Path, name: str | None = None,
+                 family: str | None = None, hash_: str | None = None) -> int:
+    """The id of the model with this content, inserting it on first sight."""
+    folder = str(Path(path).resolve()) if Path(path).exists() else str(path)
+    digest = hash_ or cached_content_hash(db, folder)
+    row = next(db.query("select id from models where content_hash = ?", [digest]), None)
+    if row:
+        return row["id"]
+    size, mtime = folder_fingerprint(folder) if Path(folder).is_dir() else (0, 0.0)
+    return db["models"].insert({
+        "name": name or Path(folder).name, "path": folder, "content_hash": digest,
+        "family": family, "size_bytes": size, "mtime": mtime, "created_at": now(),
+    }).last_pk
+
+
+def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any] | None = None,
+               model_path: str | Path | None = None, pairs_hash: str | None = None,
+               status: str | None = None, out_dir: str | Path | None = None) -> str:
+    """Insert or update a training run (called by engine/train when the store exists).
+
+    Fields left as None keep their stored value; a new run starts as "running"."""
+    model_id = ensure_model(db, path=model_path) if model_path and Path(model_path).is_dir() else None
+    existing = db["runs"].count_where("id = ?", [run_id])
+    record: dict[str, Any] = {"id": run_id, "method": method}
+    if status is not None:
+        record["status"] = status
+    if config is not None:
+        record["config_json"] = json.dumps(config, sort_keys=True, default=str)
+    if model_id is not None:
+        record["model_id"] = model_id
+    if pairs_hash is not None:
+        record["pairs_hash"] = pairs_hash
+    if out_dir is not None:
+        record["out_dir"] = str(out_dir)
+    if existing:
+        db["runs"].update(run_id, record)
+    else:
+        record.setdefault("status", "running")
+        record["started_at"] = now()
+        db["runs"].insert(record)
+    return run_id
+
+
+def finish_run(db: Database, run_id: str, status: str) -> None:
+    """Mark a run done/failed/cancelled with its end time."""
+    db["runs"].update(run_id, {"status": status, "ended_at": now()})
+
+
+def record_run_metrics(db: Database, run_id: str, step: int, metrics: dict[str, float]) -> None:
+    """Store one step's scalar metrics (loss, val_loss, lr, tokens_per_s …) for a run."""
+    stamp = now()
+    db["run_metrics"].insert_all(
+        {"run_id": run_id, "step": step, "name": name, "value": float(value), "recorded_at": stamp}
+        for name, value in metrics.items() if isinstance(value, (int, float))
+    )
+
+
+def ensure_canary_version(db: Database, *, canary_id: str, kind: str, prompt: str,
+                          max_new_tokens: int, set_name: str | None = None) -> int:
+    """The row id of this exact canary text; a changed prompt or length adds version N+1."""
+    digest = json_hash({"prompt": prompt, "max_new_tokens": max_new_tokens})
+    row = next(db.query("select id from canaries where canary_id = ? and content_hash = ?",
+                        [canary_id, digest]), None)
+    if row:
+        return row["id"]
+    with db.atomic():
+        latest = next(db.query("select max(version) as v from canaries where canary_id = ?", [canary_id]))["v"]
+        return db["canaries"].insert({
+            "canary_id": canary_id, "version": (latest or 0) + 1, "kind": kind, "prompt": prompt,
+            "max_new_tokens": max_new_tokens, "set_name": set_name, "content_hash": digest,
+            "created_at": now(),
+        }).last_pk
+
+
+def generation_identity(*, model_hash: str, adapter_hash: str | None, canary_row_id: int | None,
+                        prompt: str, settings: dict[str, Any], seed: int) -> str:
+    """What makes two generations "the same run": model bytes, adapter bytes, canary
+    version, prompt, sampler settings and seed. Re-running with all equal is a no-op."""
+    return json_hash({"model": model_hash, "adapter": adapter_hash, "canary": canary_row_id,
+                      "prompt": prompt, "settings": settings, "seed": seed})
+
+
+def find_generation(db: Database, identity_key: str) -> dict[str, Any] | None:
+    return next(db.query("select * from generations where identity_key = ?", [identity_key]), None)
+
+
+def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
+    """Insert a generation unless one with the same identity_key exists.
+
+    Returns (id, inserted). `record` uses the generations columns; dict values for
+    settings/metrics may be given as `settings` / `metrics` and are stored as JSON.
+    """
+    record = dict(record)
+    if "settings" in record:
+        record["settings_json"] = json.dumps(record.pop("settings"), sort_keys=True)
+    if "metrics" in record:
+        record["metrics_json"] = json.dumps(record.pop("metrics"), sort_keys=True)
+    existing = find_generation(db, record["identity_key"])
+    if existing:
+        return existing["id"], False
+    record.setdefault("created_at", now())
+    return db["generations"].insert(record).last_pk, True
