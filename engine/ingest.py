@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.events import Event
-from engine.pairs import PAIR_OVERHEAD_TOKENS, Pair, split_by_source
+from engine.pairs import PAIR_OVERHEAD_TOKENS, Pair, find_duplicates, split_by_source
 from engine.tokens import split_sentences
 
 NOTE_WORD_LIMIT = 300  # a cleaned piece under this many words is a note, else an essay
@@ -413,7 +413,15 @@ def build_pairs(piece: Piece, tiers: Iterable[str] = ALL_TIERS, budget: Budget |
         pairs.append(pair)
     if "paragraph" in tiers:
         pairs.extend(paragraph_pairs(piece, budget))
-    return pairs
+    return _without_duplicates(pairs)
+
+
+def _without_duplicates(pairs: list[Pair]) -> list[Pair]:
+    """Drop a later pair that repeats an earlier one: a continuation whose budget held only
+    one paragraph is the same example as that paragraph's pair."""
+    exact, near = find_duplicates(pairs)
+    drop = {later for _, later in exact} | {later for _, later, _ in near}
+    return [pair for index, pair in enumerate(pairs) if index not in drop]
 
 
 # The ingest run ----------------------------------------------------------------------------

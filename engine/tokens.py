@@ -123,6 +123,8 @@ def _make_counter(key: str) -> TokenCounter:
         if (folder / "tokenizer.json").is_file():
             return _tokenizers_counter(key, folder / "tokenizer.json")
         return _transformers_counter(key, str(folder))
+    if _is_local_path(key, folder):
+        raise TokenizerUnavailable(f"{key}: no such model folder, so no tokenizer to count tokens with")
     cached = _hf_cached_file(key, "tokenizer.json")
     if cached is not None:
         return _tokenizers_counter(key, Path(cached))
@@ -132,6 +134,14 @@ def _make_counter(key: str) -> TokenCounter:
         f"{key}: no tokenizer found — not a folder, and not in the local Hugging Face cache. "
         f"Download the model first (e.g. `huggingface-cli download {key}`) or give a local folder."
     )
+
+
+def _is_local_path(key: str, folder: Path) -> bool:
+    """A Hub id is `name` or `owner/name`; anything else, or a path whose parent folder
+    exists here, is meant as a local folder."""
+    if not re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", key):
+        return True
+    return folder.parent != Path(".") and folder.parent.is_dir()
 
 
 def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:

@@ -1,9 +1,354 @@
-"""CLI commands: placeholder until its issue lands (see `issues`)."""
+"""CLI for curation: `voicebench ingest`, `voicebench pairs validate|stats|export`.
+
+    voicebench ingest data/sources --out data/pairs.jsonl --val-share 0.15 --seed 0
+    voicebench pairs validate data/pairs.jsonl
+    voicebench pairs stats
+    voicebench pairs export --format messages --out train.jsonl --split train
+
+Nothing here imports torch or transformers at module level.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    """Add `ingest` and `pairs` (validate, stats, export) to the parser."""
+    from engine.export import FORMATS
+    from engine.ingest import ALL_TIERS
+
+    ingest = subparsers.add_parser(
+        "ingest", help="turn essays and notes (markdown) into training pairs",
+        description="Clean exported markdown essays and notes and build training pairs from them. "
+        "With no files, reads the workspace's data/sources and writes data/pairs.jsonl.",
+    )
+    ingest.add_argument("inputs", nargs="*", metavar="FILES_OR_DIRS",
+                        help="markdown files or folders of them (default: the workspace's data/sources)")
+    ingest.add_argument("--out", metavar="PAIRS", help="pairs file to write (default: the workspace's data/pairs.jsonl)")
+    ingest.add_argument("--val-share", type=float, default=0.15, metavar="SHARE",
+                        help="share of pairs to put in the val split, chosen by source (default: 0.15)")
+    ingest.add_argument("--seed", type=int, default=0, help="seed that decides which sources go to val (default: 0)")
+    ingest.add_argument("--tiers", default=",".join(ALL_TIERS), metavar="LIST",
+                        help=f"comma-separated pair tiers to build (default: {','.join(ALL_TIERS)})")
+    ingest.add_argument("--budget", type=int, default=None, metavar="TOKENS",
+                        help="token budget every pair must fit (default: the smallest budget of the counting model, 512 for the demo models)")
+    ingest.add_argument("--tokenizer", default=None, metavar="MODEL",
+                        help="model name or folder whose tokenizer counts tokens for the budget "
+                        "(default: demo-ar when its tokenizer exists, else a word-based estimate)")
+    ingest.add_argument("--force", action="store_true",
+                        help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept)")
+    ingest.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    ingest.set_defaults(func=run_ingest_command)
+
+    pairs = subparsers.add_parser("pairs", help="check, summarise and export training pairs",
+                                  description="Check, summarise and export a pairs file.")
+    pairs_sub = pairs.add_subparsers(dest="pairs_command", metavar="ACTION", required=True)
+
+    validate = pairs_sub.add_parser("validate", help="report every problem as file:line: message (exit 1 on errors)",
+                                    description="Check a pairs file without changing it: unreadable lines, empty "
+                                    "prompts/responses, duplicate ids, duplicate and near-duplicate pairs, sources in "
+                                    "both splits, and pairs over a model's token budget.")
+    validate.add_argument("pairs", nargs="?", metavar="PAIRS", help="pairs file (default: the workspace's data/pairs.jsonl)")
+    validate.add_argument("--model", action="append", metavar="NAME",
+                          help="check the token budget of this model only (repeatable; default: every model whose tokenizer is on this machine)")
+    validate.add_argument("--no-budgets", action="store_true", help="skip token budget checks")
+    validate.add_argument("--strict", action="store_true", help="exit 1 on warnings (near-duplicates) too")
+    validate.set_defaults(func=run_validate_command)
+
+    stats = pairs_sub.add_parser("stats", help="counts per tier, split and source; tokens per model",
+                                 description="Summarise a pairs file: counts per tier, split and source, and token "
+                                 "totals and over-budget counts for every model with a tokenizer here.")
+    stats.add_argument("pairs", nargs="?", metavar="PAIRS", help="pairs file (default: the workspace's data/pairs.jsonl)")
+    stats.add_argument("--model", action="append", metavar="NAME", help="count tokens for this model only (repeatable)")
+    stats.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    stats.set_defaults(func=run_stats_command)
+
+    export = pairs_sub.add_parser("export", help="write pairs as prompt/completion, messages or plain text",
+                                  description="Export pairs for training elsewhere.")
+    export.add_argument("pairs", nargs="?", metavar="PAIRS", help="pairs file (default: the workspace's data/pairs.jsonl)")
+    export.add_argument("--format", required=True, choices=FORMATS,
+                        help="prompt-completion JSONL, OpenAI messages JSONL, or plain text with <|endoftext|> separators")
+    export.add_argument("--out", required=True, metavar="PATH",
+                        help="file to write (with --split both: PATH's stem + .train/.val)")
+    export.add_argument("--split", default="all", choices=("train", "val", "all", "both"),
+                        help="which pairs: one split, all, or both splits to two files (default: all)")
+    export.add_argument("--system", default=None, metavar="TEXT", help="system message for --format messages")
+    export.add_argument("--allow-errors", action="store_true",
+                        help="export even when the file has unreadable lines (they are left out)")
+    export.set_defaults(func=run_export_command)
+
+
+# Shared helpers -----------------------------------------------------------------------------
+
+def _workspace(args: argparse.Namespace):
+    from engine.workspace import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+def _display(path: Path) -> Path:
+    """Paths in messages relative to the current folder when they are inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else Path(relative)
+
+
+def _pairs_path(args: argparse.Namespace, workspace) -> Path:
+    if getattr(args, "pairs", None):
+        return Path(args.pairs)
+    return _display(workspace.pairs_path)
+
+
+def _error(message: str) -> int:
+    print(f"voicebench: {message}", file=sys.stderr)
+    return 2
+
+
+def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[str, Any], dict[str, str]]:
+    """(budgets, counters, missing) for the chosen models, or every model with a tokenizer here."""
+    from engine.tokens import budgets_for, counters_for
+
+    budgets = budgets_for(workspace)
+    if names:
+        unknown = [name for name in names if name not in budgets and name not in workspace.models]
+        for name in unknown:
+            entry = workspace.model(name)
+            budgets[name] = entry.context_length or 0
+    chosen = names or sorted(budgets)
+    counters, missing = counters_for(workspace, chosen)
+    if names:
+        for name in names:
+            if not budgets.get(name):
+                missing[name] = f"{name}: no token budget known; add it under [budgets] in voicebench.toml"
+                counters.pop(name, None)
+    return {name: budgets[name] for name in counters}, counters, missing
+
+
+# ingest -------------------------------------------------------------------------------------
+
+def run_ingest_command(args: argparse.Namespace) -> int:
+    from engine.ingest import FileIngested, FileSkipped, IngestWarning, ingest
+    from engine.pairs import PairFile, SaveConflict, load_pairs, save_pairs
+    from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
+
+    workspace = _workspace(args)
+    inputs = [Path(item) for item in args.inputs] or [workspace.sources_dir]
+    for item in inputs:
+        if not item.exists():
+            return _error(f"{item}: no such file or folder")
+    out = Path(args.out) if args.out else workspace.pairs_path
+    tiers = [tier.strip() for tier in args.tiers.split(",") if tier.strip()]
+    if not 0.0 <= args.val_share < 1.0:
+        return _error(f"--val-share {args.val_share}: must be at least 0 and below 1")
+
+    counter = None
+    budget = args.budget
+    tokenizer_name = args.tokenizer or "demo-ar"
+    try:
+        counter = counter_for_model(workspace, tokenizer_name)
+    except TokenizerUnavailable as error:
+        if args.tokenizer:
+            return _error(str(error))
+        print(f"note: {error}; pair lengths estimated from word counts", file=sys.stderr)
+    if budget is None:
+        budget = budgets_for(workspace).get(tokenizer_name, 512) if counter else 512
+
+    try:
+        events = ingest(inputs, tiers=tiers, val_share=args.val_share, seed=args.seed,
+                        budget_tokens=budget, counter=counter)
+    except ValueError as error:
+        return _error(str(error))
+    result = None
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        except ValueError as error:
+            return _error(str(error))
+        if isinstance(event, IngestWarning):
+            print(f"warning: {event}", file=sys.stderr)
+        elif isinstance(event, FileSkipped):
+            print(f"skipped: {event.path}: {event.reason}", file=sys.stderr)
+        elif isinstance(event, FileIngested) and sys.stderr.isatty():
+            print(f"[{event.index}/{event.total}] {event.path}: {event.piece_kind}, {event.words} words, "
+                  f"{event.pairs} pairs", file=sys.stderr)
+
+    pairs = result.pairs
+    tiers_count = Counter(pair.tier for pair in pairs)
+    splits = Counter(pair.split for pair in pairs)
+    summary = (f"{len(result.pieces)} pieces → {len(pairs)} pairs "
+               f"({', '.join(f'{count} {tier}' for tier, count in sorted(tiers_count.items()))}; "
+               f"{splits['train']} train, {splits['val']} val)")
+    if args.dry_run:
+        print(f"dry run: would write {_display(out)}: {summary}")
+        return 0
+
+    existing = load_pairs(out)
+    changed = _edits_ingest_would_lose(existing, pairs)
+    if changed and not args.force:
+        example, line = changed[0]
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        print(
+            f"{_display(out)}:{line}: {example!r}{more} differ from what ingest builds now (edited by hand, "
+            "or the sources changed). Re-run with --force to replace the file "
+            f"(the old one is kept as {out.name}.bak), or write elsewhere with --out.",
+            file=sys.stderr,
+        )
+        return 1
+    new_file = PairFile(path=out, pairs=pairs, fingerprint=existing.fingerprint)
+    try:
+        save_pairs(new_file, force=args.force)
+    except SaveConflict as error:
+        return _error(str(error))
+    print(f"wrote {_display(out)}: {summary}")
+    return 0
+
+
+def _edits_ingest_would_lose(existing, new_pairs) -> list[tuple[str, int]]:
+    """Existing pairs (id, line) that the new ingest would not write back identically,
+    plus any unreadable lines — the things a plain overwrite would throw away."""
+    fresh = {pair.id: pair.to_dict() for pair in new_pairs}
+    lost = [(bad.raw[:40], bad.line) for bad in existing.bad_lines]
+    for pair, line in zip(existing.pairs, existing.lines(), strict=True):
+        if fresh.get(pair.id) != pair.to_dict():
+            lost.append((pair.id, line))
+    return sorted(lost, key=lambda item: item[1])
+
+
+# pairs validate -------------------------------------------------------------------------------
+
+def run_validate_command(args: argparse.Namespace) -> int:
+    from engine.pairs import load_pairs, validate
+
+    workspace = _workspace(args)
+    path = _pairs_path(args, workspace)
+    if not path.exists():
+        return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    pair_file = load_pairs(path)
+    budgets: dict[str, int] = {}
+    counters: dict[str, Any] = {}
+    if not args.no_budgets:
+        budgets, counters, missing = _counters(workspace, args.model)
+        for name, reason in sorted(missing.items()):
+            if args.model:
+                print(f"note: budget of {name} not checked: {reason}", file=sys.stderr)
+    problems = validate(pair_file, budgets=budgets, counter=counters)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    warnings = [problem for problem in problems if problem.severity != "error"]
+    for problem in problems:
+        if problem.severity == "error":
+            print(problem)
+        else:
+            print(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
+    splits = Counter(pair.split for pair in pair_file.pairs)
+    checked = ", ".join(f"{name} {budget}" for name, budget in sorted(budgets.items())) or "none"
+    counts = f"{len(pair_file.pairs)} pairs ({splits['train']} train, {splits['val']} val)"
+    if errors or (warnings and args.strict):
+        print(f"{path}: {counts}: {len(errors)} errors, {len(warnings)} warnings", file=sys.stderr)
+        return 1
+    tail = f", {len(warnings)} warnings" if warnings else ", no problems"
+    print(f"{path}: {counts}{tail}; token budgets checked: {checked}")
+    return 0
+
+
+# pairs stats ------------------------------------------------------------------------------------
+
+def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> dict[str, Any]:
+    """The numbers `pairs stats` prints (also handy for the TUI)."""
+    from engine.pairs import pair_token_count
+
+    pairs = pair_file.pairs
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for pair in pairs:
+        by_source[pair.source or "(none)"][pair.split] += 1
+    tokens = {}
+    for name, counter in sorted(counters.items()):
+        counter.count_many([text for pair in pairs for text in (pair.prompt, pair.response)])  # batch-fill the cache
+        lengths = [pair_token_count(pair, counter.count) for pair in pairs]
+        tokens[name] = {
+            "budget": budgets[name], "total": sum(lengths), "max": max(lengths, default=0),
+            "over_budget": sum(length > budgets[name] for length in lengths),
+        }
+    return {
+        "path": str(pair_file.path),
+        "pairs": len(pairs),
+        "bad_lines": len(pair_file.bad_lines),
+        "tiers": dict(sorted(Counter(pair.tier for pair in pairs).items())),
+        "splits": dict(sorted(Counter(pair.split for pair in pairs).items())),
+        "sources": {source: dict(counts) for source, counts in sorted(by_source.items())},
+        "tokens": tokens,
+    }
+
+
+def run_stats_command(args: argparse.Namespace) -> int:
+    from engine.pairs import load_pairs
+
+    workspace = _workspace(args)
+    path = _pairs_path(args, workspace)
+    if not path.exists():
+        return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    pair_file = load_pairs(path)
+    budgets, counters, missing = _counters(workspace, args.model)
+    stats = pair_stats(pair_file, budgets, counters)
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{path}: {stats['pairs']} pairs" + (f", {stats['bad_lines']} unreadable lines" if stats["bad_lines"] else ""))
+    print("tiers:  " + ", ".join(f"{tier} {count}" for tier, count in stats["tiers"].items()))
+    print("splits: " + ", ".join(f"{split} {count}" for split, count in stats["splits"].items()))
+    print(f"sources ({len(stats['sources'])}):")
+    width = max((len(source) for source in stats["sources"]), default=0)
+    for source, counts in stats["sources"].items():
+        detail = ", ".join(f"{split} {count}" for split, count in sorted(counts.items()))
+        print(f"  {source:<{width}}  {detail}")
+    if stats["tokens"]:
+        print("tokens:")
+        for name, numbers in stats["tokens"].items():
+            print(f"  {name}: {numbers['total']} total, longest pair {numbers['max']}, "
+                  f"{numbers['over_budget']} over the budget of {numbers['budget']}")
+    for name, reason in sorted(missing.items()):
+        if args.model:
+            print(f"  {name}: not counted — {reason}")
+    not_counted = sorted(set(missing) - set(args.model or []))
+    if not_counted:
+        print(f"  (no tokenizer on this machine for: {', '.join(not_counted)})")
+    return 0
+
+
+# pairs export ------------------------------------------------------------------------------------
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from engine.export import export_pairs, export_splits
+    from engine.pairs import load_pairs
+
+    workspace = _workspace(args)
+    path = _pairs_path(args, workspace)
+    if not path.exists():
+        return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    pair_file = load_pairs(path)
+    if pair_file.bad_lines and not args.allow_errors:
+        for bad in pair_file.bad_lines:
+            print(f"{path}:{bad.line}: {bad.message}", file=sys.stderr)
+        print("fix these lines (see `voicebench pairs validate`) or pass --allow-errors to leave them out",
+              file=sys.stderr)
+        return 1
+    if args.system and args.format != "messages":
+        return _error("--system only applies to --format messages")
+    if args.split == "both":
+        for out, count in export_splits(pair_file.pairs, args.out, args.format, system=args.system).items():
+            print(f"wrote {out}: {count} pairs ({args.format})")
+        return 0
+    count = export_pairs(pair_file.pairs, args.out, args.format, args.split, system=args.system)
+    print(f"wrote {args.out}: {count} pairs ({args.format}, split {args.split})")
+    return 0
