@@ -1,0 +1,229 @@
+"""TrainConfig: every setting of one training run, saved as `runs/<id>/config.toml`.
+
+Values left as None are resolved when the model is known (`resolve_defaults`), and the
+resolved config is what gets saved, so a run folder always says exactly what ran.
+
+    config = TrainConfig(model="demo-ar", method="lora")
+    save_config(config, "runs/x/config.toml")
+    assert load_config("runs/x/config.toml") == config
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+METHODS = ("lora", "qlora", "full", "diffusion")
+TEMPLATES = ("auto", "chat", "plain")
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+
+# Learning rates by (objective, how weights are updated). LoRA trains a few small matrices
+# from zero, so it wants a much larger step than full fine-tuning of pretrained weights.
+# The masked-diffusion loss weights each masked token's CE by 1/p; sequences drawn with a
+# small t (p near eps) contribute terms up to 1/eps = 1000x larger, which inflates gradient
+# variance, so diffusion defaults are half the causal ones.
+DEFAULT_LR = {
+    ("causal", "lora"): 2e-4,
+    ("causal", "full"): 2e-5,
+    ("diffusion", "lora"): 1e-4,
+    ("diffusion", "full"): 1e-5,
+}
+# Models this small (the demo models, tests' tiny models) were trained from scratch at
+# ~1e-3 and barely move at the rates above within a one-minute run.
+TINY_MODEL_PARAMETERS = 50_000_000
+TINY_MODEL_LR_FACTOR = 5.0
+DIFFUSION_LR_REASON = (
+    "masked-diffusion loss weights each masked token by 1/p (up to 1/eps), which inflates "
+    "gradient variance, so its default learning rate is half the causal one"
+)
+
+# Default LoRA targets by model_type (module-name suffixes inside the repeated blocks).
+DEFAULT_LORA_TARGETS = {
+    "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "mistral": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "qwen2": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "qwen3": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "gemma": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "gpt2": ("c_attn", "c_proj", "c_fc"),
+    "llada": ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"),
+    "modernbert": ("Wqkv", "Wo", "Wi"),
+}
+
+
+class ConfigError(Exception):
+    """A config file or flag value is unusable; the message names the file/field and the fix."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run. Field comments are the documentation; `--help` repeats them."""
+
+    # What to train on -------------------------------------------------------------------
+    model: str = "demo-ar"  # workspace model name or a local folder / cached HF id
+    method: str = "lora"  # lora | qlora | full | diffusion (full weights, masked-diffusion objective)
+    pairs: str = "data/pairs.jsonl"  # pairs file, relative to the workspace
+    template: str = "auto"  # auto (chat template if the tokenizer has one, plain for GPT-2) | chat | plain
+
+    # Optimisation -----------------------------------------------------------------------
+    lr: float | None = None  # None: DEFAULT_LR for the objective and method (see above)
+    max_steps: int = 60  # optimizer steps; 0 = run `epochs` epochs instead
+    epochs: float = 1.0  # used only when max_steps is 0
+    batch_size: int = 4  # sequences per device per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    max_length: int = 512  # tokens per sequence (prompt + response); longer responses are cut
+    warmup_steps: int = 0  # linear warm-up steps
+    weight_decay: float = 0.0
+    scheduler: str = "linear"  # transformers lr_scheduler_type: linear | cosine | constant …
+    max_grad_norm: float = 1.0
+    seed: int = 0  # model init of adapters, data order and diffusion masks
+    gradient_checkpointing: bool = False  # trade compute for memory where the model supports it
+    compute_dtype: str | None = None  # float32 | bfloat16 | float16; None: float32 on CPU, bfloat16 on GPU
+    diffusion_eps: float = 1e-3  # minimum masking probability p = (1-eps)t + eps
+
+    # LoRA -------------------------------------------------------------------------------
+    lora_rank: int = 8
+    lora_alpha: int = 16  # scale = alpha / rank
+    lora_dropout: float = 0.05
+    lora_targets: list[str] | None = None  # module-name suffixes; None: DEFAULT_LORA_TARGETS for the family
+
+    # Evaluation, checkpoints ------------------------------------------------------------
+    eval_every: int = 20  # evaluate on the val split every N steps (0: never)
+    save_every: int = 20  # checkpoint every N steps (and always at the end)
+    save_limit: int | None = None  # keep only the newest N checkpoints (None: keep all)
+    memorisation_patience: int = 2  # consecutive evals with val up while train down before warning
+    early_stop: bool = False  # stop the run when the memorisation warning fires
+
+    # Canaries ---------------------------------------------------------------------------
+    canaries: str = "all"  # all | none | comma-separated canary ids from data/canaries.toml
+    canary_max_new_tokens: int | None = None  # cap each canary's length (None: the canary's own)
+    canary_seed: int = 0  # fixed sampling seed so outputs compare across checkpoints and runs
+    canary_temperature: float | None = None  # None: the workspace [canary] temperature (seeded, so repeatable)
+    canary_steps: int | None = None  # diffusion sampler steps (None: the sampler's default)
+
+    # Where ------------------------------------------------------------------------------
+    out: str | None = None  # run folder; None: runs/<timestamp>-<model>-<method>
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain dict of the non-None fields (TOML has no null)."""
+    return {key: _plain(value) for key, value in dataclasses.asdict(config).items() if value is not None}
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> TrainConfig:
+    """Build and validate a config; unknown keys are an error naming them and the allowed ones."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {unknown}; allowed: {sorted(fields)}")
+    config = TrainConfig(**data)
+    validate_config(config, source)
+    return config
+
+
+def validate_config(config: TrainConfig, source: str = "<config>") -> None:
+    def bad(field: str, message: str) -> ConfigError:
+        return ConfigError(f"{source}: {field} = {getattr(config, field)!r}: {message}")
+
+    if config.method not in METHODS:
+        raise bad("method", f"expected one of {', '.join(METHODS)}")
+    if config.template not in TEMPLATES:
+        raise bad("template", f"expected one of {', '.join(TEMPLATES)}")
+    if config.compute_dtype is not None and config.compute_dtype not in COMPUTE_DTYPES:
+        raise bad("compute_dtype", f"expected one of {', '.join(COMPUTE_DTYPES)}")
+    for name in ("batch_size", "grad_accum", "lora_rank", "max_length"):
+        if int(getattr(config, name)) < 1:
+            raise bad(name, "must be at least 1")
+    for name in ("max_steps", "eval_every", "save_every", "warmup_steps", "memorisation_patience"):
+        if int(getattr(config, name)) < 0:
+            raise bad(name, "must be 0 or more")
+    if config.max_steps == 0 and config.epochs <= 0:
+        raise bad("epochs", "must be positive when max_steps is 0")
+    if config.lr is not None and not config.lr > 0:
+        raise bad("lr", "must be positive")
+    if not 0.0 <= config.lora_dropout < 1.0:
+        raise bad("lora_dropout", "must be in [0, 1)")
+    if not 0.0 <= config.diffusion_eps < 1.0:
+        raise bad("diffusion_eps", "must be in [0, 1)")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"{path}: no such config file. Give the config.toml of a run folder.") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}. Fix the TOML syntax and try again.") from error
+    return config_from_dict(data, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def config_to_toml(config: TrainConfig) -> str:
+    lines = ["# voicebench training run. Re-run with: voicebench train --config <this file>"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in config_to_dict(config).items()]
+    return "\n".join(lines) + "\n"
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Temp file in the same folder, fsync, rename: readers see the old or the new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    atomic_write_text(path, config_to_toml(config))
+
+
+def objective_for(family: str) -> str:
+    """"causal" for decoder LMs, "diffusion" for every masked-diffusion family."""
+    from engine.models import DIFFUSION_FAMILIES
+
+    return "diffusion" if family in DIFFUSION_FAMILIES else "causal"
+
+
+def default_lr(objective: str, method: str, parameter_count: int | None = None) -> float:
+    update = "full" if method in ("full", "diffusion") else "lora"
+    lr = DEFAULT_LR[(objective, update)]
+    if parameter_count is not None and parameter_count < TINY_MODEL_PARAMETERS:
+        lr *= TINY_MODEL_LR_FACTOR
+    return lr
+
+
+def apply_workspace_defaults(config: TrainConfig, section: dict[str, Any], explicit: set[str]) -> TrainConfig:
+    """Fill fields the user did not set from the workspace's [train] table."""
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(section) - fields)
+    if unknown:
+        raise ConfigError(f"voicebench.toml: [train] has unknown keys {unknown}; allowed: {sorted(fields)}")
+    updates = {key: value for key, value in section.items() if key not in explicit}
+    return dataclasses.replace(config, **updates)

@@ -1,0 +1,213 @@
+"""Pairs → token ids → batches, for both training objectives.
+
+Each pair becomes one `Example`: the token ids of prompt and response in one sequence and
+the prompt's length (where the trained region starts).
+- "chat" template (instruct models): the tokenizer's chat template with the prompt as the
+  user turn and the response as the assistant turn, then EOS if the template did not end
+  with it. The prompt region is everything up to and including the assistant header.
+- "plain" template (GPT-2, base models): `prompt` tokens (with the tokenizer's own special
+  prefix, e.g. BOS) then `response` tokens then EOS.
+Sequences longer than `max_length` lose the end of their response; a pair whose prompt
+alone fills `max_length` is skipped and counted.
+
+Collators pad to the longest sequence in the batch:
+- `CausalCollator`: pads with the pad token (EOS when there is none); labels come from
+  `engine.objectives.response_only_labels` with the attention mask, so an EOS used as
+  padding is not confused with the EOS that ends the response.
+- `DiffusionCollator`: pads with EOS and attends to it — LLaDA's SFT recipe, so the model
+  learns to fill the rest of its canvas with EOS — and passes `prompt_lengths` for the
+  masking done in the trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.train.config import ConfigError
+
+
+class DataError(Exception):
+    """The pairs file cannot be used for training; the message says where and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPair:
+    id: str
+    prompt: str
+    response: str
+    split: str  # "train" | "val"
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    input_ids: list[int]
+    prompt_length: int
+
+
+def load_training_pairs(path: str | Path) -> tuple[list[TrainingPair], list[str]]:
+    """Pairs from a pairs JSONL file and problems (bad lines) as "path:line: message" strings."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no pairs file. Make pairs first (`voicebench pairs build`) or pass --pairs.")
+    try:
+        from engine.pairs import load_pairs
+    except ImportError:
+        load_pairs = None
+    if load_pairs is not None:
+        pair_file = load_pairs(path)
+        pairs = [TrainingPair(p.id, p.prompt, p.response, p.split) for p in pair_file.pairs]
+        problems = [f"{path}:{bad.line}: {bad.message}" for bad in pair_file.bad_lines]
+        return pairs, problems
+    # Minimal reader until engine/pairs.py lands: the same record shape, bad lines reported.
+    pairs, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            pairs.append(TrainingPair(str(record.get("id", number)), str(record["prompt"]),
+                                      str(record["response"]), str(record.get("split", "train"))))
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append(f"{path}:{number}: {error}")
+    return pairs, problems
+
+
+def resolve_template(template: str, tokenizer: Any, model_type: str) -> str:
+    """"chat" or "plain": auto picks chat when the tokenizer has a template, except GPT-2."""
+    if template == "plain":
+        return "plain"
+    has_chat = bool(getattr(tokenizer, "chat_template", None))
+    if template == "chat":
+        if not has_chat:
+            raise ConfigError(
+                "template = \"chat\" but this tokenizer has no chat template; use template = \"plain\"."
+            )
+        return "chat"
+    return "chat" if has_chat and model_type != "gpt2" else "plain"
+
+
+def _ids(encoded: Any) -> list[int]:
+    """apply_chat_template returns a list or a BatchEncoding depending on version and flags."""
+    if isinstance(encoded, dict) or hasattr(encoded, "keys"):
+        encoded = encoded["input_ids"]
+    return [int(token) for token in encoded]
+
+
+def encode_pair(tokenizer: Any, prompt: str, response: str, template: str) -> tuple[list[int], int]:
+    """(ids, prompt_length) of one pair, untruncated."""
+    eos = tokenizer.eos_token_id
+    if template == "plain":
+        prompt_ids = _ids(tokenizer(prompt)["input_ids"])
+        response_ids = _ids(tokenizer(response, add_special_tokens=False)["input_ids"])
+        ids = prompt_ids + response_ids
+    else:
+        user = [{"role": "user", "content": prompt}]
+        both = user + [{"role": "assistant", "content": response}]
+        prompt_ids = _ids(tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=False))
+        ids = _ids(tokenizer.apply_chat_template(both, tokenize=True, return_dict=False))
+        if ids[: len(prompt_ids)] != prompt_ids:
+            # Some templates tokenise the boundary differently; split on the text instead.
+            prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+            full_text = tokenizer.apply_chat_template(both, tokenize=False)
+            if not full_text.startswith(prompt_text):
+                raise DataError(
+                    "the chat template renders the conversation so that it does not start with the "
+                    "prompt turn; use template = \"plain\" for this model."
+                )
+            prompt_ids = _ids(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
+            ids = prompt_ids + _ids(tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"])
+    if eos is not None and (not ids or ids[-1] != eos):
+        ids.append(int(eos))
+    return ids, len(prompt_ids)
+
+
+def build_examples(tokenizer: Any, pairs: list[TrainingPair], template: str, max_length: int) -> tuple[list[Example], int]:
+    """Examples for the pairs, and how many were skipped because the prompt fills max_length."""
+    examples, skipped = [], 0
+    for pair in pairs:
+        ids, prompt_length = encode_pair(tokenizer, pair.prompt, pair.response, template)
+        if prompt_length >= max_length:
+            skipped += 1
+            continue
+        examples.append(Example(ids[:max_length], prompt_length))
+    return examples, skipped
+
+
+def pad_token_for(tokenizer: Any) -> int:
+    pad = tokenizer.pad_token_id
+    return int(pad if pad is not None else tokenizer.eos_token_id)
+
+
+def _as_example(item: Any) -> Example:
+    return item if isinstance(item, Example) else Example(list(item["input_ids"]), int(item["prompt_length"]))
+
+
+def _pad(rows: list[list[int]], value: int) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[index, : len(row)] = 1
+    return ids, attention
+
+
+@dataclasses.dataclass
+class CausalCollator:
+    pad_token_id: int
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        from engine.objectives import response_only_labels
+
+        examples = [_as_example(item) for item in items]
+        input_ids, attention_mask = _pad([e.input_ids for e in examples], self.pad_token_id)
+        prompt_lengths = [e.prompt_length for e in examples]
+        labels = response_only_labels(input_ids, prompt_lengths, self.pad_token_id, attention_mask=attention_mask)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@dataclasses.dataclass
+class DiffusionCollator:
+    eos_token_id: int
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        import torch
+
+        examples = [_as_example(item) for item in items]
+        input_ids, _ = _pad([e.input_ids for e in examples], self.eos_token_id)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),  # EOS padding is part of the response
+            "prompt_lengths": torch.tensor([e.prompt_length for e in examples], dtype=torch.long),
+        }
+
+
+class ExampleDataset:
+    """A list of examples as the map-style dataset the Trainer's sampler indexes."""
+
+    def __init__(self, examples: list[Example]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        example = self.examples[index]
+        return {"input_ids": example.input_ids, "prompt_length": example.prompt_length}
+
+
+def loss_mask_preview(tokenizer: Any, prompt: str, response: str, template: str, max_length: int) -> list[tuple[str, bool]]:
+    """(token text, trained?) for one pair: what the Train screen highlights.
+
+    Causal training scores exactly the response tokens; diffusion masks only within the
+    same region, so one preview serves both (diffusion also trains on the EOS padding
+    a batch adds, which a single pair does not show).
+    """
+    ids, prompt_length = encode_pair(tokenizer, prompt, response, template)
+    ids = ids[:max_length]
+    return [(tokenizer.decode([token]), index >= prompt_length) for index, token in enumerate(ids)]

@@ -1,0 +1,166 @@
+"""Training events and their JSON-lines protocol.
+
+`python -m engine.train --json` prints one JSON object per line on stdout (only rank 0
+prints when several processes run), and every run appends the same lines to
+`runs/<id>/events.jsonl`. Each object has an "event" key naming its kind; the other keys
+are the fields below. Readers must ignore unknown keys (newer writers may add fields) and
+unknown kinds. Anything the process prints to stderr is logs, not protocol.
+
+Order of a run: `start`, then `canary` lines for the base model (step 0), then `step`
+lines with `eval`, `checkpoint`, `canary` and `memorisation` lines interleaved, then
+exactly one `done` as the last line (preceded by `error` when the run failed). A run
+that is resumed appends a new `start` (with `resumed_from`) to the same events.jsonl.
+
+| event | fields |
+| --- | --- |
+| start | run_id, run_dir, model, family, objective, method, max_steps, start_step, resumed_from (checkpoint path or null), world_size, train_examples, val_examples, skipped_examples, trainable_parameters, total_parameters, lr, lr_note |
+| step | step (1-based optimizer step), max_steps, epoch, loss, lr, grad_norm (null if unknown), tokens_per_s (all ranks, non-padding tokens), memory (MiB: peak CUDA allocation on a GPU, peak process RSS on CPU), world_size, elapsed_s, eta_s |
+| eval | step, val_loss |
+| checkpoint | step, path (folder holding adapter_model.safetensors or model.safetensors plus optimizer/scheduler/RNG state) |
+| canary | step (0 = base model), canary_id, prompt, text, seed, settings (sampler settings dict), seconds |
+| memorisation | step, val_loss, best_val_loss, train_loss, best_train_loss, stopping (true when --early-stop ends the run) |
+| log | level ("info" or "warning"), message |
+| error | kind ("oom", "cuda", "data", "config", "model", "internal"), message, advice, step, resumable |
+| done | status ("done", "failed", "cancelled"), step, run_dir, last_checkpoint (null if none), resumable, seconds |
+
+Example:
+    {"event":"step","step":3,"max_steps":10,"epoch":0.6,"loss":4.21,"lr":0.0002,...}
+`status.json` in the run folder mirrors the latest state: status ("running", "done",
+"failed", "cancelled"), step, max_steps, last_checkpoint, resumable, pid, updated_at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, ClassVar
+
+from engine.events import Event, event_from_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class StartEvent(Event):
+    kind: ClassVar[str] = "start"
+    run_id: str
+    run_dir: str
+    model: str
+    family: str
+    objective: str  # "causal" | "diffusion"
+    method: str
+    max_steps: int
+    start_step: int  # 0, or the checkpoint step a resumed run continues after
+    resumed_from: str | None
+    world_size: int
+    train_examples: int
+    val_examples: int
+    skipped_examples: int  # pairs whose prompt alone does not fit max_length
+    trainable_parameters: int
+    total_parameters: int
+    lr: float
+    lr_note: str  # why the learning rate is what it is (default for the family, or "set by you")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEvent(Event):
+    kind: ClassVar[str] = "step"
+    step: int
+    max_steps: int
+    epoch: float
+    loss: float
+    lr: float
+    grad_norm: float | None
+    tokens_per_s: float
+    memory: float  # MiB
+    world_size: int
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalEvent(Event):
+    kind: ClassVar[str] = "eval"
+    step: int
+    val_loss: float
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointEvent(Event):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    path: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryEvent(Event):
+    kind: ClassVar[str] = "canary"
+    step: int
+    canary_id: str
+    prompt: str
+    text: str
+    seed: int
+    settings: dict[str, Any]
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorisationEvent(Event):
+    kind: ClassVar[str] = "memorisation"
+    step: int
+    val_loss: float
+    best_val_loss: float
+    train_loss: float
+    best_train_loss: float
+    stopping: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class LogEvent(Event):
+    kind: ClassVar[str] = "log"
+    level: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorEvent(Event):
+    kind: ClassVar[str] = "error"
+    error_kind: str
+    message: str
+    advice: str
+    step: int
+    resumable: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        # The protocol names the error class `kind`; the Python field cannot shadow the
+        # ClassVar that names the event, hence `error_kind` here and `kind` on the wire.
+        payload = super().to_dict()
+        payload["kind"] = payload.pop("error_kind")
+        return payload
+
+
+@dataclasses.dataclass(frozen=True)
+class DoneEvent(Event):
+    kind: ClassVar[str] = "done"
+    status: str  # "done" | "failed" | "cancelled"
+    step: int
+    run_dir: str
+    last_checkpoint: str | None
+    resumable: bool
+    seconds: float
+
+
+TRAIN_EVENTS: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (StartEvent, StepEvent, EvalEvent, CheckpointEvent, CanaryEvent, MemorisationEvent,
+                LogEvent, ErrorEvent, DoneEvent)
+}
+STATUSES = ("running", "done", "failed", "cancelled")
+
+
+def parse_event(line: str | dict[str, Any]) -> Event | None:
+    """One protocol line (or its dict) back to an event; None for kinds this reader does not know."""
+    payload = json.loads(line) if isinstance(line, str) else dict(line)
+    if payload.get("event") not in TRAIN_EVENTS:
+        return None
+    if payload["event"] == "error" and "kind" in payload:
+        payload["error_kind"] = payload.pop("kind")
+    return event_from_dict(payload, TRAIN_EVENTS)

@@ -1,0 +1,98 @@
+"""LoRA targets per model family, resolved to exact module names, and the peft wrapping.
+
+Targets are module-name suffixes (`q_proj`, `c_attn`, `Wqkv` …). They resolve only to
+linear layers *inside the repeated blocks* — modules whose dotted path has a numeric part
+such as `layers.3.` — so an LM head or embedding that shares a suffix is never adapted.
+LLaDA needs this: its block MLP output and its LM head are both called `ff_out`.
+A target list that matches nothing is an error naming the list and the linear layers the
+model does have, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.train.config import DEFAULT_LORA_TARGETS
+
+
+class LoraTargetError(Exception):
+    """The LoRA target list matches no linear layer of the model."""
+
+
+def _is_linear(module: Any) -> bool:
+    import torch
+
+    if isinstance(module, torch.nn.Linear):
+        return True
+    # GPT-2's Conv1D is a transposed linear layer; bitsandbytes' Linear4bit subclasses nn.Linear.
+    return type(module).__name__ == "Conv1D"
+
+
+def _inside_block(name: str) -> bool:
+    return any(part.isdigit() for part in name.split("."))
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Dotted names of every linear layer in the model."""
+    return [name for name, module in model.named_modules() if name and _is_linear(module)]
+
+
+def default_targets(model: Any, family: str) -> list[str] | None:
+    """Suffixes for this model's type, or None (meaning every linear layer inside the blocks)."""
+    model_type = str(getattr(model.config, "model_type", "") or "").lower()
+    if family == "llada":
+        model_type = "llada"
+    targets = DEFAULT_LORA_TARGETS.get(model_type)
+    return list(targets) if targets else None
+
+
+def resolve_targets(model: Any, targets: list[str] | None, family: str, source: str = "model") -> list[str]:
+    """Exact module names to adapt. `targets=None` uses the family default."""
+    names = linear_module_names(model)
+    wanted = targets if targets is not None else default_targets(model, family)
+    in_blocks = [name for name in names if _inside_block(name)]
+    if wanted is None:
+        resolved = in_blocks
+    else:
+        suffixes = set(wanted)
+        resolved = [name for name in in_blocks if name.rsplit(".", 1)[-1] in suffixes]
+    if not resolved:
+        available = sorted({name.rsplit(".", 1)[-1] for name in in_blocks}) or sorted(
+            {name.rsplit(".", 1)[-1] for name in names})
+        raise LoraTargetError(
+            f"{source}: LoRA targets {list(wanted or [])} match no linear layer inside the model's "
+            f"blocks. Its linear layers are named {available}. Pass some of these with "
+            "--lora-targets (comma-separated) or set lora_targets in the config."
+        )
+    return resolved
+
+
+def apply_lora(model: Any, *, family: str, rank: int, alpha: int, dropout: float,
+               targets: list[str] | None, source: str = "model") -> tuple[Any, list[str]]:
+    """Wrap `model` with fresh LoRA adapters on the resolved targets; returns (peft model, names)."""
+    from peft import LoraConfig, get_peft_model
+
+    resolved = resolve_targets(model, targets, family, source)
+    model_type = str(getattr(model.config, "model_type", "") or "").lower()
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=resolved,
+        bias="none",
+        fan_in_fan_out=model_type == "gpt2",  # Conv1D stores weights transposed
+    )
+    return get_peft_model(model, config), resolved
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameters; 4-bit weights count as their unpacked size."""
+    trainable = total = 0
+    for parameter in model.parameters():
+        count = parameter.numel()
+        if hasattr(parameter, "quant_state") or type(parameter).__name__ == "Params4bit":
+            count *= 2  # two 4-bit values per stored byte
+        total += count
+        if parameter.requires_grad:
+            trainable += count
+    return trainable, total

@@ -1,0 +1,707 @@
+"""One training run end to end: settings, run folder, model, data, Trainer, events, status.
+
+    python -m engine.train --model demo-ar --method lora --max-steps 30 --json
+    torchrun --nproc_per_node 2 -m engine.train --model demo-ar --max-steps 10   # two CPU ranks
+    accelerate launch --num_processes 4 -m engine.train --config runs/<id>/config.toml
+
+`run_training(...)` returns the exit code: 0 done or cancelled, 1 failed. It never raises
+for problems a user can meet (bad config, missing model, OOM): those become an `error`
+event with advice, then `done` with status "failed".
+
+Run folder `runs/<id>/`: config.toml (resolved settings), run.json (model, family, the
+pairs file's sha256, versions), status.json, events.jsonl, canaries.jsonl and
+checkpoints/checkpoint-N/ (adapter_model.safetensors or model.safetensors, optimizer,
+scheduler and RNG state). Only rank 0 writes files or prints; all ranks train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.train.config import (
+    DIFFUSION_LR_REASON,
+    ConfigError,
+    TrainConfig,
+    apply_workspace_defaults,
+    atomic_write_text,
+    config_from_dict,
+    config_to_dict,
+    default_lr,
+    load_config,
+    objective_for,
+    save_config,
+)
+from engine.train.events import DoneEvent, ErrorEvent, LogEvent, StartEvent
+
+OOM_ADVICE = (
+    "Out of memory. Try, in this order: a smaller --batch-size (raise --grad-accum to keep the "
+    "effective batch), a shorter --max-length, --gradient-checkpointing, --method qlora (4-bit base "
+    "weights), or --compute-dtype bfloat16. Then resume with --resume RUN_DIR."
+)
+CUDA_ADVICE = (
+    "The GPU reported an error. Check `nvidia-smi` (another process may hold the memory, or the driver "
+    "may have reset), lower --batch-size / --max-length, and resume with --resume RUN_DIR. Set "
+    "CUDA_LAUNCH_BLOCKING=1 to see which operation failed."
+)
+
+
+@dataclasses.dataclass
+class Rank:
+    """Where this process sits in a multi-process launch (torchrun / accelerate set the env)."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Rank:
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                   int(os.environ.get("WORLD_SIZE", 1)))
+
+
+class RunLog:
+    """Sends every event to events.jsonl, stdout (JSON or a short line) and the store."""
+
+    def __init__(self, run_dir: Path, *, is_main: bool, json_mode: bool, stdout: TextIO | None = None):
+        self.run_dir = run_dir
+        self.is_main = is_main
+        self.json_mode = json_mode
+        self.stdout = stdout or sys.stdout
+        self.store: _StoreLink | None = None
+        self.status: dict[str, Any] = {"status": "running", "step": 0, "max_steps": None,
+                                       "last_checkpoint": None, "resumable": False}
+        if is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._events = (run_dir / "events.jsonl").open("a", encoding="utf-8")
+            self._canaries = (run_dir / "canaries.jsonl").open("a", encoding="utf-8")
+
+    def emit(self, event: Any) -> None:
+        if not self.is_main:
+            return
+        line = event.to_json()
+        self._events.write(line + "\n")
+        self._events.flush()
+        if event.kind == "canary":
+            self._canaries.write(line + "\n")
+            self._canaries.flush()
+        if self.json_mode:
+            self.stdout.write(line + "\n")
+        else:
+            self.stdout.write(human_line(event) + "\n")
+        self.stdout.flush()
+        self._track(event)
+        if self.store is not None:
+            self.store.on_event(event)
+
+    def _track(self, event: Any) -> None:
+        """Keep status.json in step with the events that change it."""
+        if event.kind == "start":
+            self.update_status(status="running", step=event.start_step, max_steps=event.max_steps,
+                               run_id=event.run_id, world_size=event.world_size)
+        elif event.kind == "checkpoint":
+            self.update_status(step=event.step, last_checkpoint=event.path)
+        elif event.kind == "done":
+            self.update_status(status=event.status, step=event.step, last_checkpoint=event.last_checkpoint,
+                               resumable=event.resumable)
+
+    def update_status(self, **fields: Any) -> None:
+        if not self.is_main:
+            return
+        self.status.update(fields, pid=os.getpid(), updated_at=_now())
+        atomic_write_text(self.run_dir / "status.json", json.dumps(self.status, indent=2) + "\n")
+
+    def close(self) -> None:
+        if self.is_main:
+            self._events.close()
+            self._canaries.close()
+
+
+def human_line(event: Any) -> str:
+    """One readable line per event for people watching a terminal without --json."""
+    kind = event.kind
+    if kind == "start":
+        resumed = f", resumed from {event.resumed_from}" if event.resumed_from else ""
+        return (f"run {event.run_id}: {event.model} ({event.family}, {event.objective}) method={event.method} "
+                f"steps={event.max_steps} lr={event.lr:g} world_size={event.world_size} "
+                f"train={event.train_examples} val={event.val_examples}{resumed} -> {event.run_dir}")
+    if kind == "step":
+        eta = f"  eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
+        return (f"step {event.step}/{event.max_steps}  loss {event.loss:.4f}  lr {event.lr:.2e}  "
+                f"{event.tokens_per_s:.0f} tok/s  mem {event.memory:.0f} MiB{eta}")
+    if kind == "eval":
+        return f"eval  step {event.step}  val_loss {event.val_loss:.4f}"
+    if kind == "checkpoint":
+        return f"checkpoint step {event.step} -> {event.path}"
+    if kind == "canary":
+        text = " ".join(event.text.split())
+        return f"canary {event.canary_id} @ step {event.step}: {text[:160]}"
+    if kind == "memorisation":
+        action = " Stopping (early stop)." if event.stopping else ""
+        return (f"warning: validation loss rose to {event.val_loss:.4f} (best {event.best_val_loss:.4f}) while "
+                f"training loss fell to {event.train_loss:.4f} - the model may be memorising.{action}")
+    if kind == "log":
+        return f"[{event.level}] {event.message}"
+    if kind == "error":
+        return f"error ({event.to_dict()['kind']}): {event.message}\n  advice: {event.advice}"
+    if kind == "done":
+        checkpoint = f", last checkpoint {event.last_checkpoint}" if event.last_checkpoint else ""
+        return f"{event.status}: step {event.step}{checkpoint} ({event.seconds:.1f}s)"
+    return event.to_json()
+
+
+class _StoreLink:
+    """Mirror the run into judgments.db; the first failure turns it off with one warning."""
+
+    def __init__(self, db_path: Path, run_id: str, log: RunLog):
+        self.run_id = run_id
+        self.log = log
+        self.db = None
+        try:
+            from engine import store
+
+            self.store = store
+            self.db = store.open_store(db_path)
+        except Exception as error:  # noqa: BLE001 - the run folder is the record of last resort
+            self.db = None
+            self._warn(error)
+
+    def _warn(self, error: Exception) -> None:
+        self.db = None
+        self.log.emit(LogEvent(level="warning", message=f"judgments.db not updated ({error!r}); the run folder has everything"))
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        if self.db is None:
+            return
+        try:
+            getattr(self.store, name)(self.db, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001
+            self._warn(error)
+
+    def on_event(self, event: Any) -> None:
+        if event.kind == "step":
+            self.call("record_run_metrics", self.run_id, event.step,
+                      {"loss": event.loss, "lr": event.lr, "tokens_per_s": event.tokens_per_s, "memory": event.memory})
+        elif event.kind == "eval":
+            self.call("record_run_metrics", self.run_id, event.step, {"val_loss": event.val_loss})
+        elif event.kind == "done":
+            self.call("finish_run", self.run_id, event.status)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class CancelFlag:
+    """SIGTERM/SIGINT ask the run to finish its step, checkpoint and stop; a second SIGINT forces."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.on_request: Any = None
+
+    def install(self) -> None:
+        if threading_main():
+            signal.signal(signal.SIGTERM, self._handle)
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.on_request is not None:
+            self.on_request(signum)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# Settings -----------------------------------------------------------------------------------
+def resolve_settings(workspace: Any, overrides: dict[str, Any], config_path: str | None,
+                     resume: str | None) -> tuple[TrainConfig, Path | None]:
+    """The config for this run and, when resuming, the run folder to continue."""
+    resume_dir: Path | None = None
+    base: dict[str, Any] = {}
+    source = "flags"
+    if config_path:
+        path = _in_workspace(workspace, config_path)
+        base = config_to_dict(load_config(path))
+        source = str(path)
+    if resume is not None:
+        if resume:
+            resume_dir = _in_workspace(workspace, resume)
+            if resume_dir.name.startswith("checkpoint-"):
+                resume_dir = resume_dir.parent.parent
+        elif "out" in overrides:
+            resume_dir = _in_workspace(workspace, overrides["out"])
+        elif config_path:
+            resume_dir = _in_workspace(workspace, config_path).parent
+        else:
+            raise ConfigError("--resume needs the run folder: --resume runs/<id> (or --out / --config of that run).")
+        saved = resume_dir / "config.toml"
+        if not saved.exists():
+            raise ConfigError(f"{saved}: no config.toml, so {resume_dir} is not a run folder to resume.")
+        if not config_path:
+            base = config_to_dict(load_config(saved))
+            source = str(saved)
+        base["out"] = str(resume_dir)
+    explicit = set(overrides) | set(base)
+    config = apply_workspace_defaults(TrainConfig(), workspace.section("train"), explicit)
+    merged = {**config_to_dict(config), **base, **overrides}
+    return config_from_dict(merged, source), resume_dir
+
+
+def _in_workspace(workspace: Any, path: str) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (workspace.root / candidate)
+
+
+def new_run_id(model_name: str, method: str) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", model_name).strip("-").lower() or "model"
+    return f"{stamp}-{slug}-{method}"
+
+
+def _agree(value: Any, rank: Rank, use_cpu: bool) -> Any:
+    """Rank 0's value on every rank (run folder names are made from the clock)."""
+    if rank.world_size <= 1:
+        return value
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    PartialState(cpu=use_cpu)  # initialises the process group the Trainer will reuse
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+# The run --------------------------------------------------------------------------------------
+def run_training(workspace_dir: str | Path = ".", overrides: dict[str, Any] | None = None, *,
+                 config_path: str | None = None, resume: str | None = None, json_mode: bool = False,
+                 stdout: TextIO | None = None) -> int:
+    """Train once; returns the exit code (0 done/cancelled, 1 failed). See the module docstring."""
+    from engine.workspace import Workspace, WorkspaceError
+
+    started = time.perf_counter()
+    _quiet_progress_bars()
+    rank = Rank.from_env()
+    cancel = CancelFlag()
+    cancel.install()
+    out = stdout or sys.stdout
+    try:
+        workspace = Workspace.open(workspace_dir)
+        config, resume_dir = resolve_settings(workspace, dict(overrides or {}), config_path, resume)
+    except (ConfigError, WorkspaceError) as error:
+        return _early_failure(out, json_mode, rank, "config", str(error), "Fix the setting named above and run again.")
+
+    import torch
+
+    use_cpu = not torch.cuda.is_available()
+    entry = workspace.model(config.model)
+    if resume_dir is not None:
+        run_dir = resume_dir
+    elif config.out:
+        run_dir = _in_workspace(workspace, config.out)
+    else:
+        run_dir = workspace.runs_dir / new_run_id(entry.name, config.method)
+    run_dir = Path(_agree(str(run_dir.resolve()), rank, use_cpu))
+    run_id = run_dir.name
+    log = RunLog(run_dir, is_main=rank.is_main, json_mode=json_mode, stdout=out)
+    cancel.on_request = lambda signum: log.emit(LogEvent(
+        level="info", message=f"{signal.Signals(signum).name}: finishing this step, saving a checkpoint, then stopping"))
+    session = _Session(workspace, config, entry, run_dir, run_id, rank, log, cancel, resume_dir, use_cpu)
+    try:
+        return session.run(started)
+    finally:
+        log.close()
+
+
+def _quiet_progress_bars() -> None:
+    """Download/shard-writing progress bars would interleave with the event lines."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+
+
+def _early_failure(out: TextIO, json_mode: bool, rank: Rank, kind: str, message: str, advice: str) -> int:
+    """Errors before a run folder exists: print the events, write nothing."""
+    if rank.is_main:
+        for event in (ErrorEvent(error_kind=kind, message=message, advice=advice, step=0, resumable=False),
+                      DoneEvent(status="failed", step=0, run_dir="", last_checkpoint=None, resumable=False, seconds=0.0)):
+            out.write((event.to_json() if json_mode else human_line(event)) + "\n")
+        out.flush()
+    return 1
+
+
+class _Session:
+    """The state of one run while it executes (split from run_training to keep each part short)."""
+
+    def __init__(self, workspace, config, entry, run_dir, run_id, rank, log, cancel, resume_dir, use_cpu):
+        self.workspace, self.config, self.entry = workspace, config, entry
+        self.run_dir, self.run_id, self.rank, self.log = run_dir, run_id, rank, log
+        self.cancel, self.resume_dir, self.use_cpu = cancel, resume_dir, use_cpu
+        self.callback = None
+        self.step = 0
+
+    def run(self, started: float) -> int:
+        from engine.models import ModelNotFoundError, RemoteCodeRefused
+        from engine.train.data import DataError
+        from engine.train.lora import LoraTargetError
+
+        import torch
+
+        status, error_event = "done", None
+        try:
+            trainer = self._prepare()
+            if trainer is not None:
+                checkpoint = self._checkpoint_to_resume()
+                trainer.train(resume_from_checkpoint=checkpoint)
+                self.step = trainer.state.global_step
+                if self.callback.cancelled:
+                    status = "cancelled"
+            else:
+                status = "cancelled"
+        except torch.OutOfMemoryError as error:
+            status, error_event = "failed", self._error("oom", error, OOM_ADVICE, resumable=True)
+        except (ConfigError, LoraTargetError) as error:
+            status, error_event = "failed", self._error("config", error, "Fix the setting named above and run again.")
+        except (ModelNotFoundError, RemoteCodeRefused) as error:
+            status, error_event = "failed", self._error("model", error, "See the message above for how to make the model available.")
+        except DataError as error:
+            status, error_event = "failed", self._error("data", error, "Fix the pairs file and run again.")
+        except KeyboardInterrupt:
+            status = "cancelled"  # forced (second Ctrl-C): no checkpoint for this step
+        except RuntimeError as error:
+            if "CUDA" not in str(error) and "cuda" not in str(error):
+                raise
+            status, error_event = "failed", self._error("cuda", error, CUDA_ADVICE, resumable=True)
+        if error_event is not None:
+            self.log.emit(error_event)
+        last = self._last_checkpoint()
+        resumable = status in ("cancelled", "failed") and (error_event is None or error_event.resumable)
+        self.log.emit(DoneEvent(status=status, step=self.step, run_dir=str(self.run_dir),
+                                last_checkpoint=last, resumable=resumable,
+                                seconds=round(time.perf_counter() - started, 3)))
+        return 1 if status == "failed" else 0
+
+    def _error(self, kind: str, error: BaseException, advice: str, resumable: bool = False) -> ErrorEvent:
+        if self.callback is not None and self.callback.trainer is not None:
+            self.step = self.callback.trainer.state.global_step
+        message = str(error).strip() or type(error).__name__
+        return ErrorEvent(error_kind=kind, message=message, advice=advice, step=self.step, resumable=resumable)
+
+    def _checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def _last_checkpoint(self) -> str | None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        folder = self._checkpoints_dir()
+        return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+    def _checkpoint_to_resume(self) -> str | None:
+        if self.resume_dir is None:
+            return None
+        return self._last_checkpoint()
+
+    # Preparation ---------------------------------------------------------------------------
+    def _prepare(self) -> Any:
+        """Load everything and build the Trainer; None when cancelled before training began."""
+        from engine.models import load_model
+        from engine.train import data as train_data
+
+        config, entry, log = self.config, self.entry, self.log
+        pairs_path = _in_workspace(self.workspace, config.pairs)
+        pairs, problems = train_data.load_training_pairs(pairs_path)
+        for problem in problems[:10]:
+            log.emit(LogEvent(level="warning", message=f"{problem} (line skipped)"))
+        device = self._device()
+        quantised = config.method == "qlora"
+        loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
+                            load_in_4bit=quantised, dtype=config.compute_dtype, device=device)
+        objective = objective_for(loaded.family)
+        if config.method == "diffusion" and objective != "diffusion":
+            raise ConfigError(
+                f"method = \"diffusion\" needs a masked-diffusion model, but {entry.name} is a causal LM "
+                "(family causal). Use --method lora, qlora or full.")
+        model_type = str(getattr(loaded.model.config, "model_type", "") or "")
+        template = train_data.resolve_template(config.template, loaded.tokenizer, model_type)
+        train_pairs = [pair for pair in pairs if pair.split != "val"]
+        val_pairs = [pair for pair in pairs if pair.split == "val"]
+        if not train_pairs:
+            raise train_data.DataError(f"{pairs_path}: no pairs with split \"train\"; nothing to train on.")
+        train_examples, skipped = train_data.build_examples(loaded.tokenizer, train_pairs, template, config.max_length)
+        val_examples, skipped_val = train_data.build_examples(loaded.tokenizer, val_pairs, template, config.max_length)
+        if not train_examples:
+            raise train_data.DataError(
+                f"{pairs_path}: every train prompt is at least max_length = {config.max_length} tokens; raise --max-length.")
+
+        lr, lr_note = self._learning_rate(objective, loaded.model)
+        self.config = config = dataclasses.replace(config, lr=lr, out=str(self.run_dir))
+        if self.rank.is_main:
+            save_config(config, self.run_dir / "config.toml")
+            self._write_run_json(loaded, objective, pairs_path)
+        self._open_store(pairs_path)
+
+        canary_plan = self._canary_plan(loaded, template, quantised)
+        if canary_plan is not None and self.resume_dir is None and self.rank.is_main:
+            self._run_canaries(canary_plan, loaded, step=0)
+
+        model = self._trainable_model(loaded, objective, quantised)
+        loaded.model = model
+        trainable, total = _parameter_counts(model)
+        trainer, callback = self._build_trainer(loaded, objective, train_examples, val_examples, canary_plan)
+        self.callback = callback
+        start_step = _checkpoint_step(self._checkpoint_to_resume())
+        max_steps = config.max_steps or _epoch_steps(len(train_examples), config, self.rank.world_size)
+        log.emit(StartEvent(
+            run_id=self.run_id, run_dir=str(self.run_dir), model=entry.name, family=loaded.family,
+            objective=objective, method=config.method, max_steps=max_steps, start_step=start_step,
+            resumed_from=self._checkpoint_to_resume(), world_size=self.rank.world_size,
+            train_examples=len(train_examples), val_examples=len(val_examples),
+            skipped_examples=skipped + skipped_val, trainable_parameters=trainable, total_parameters=total,
+            lr=lr, lr_note=lr_note,
+        ))
+        self.step = start_step
+        if self.resume_dir is not None and start_step == 0:
+            log.emit(LogEvent(level="warning", message=f"{self.run_dir}: no checkpoint yet, starting from step 0"))
+        if val_pairs and not val_examples:
+            log.emit(LogEvent(level="warning", message="every val prompt exceeds max_length; no evaluation"))
+        elif not val_pairs and config.eval_every:
+            log.emit(LogEvent(level="info", message=f"{pairs_path}: no pairs with split \"val\"; no evaluation"))
+        if self.cancel():
+            return None
+        return trainer
+
+    def _device(self) -> str:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{self.rank.local_rank}"
+        return "cpu"
+
+    def _learning_rate(self, objective: str, model: Any) -> tuple[float, str]:
+        if self.config.lr is not None:
+            return float(self.config.lr), "set by you"
+        total = sum(parameter.numel() for parameter in model.parameters())
+        lr = default_lr(objective, self.config.method, total)
+        note = f"default for {objective} {self.config.method}"
+        if objective == "diffusion":
+            note += f": {DIFFUSION_LR_REASON}"
+        if total < 50_000_000:
+            note += "; x5 for a model under 50M parameters"
+        return lr, note
+
+    def _write_run_json(self, loaded: Any, objective: str, pairs_path: Path) -> None:
+        import peft
+        import torch
+        import transformers
+
+        path = self.run_dir / "run.json"
+        pairs_hash = sha256_file(pairs_path)
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        record = previous or {
+            "run_id": self.run_id, "created_at": _now(), "model": self.entry.name, "model_path": loaded.path,
+            "family": loaded.family, "objective": objective, "method": self.config.method,
+            "pairs_path": str(pairs_path), "pairs_sha256": pairs_hash, "world_size": self.rank.world_size,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+        }
+        if previous is not None:
+            record.setdefault("resumed_at", []).append(_now())
+            if previous.get("pairs_sha256") != pairs_hash:
+                self.log.emit(LogEvent(level="warning", message=(
+                    f"{pairs_path} changed since this run started (sha256 differs); the resumed steps "
+                    "train on the new pairs and the data order no longer matches the original")))
+        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+        self.pairs_hash = pairs_hash
+
+    def _open_store(self, pairs_path: Path) -> None:
+        if not self.rank.is_main:
+            return
+        link = _StoreLink(self.workspace.db_path, self.run_id, self.log)
+        link.call("record_run", run_id=self.run_id, method=self.config.method, config=config_to_dict(self.config),
+                  model_path=self.entry.path if Path(self.entry.path).is_dir() else None,
+                  pairs_hash=getattr(self, "pairs_hash", None), status="running", out_dir=str(self.run_dir))
+        self.log.store = link
+
+    def _canary_plan(self, loaded: Any, template: str, quantised: bool) -> Any:
+        if self.config.canaries.strip().lower() == "none" or not self.rank.is_main:
+            return None
+        from engine.train import canaries
+
+        chosen, warning = canaries.select(self.workspace, self.config.canaries)
+        if warning:
+            self.log.emit(LogEvent(level="warning", message=warning))
+        if not chosen:
+            return None
+        return canaries.CanaryPlan(
+            canaries=chosen, workspace=self.workspace, family=loaded.family, seed=self.config.canary_seed,
+            temperature=self.config.canary_temperature, max_new_tokens=self.config.canary_max_new_tokens,
+            steps=self.config.canary_steps, use_template=template == "chat", quantised=quantised,
+            run_id=self.run_id, run_dir=self.run_dir, base_path=loaded.path, model_name=self.entry.name,
+            method=self.config.method,
+        )
+
+    def _run_canaries(self, plan: Any, loaded: Any, step: int, checkpoint: str | None = None) -> None:
+        from engine.train import canaries
+
+        for event in canaries.run_canaries(plan, loaded, step, checkpoint):
+            self.log.emit(event)
+
+    def _trainable_model(self, loaded: Any, objective: str, quantised: bool) -> Any:
+        config, model = self.config, loaded.model
+        wants_checkpointing = config.gradient_checkpointing
+        if wants_checkpointing and not getattr(model, "supports_gradient_checkpointing", False):
+            self.log.emit(LogEvent(level="warning", message=(
+                f"{self.entry.name} does not support gradient checkpointing; training without it")))
+            wants_checkpointing = False
+            self.config = dataclasses.replace(config, gradient_checkpointing=False)
+        if wants_checkpointing and hasattr(model.config, "use_cache"):
+            model.config.use_cache = False  # the KV cache is useless in training and clashes with recomputation
+        if quantised:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=wants_checkpointing,
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+        if config.method in ("lora", "qlora"):
+            from engine.train.lora import apply_lora
+
+            model, _ = apply_lora(model, family=loaded.family, rank=config.lora_rank, alpha=config.lora_alpha,
+                                  dropout=config.lora_dropout, targets=config.lora_targets, source=self.entry.name)
+        else:
+            for parameter in model.parameters():
+                parameter.requires_grad_(True)
+        model.train()
+        return model
+
+    def _build_trainer(self, loaded, objective, train_examples, val_examples, canary_plan):
+        from transformers import TrainingArguments
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        from engine.train.data import CausalCollator, DiffusionCollator, ExampleDataset, pad_token_for
+        from engine.train.trainer import EventCallback, VoicebenchTrainer
+
+        config = self.config
+        dtype = config.compute_dtype or ("float32" if self.use_cpu else "bfloat16")
+        evaluate = bool(val_examples) and config.eval_every > 0
+        args = TrainingArguments(
+            output_dir=str(self._checkpoints_dir()),
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.batch_size,
+            gradient_accumulation_steps=config.grad_accum,
+            learning_rate=config.lr,
+            max_steps=config.max_steps if config.max_steps > 0 else -1,
+            num_train_epochs=config.epochs,
+            lr_scheduler_type=config.scheduler,
+            warmup_steps=config.warmup_steps,
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            logging_strategy="steps",
+            logging_steps=1,
+            eval_strategy="steps" if evaluate else "no",
+            eval_steps=config.eval_every if evaluate else None,
+            save_strategy="steps",
+            save_steps=config.save_every if config.save_every > 0 else 10**9,  # 10**9: only the end save
+            save_total_limit=config.save_limit,
+            seed=config.seed,
+            data_seed=config.seed,
+            report_to="none",
+            disable_tqdm=True,
+            remove_unused_columns=False,
+            prediction_loss_only=True,
+            dataloader_num_workers=0,
+            use_cpu=self.use_cpu,
+            bf16=dtype == "bfloat16" and not self.use_cpu and config.method != "qlora",
+            fp16=dtype == "float16" and not self.use_cpu and config.method != "qlora",
+            # QLoRA turned checkpointing on in prepare_model_for_kbit_training already.
+            activation_checkpointing=config.gradient_checkpointing and config.method != "qlora",
+            activation_checkpointing_kwargs={"use_reentrant": False},
+            ddp_backend="gloo" if self.use_cpu and self.rank.world_size > 1 else None,
+            ddp_find_unused_parameters=False,
+            log_level="warning",
+        )
+        if objective == "causal":
+            collator = CausalCollator(pad_token_for(loaded.tokenizer))
+        else:
+            collator = DiffusionCollator(int(loaded.tokenizer.eos_token_id))
+        callback = EventCallback(
+            emit=self.log.emit, is_main=self.rank.is_main, world_size=self.rank.world_size,
+            cancel_requested=self.cancel, early_stop=config.early_stop, patience=config.memorisation_patience,
+            on_checkpoint=(lambda step, path, model: self._run_canaries(canary_plan, loaded, step, path))
+            if canary_plan is not None else None,
+        )
+        trainer = VoicebenchTrainer(
+            model=loaded.model, args=args, data_collator=collator,
+            train_dataset=ExampleDataset(train_examples),
+            eval_dataset=ExampleDataset(val_examples) if evaluate else None,
+            processing_class=loaded.tokenizer, callbacks=[callback],
+            objective=objective, family=loaded.family, mask_token_id=_mask_token_id(loaded),
+            diffusion_eps=config.diffusion_eps, eval_seed=config.seed,
+        )
+        for noisy in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(noisy)  # they print dicts to stdout and would corrupt --json
+        callback.trainer = trainer
+        return trainer, callback
+
+
+def _mask_token_id(loaded: Any) -> int | None:
+    from engine.models import DIFFUSION_FAMILIES
+
+    if loaded.family not in DIFFUSION_FAMILIES:
+        return None
+    mask = getattr(loaded.tokenizer, "mask_token_id", None)
+    if mask is None:
+        try:
+            from engine.diffusion import mask_token_id
+
+            mask = mask_token_id(loaded)
+        except (ImportError, AttributeError, TypeError, ValueError):
+            mask = None
+    if mask is None:
+        raise ConfigError(f"{loaded.path}: the tokenizer has no mask token, which masked-diffusion training needs.")
+    return int(mask)
+
+
+def _parameter_counts(model: Any) -> tuple[int, int]:
+    from engine.train.lora import parameter_counts
+
+    return parameter_counts(model)
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    match = re.search(r"checkpoint-(\d+)$", checkpoint or "")
+    return int(match.group(1)) if match else 0
+
+
+def _epoch_steps(examples: int, config: TrainConfig, world_size: int) -> int:
+    import math
+
+    # Steps the Trainer will take for `epochs` passes: micro-batches per rank ÷ accumulation.
+    return max(1, math.ceil(math.ceil(examples / (config.batch_size * world_size)) / config.grad_accum * config.epochs))
