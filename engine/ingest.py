@@ -32,6 +32,7 @@ DEFAULT_BUDGET_TOKENS = 512  # the demo models' context; real models are checked
 LONG_PARAGRAPH_WORDS = 220  # a paragraph longer than this is split at sentences…
 TARGET_PARAGRAPH_WORDS = 120  # …into paragraphs of about this many words
 OPENING_PARAGRAPHS = 2  # continuation prompt: the first paragraphs of the piece
+SHORT_PIECE_WORDS = 20  # below this a piece is still paired, with a warning to look at it
 
 
 # Events ------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def _fit_blocks(blocks: Sequence[str], room: int, count: Counter) -> str:
             continue
         if not is_heading(block):
             remaining = room - (count("\n\n".join(taken)) + 2 if taken else 0)
-            partial = truncate_at_sentence(block, remaining, count) if remaining > 0 else ""
+            partial = truncate_at_sentence(block, remaining, count, word_fallback=False) if remaining > 0 else ""
             if partial and len(partial.split()) >= 8:  # a few words alone make a poor ending
                 taken.append(partial)
         break
@@ -499,6 +500,10 @@ def ingest(
             warnings.append(warning)
             yield warning
         stems.setdefault(file.stem, str(file))
+        if piece.words < SHORT_PIECE_WORDS:
+            warning = IngestWarning(str(file), f"only {piece.words} words; kept as a pair — delete it if it is too slight to train on")
+            warnings.append(warning)
+            yield warning
         built = build_pairs(piece, tiers, budget)
         pieces.append(piece)
         pairs.extend(built)

@@ -311,18 +311,20 @@ def split_sentences(text: str) -> list[str]:
     return pieces
 
 
-def truncate_at_sentence(text: str, max_tokens: int, counter: TokenCounter | Callable[[str], int]) -> str:
+def truncate_at_sentence(
+    text: str, max_tokens: int, counter: TokenCounter | Callable[[str], int], *, word_fallback: bool = True
+) -> str:
     """The longest run of whole sentences from the start that fits `max_tokens`.
 
-    If even the first sentence is too long it is cut at a word boundary instead; the
-    result never exceeds the budget (an empty string if max_tokens < 1).
+    If even the first sentence is too long it is cut at a word boundary instead (or, with
+    `word_fallback=False`, nothing is kept); the result never exceeds the budget.
     """
     count = counter.count if isinstance(counter, TokenCounter) else counter
     if count(text) <= max_tokens:
         return text
     sentences = split_sentences(text)
     fitting = _longest_prefix(len(sentences), lambda n: count("".join(sentences[:n]).rstrip()) <= max_tokens)
-    if fitting:
+    if fitting or not word_fallback:
         return "".join(sentences[:fitting]).rstrip()
     words = re.findall(r"\S+\s*", sentences[0])
     fitting = _longest_prefix(len(words), lambda n: count("".join(words[:n]).rstrip()) <= max_tokens)
