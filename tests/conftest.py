@@ -29,3 +29,11 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_masked_dir(tmp_path_factory) -> Path:
     return tiny_models.build_tiny_modernbert(tmp_path_factory.mktemp("tiny-modernbert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llada_dir(tmp_path_factory) -> Path:
+    """A LLaDA stand-in: remote code (tests/llada_standin), LLaDA's token ids and module names."""
+    from tests.llada_standin.build import build_tiny_llada
+
+    return build_tiny_llada(tmp_path_factory.mktemp("tiny-llada"))

@@ -1,0 +1,103 @@
+"""Causal generation streamed token by token: the "typewriter" beside the diffusion canvas.
+
+`stream_causal(loaded, prompt, max_new_tokens, temperature, seed)` yields a `TokenFrame`
+per new token and returns the same `FinalFrame` the diffusion sampler returns, so the CLI,
+the Canvas screen and canary runs treat both families alike. Decoding is incremental with
+the model's KV cache (one token per forward pass after the prompt); sampling uses its own
+seeded `torch.Generator`; temperature 0 is greedy; it stops after EOS or end-of-turn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+from engine.diffusion import END_OF_TURN_TOKENS, FinalFrame, decode_reply, encode_prompt
+from engine.events import Event
+from engine.models import LoadedModel
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenFrame(Event):
+    """One generated token; `text` is what it adds to the reply (may be "" mid-character)."""
+
+    kind: ClassVar[str] = "token"
+    index: int  # 0-based position in the reply
+    token_id: int
+    text: str
+
+
+def stop_ids(loaded: LoadedModel) -> set[int]:
+    """EOS ids from the tokenizer and generation config, plus end-of-turn markers."""
+    tokenizer = loaded.tokenizer
+    ids: set[int] = set()
+    generation_config = getattr(loaded.model, "generation_config", None)
+    for source in (tokenizer.eos_token_id, getattr(generation_config, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif isinstance(source, (list, tuple)):
+            ids.update(int(token_id) for token_id in source)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    return ids
+
+
+def stream_causal(
+    loaded: LoadedModel,
+    prompt: str,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    seed: int = 0,
+    use_template: bool = True,
+) -> Generator[TokenFrame, None, FinalFrame]:
+    """Generate up to `max_new_tokens` tokens after `prompt`; yields TokenFrames."""
+    import torch
+
+    if max_new_tokens <= 0:
+        raise ValueError(f"max_new_tokens {max_new_tokens} must be positive.")
+    if temperature < 0:
+        raise ValueError(f"temperature {temperature} must be 0 or more.")
+    started = time.perf_counter()
+    model, tokenizer = loaded.model, loaded.tokenizer
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    prompt_ids = encode_prompt(tokenizer, prompt, use_template)
+    stops = stop_ids(loaded)
+    token_ids: list[int] = []
+    text_so_far = ""
+    forward_passes = 0
+    next_input = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+    cache: Any = None
+
+    with torch.inference_mode():
+        for index in range(max_new_tokens):
+            output = model(input_ids=next_input, past_key_values=cache, use_cache=True)
+            forward_passes += 1
+            cache = output.past_key_values
+            logits = output.logits[0, -1].float()
+            if temperature > 0:
+                probabilities = torch.softmax(logits / temperature, dim=-1)
+                token_id = int(torch.multinomial(probabilities, 1, generator=generator))
+            else:
+                token_id = int(logits.argmax())
+            token_ids.append(token_id)
+            # Decode the whole reply and emit the difference: byte-level pieces of one
+            # character only become text once the character is complete.
+            text = tokenizer.decode(token_ids, skip_special_tokens=True)
+            added = text[len(text_so_far):] if not text.endswith("\ufffd") else ""
+            if added:
+                text_so_far = text
+            yield TokenFrame(index=index, token_id=token_id, text=added)
+            if token_id in stops:
+                break
+            next_input = torch.tensor([[token_id]], dtype=torch.long, device=device)
+
+    return FinalFrame(
+        prompt_ids=tuple(prompt_ids),
+        token_ids=tuple(token_ids),
+        text=decode_reply(tokenizer, token_ids, sorted(stops)),
+        forward_passes=forward_passes,
+        seconds=round(time.perf_counter() - started, 4),
+    )
