@@ -328,6 +328,8 @@ class BlindSession:
         criterion_row = next(self.db.query("select * from criteria where name = ?", [criterion]), None)
         if criterion_row is None:
             raise SessionError(f"no criterion named {criterion!r}; add it in the rubric editor first")
+        if criterion_row["retired"]:
+            raise SessionError(f"criterion {criterion!r} is retired; restore it in the rubric editor to rate it")
         if not criterion_row["scale_min"] <= score <= criterion_row["scale_max"]:
             raise SessionError(f"{criterion} takes scores {criterion_row['scale_min']}–{criterion_row['scale_max']}, got {score}")
         with self.db.atomic():

@@ -1,9 +1,64 @@
-"""CLI commands: placeholder until its issue lands (see `issues`)."""
+"""`voicebench canary`: answer the workspace's canary prompts with one model and store them.
+
+    voicebench canary --model data/models/demo-ar
+    voicebench canary --model demo-ar --adapter runs/RUN/checkpoint-20 --set known-topic-short --seed 1
+    voicebench canary --model demo-diffusion --json      # one JSON event per line
+
+Re-running with the same model bytes, adapter, settings and seed reuses the stored
+outputs (nothing is generated twice). Outputs land in the workspace's judgments.db.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    parser = subparsers.add_parser(
+        "canary", help="run the workspace canaries on a model and store the outputs",
+        description="Run the fixed canary prompts (data/canaries.toml) on a causal or diffusion model "
+                    "with fixed seeds and the workspace's settings; outputs and their metrics go to judgments.db.",
+    )
+    parser.add_argument("--model", required=True, help="workspace model name (demo-ar, …) or a model folder")
+    parser.add_argument("--adapter", default=None, metavar="PATH", help="peft adapter folder applied on top of --model")
+    parser.add_argument("--set", dest="set_name", default=None, metavar="NAME",
+                        help="only canaries whose `set`, kind or id is NAME (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every canary (default 0)")
+    parser.add_argument("--label", default=None,
+                        help="leaderboard name (default: the model name, or <run-id>/<checkpoint> inside runs/)")
+    parser.add_argument("--trace-dir", default=None, metavar="DIR", help="save each generation's frames as JSON lines here")
+    parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of text")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.canary import CanaryDone, CanaryFileError, CanaryResult, CanaryStart, run_canaries
+    from engine.judge import open_workspace_store
+    from engine.models import ModelNotFoundError, RemoteCodeRefused
+    from engine.workspace import Workspace, WorkspaceError
+
+    try:
+        workspace = Workspace.open(args.workspace)
+        db = open_workspace_store(workspace)
+        events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
+                              seed=args.seed, label=args.label, trace_dir=args.trace_dir)
+        for event in events:
+            if args.json:
+                print(event.to_json(), flush=True)
+            elif isinstance(event, CanaryStart):
+                print(f"{event.label}: {event.total} canaries, {event.new} to generate", flush=True)
+            elif isinstance(event, CanaryResult):
+                how = "stored already" if event.reused else f"{event.token_count} tokens, {event.seconds:.1f} s"
+                print(f"  {event.canary_id} v{event.version} ({how}): {_preview(event.text)}", flush=True)
+            elif isinstance(event, CanaryDone):
+                print(f"{event.label}: {event.generated} generated, {event.reused} reused", flush=True)
+    except (WorkspaceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused, FileNotFoundError) as error:
+        print(f"voicebench canary: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _preview(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split()) or "(empty)"
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

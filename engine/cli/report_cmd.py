@@ -1,9 +1,46 @@
-"""CLI commands: placeholder until its issue lands (see `issues`)."""
+"""`voicebench report`: the leaderboard, agreement figures and canaries side by side.
+
+    voicebench report                          # markdown on stdout
+    voicebench report --format csv --out leaderboard.csv
+    voicebench report --format json --out report.json
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands to the parser."""
+    parser = subparsers.add_parser(
+        "report", help="print or write the leaderboard (markdown, csv or json)",
+        description="Leaderboard per model/run/checkpoint from judgments.db: rubric means and Bradley–Terry "
+                    "scores with bootstrap 95%% intervals, win rates, position bias, test–retest and "
+                    "inter-rater agreement, automatic metrics, and canary outputs side by side.",
+    )
+    parser.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown",
+                        help="output format (csv holds the leaderboard rows only)")
+    parser.add_argument("--out", default=None, metavar="FILE", help="write here (atomically) instead of stdout")
+    parser.add_argument("--samples", type=int, default=200, help="bootstrap resamples for Bradley–Terry intervals")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed, so a report can be reproduced")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.judge import open_workspace_store, write_text_atomic
+    from engine.report import build_report, render
+    from engine.workspace import Workspace, WorkspaceError
+
+    try:
+        workspace = Workspace.open(args.workspace)
+    except WorkspaceError as error:
+        print(f"voicebench report: {error}", file=sys.stderr)
+        return 2
+    db = open_workspace_store(workspace)
+    text = render(build_report(db, bt_samples=args.samples, seed=args.seed), args.format)
+    if args.out:
+        target = write_text_atomic(args.out, text)
+        print(f"wrote {target}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
