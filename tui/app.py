@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 
 from engine.workspace import Workspace
+from tui.screens.base import WorkbenchScreen
 from tui.screens.canvas import CanvasScreen
 from tui.screens.help import HelpScreen
 from tui.screens.judge import JudgeScreen
@@ -54,6 +55,13 @@ class VoicebenchApp(App):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+
+    async def action_quit(self) -> None:
+        """Quit, after every open workbench screen has flushed its work (autosave)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, WorkbenchScreen) and not screen.prepare_to_quit():
+                return
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -18,9 +18,15 @@ class WorkbenchScreen(Screen):
     SCREEN_NAME = ""
 
     def compose(self) -> ComposeResult:
-        yield NavBar(self.SCREEN_NAME, workspace_label=str(self.app.workspace.root))
+        # The folder's name only: short, and the same in every checkout (snapshot tests).
+        yield NavBar(self.SCREEN_NAME, workspace_label=f"workspace: {self.app.workspace.root.name}")
         yield from self.compose_body()
         yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:
         raise NotImplementedError
+
+    def prepare_to_quit(self) -> bool:
+        """Called before the app quits: flush unsaved work. Return False to stay open
+        (e.g. a save needs the user's decision); the screen tells the user why."""
+        return True

@@ -1,14 +1,540 @@
-"""The Pairs screen: placeholder until issue 2 lands."""
+"""The Pairs screen: browse, filter, edit and validate the workspace's training pairs.
+
+Layout: a filter line and the pair table on the left with the validation panel below it,
+the editor of the selected pair on the right, a status line at the bottom. Edits go to an
+in-memory `PairsSession` (with undo/redo) and are autosaved shortly after the last key;
+token counting and validation run in thread workers that only post messages.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+import copy
+from pathlib import Path
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static, TextArea
+from textual.worker import get_current_worker
+
+from engine.pairs import Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
+from tui.pairs_session import PairsSession, unique_path
 from tui.screens.base import WorkbenchScreen
+from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
+from tui.widgets.pair_editor import PairEditor
+from tui.widgets.pair_problems import ProblemList, display_path
+from tui.widgets.pair_table import Column, PairTable
+
+DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pairs] model overrides
+AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is written
+VALIDATE_SECONDS = 0.4  # quiet time after the last edit before validation runs again
+TOKEN_BATCH = 256  # pairs counted per progress message
+
+COLUMNS = (
+    Column("id", 20),
+    Column("tier", 6),
+    Column("split", 5),
+    Column("source", 0),
+    Column("tokens", 6, justify="right"),
+    Column("flags", 12),
+)
+# Short tier names keep the table narrow; the editor's title shows the full name.
+TIER_SHORT = {"continuation": "cont", "paragraph": "para"}
+
+
+def short_flag(problem: Problem) -> str:
+    """A few characters for the table's flags column; the panel has the full message."""
+    message = problem.message
+    if problem.field == "tokens":
+        return "too long"
+    if problem.field in ("prompt", "response"):
+        return f"no {problem.field}"
+    if problem.field == "id":
+        return "dup id"
+    if problem.field == "split":
+        return "leak" if "both splits" in message else "bad split"
+    if "near-duplicate" in message:
+        return "near-dup"
+    if "same prompt and response" in message:
+        return "dup"
+    return problem.field or problem.severity
 
 
 class PairsScreen(WorkbenchScreen):
     SCREEN_NAME = "pairs"
+    CSS_PATH = "pairs.tcss"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="pairs.filter", tooltip="Filter by words or tier:/split:/tag:/source:/id:"),
+        Binding("escape", "leave_field", "Back to table", show=False, id="pairs.back"),
+        Binding("n", "new_pair", "New", id="pairs.new", tooltip="Add an empty pair after this one"),
+        Binding("c", "duplicate_pair", "Copy", id="pairs.duplicate", tooltip="Duplicate the selected pair"),
+        Binding("d,delete", "delete_pair", "Delete", id="pairs.delete", tooltip="Delete the pair (ctrl+z undoes)"),
+        Binding("t", "move_split('train')", "→train", id="pairs.to_train", tooltip="Move the pair to the train split"),
+        Binding("v", "move_split('val')", "→val", id="pairs.to_val", tooltip="Move the pair to the val split"),
+        Binding("ctrl+z", "undo", "Undo", id="pairs.undo", priority=True),
+        Binding("ctrl+y", "redo", "Redo", id="pairs.redo", priority=True),
+        Binding("ctrl+s", "save", "Save", id="pairs.save", priority=True, tooltip="Save now (autosave runs anyway)"),
+        Binding("p", "focus_problems", "Problems", id="pairs.problems", tooltip="Go to the validation panel"),
+        Binding("i", "ingest", "Ingest", id="pairs.ingest", tooltip="Build pairs from essays and notes"),
+        Binding("e", "export", "Export", id="pairs.export", tooltip="Write the pairs in a training format"),
+    ]
 
-    def compose_body(self):
-        yield Static("Pairs: not built yet (issue 2).", id="placeholder")
+    class TokensCounted(Message):
+        """Progress of the token-count worker."""
+
+        def __init__(self, done: int, total: int, counter=None, budget: int | None = None, error: str = "") -> None:
+            super().__init__()
+            self.done, self.total, self.counter, self.budget, self.error = done, total, counter, budget, error
+
+    class ProblemsFound(Message):
+        def __init__(self, problems: list[Problem], version: int) -> None:
+            super().__init__()
+            self.problems, self.version = problems, version
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.session: PairsSession | None = None
+        self.autosave_delay = AUTOSAVE_SECONDS
+        self.problems: list[Problem] = []
+        self._flags: dict[str, str] = {}
+        self._counter = None  # engine.tokens.TokenCounter once loaded
+        self._token_state = "counting tokens…"
+        self._token_model = DEFAULT_TOKEN_MODEL
+        self._budget: int | None = None
+        self._selected: str | None = None
+        self._autosave_timer: Timer | None = None
+        self._validate_timer: Timer | None = None
+        self._save_state = "saved"  # saved | unsaved | conflict | error
+        self._conflict_pending = False
+        self._conflict_open = False
+        self._token_error = ""  # why there are no token counts, for the help text
+
+    # Layout ----------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="pairs-main"):
+            with Vertical(id="pairs-left"):
+                with Horizontal(id="pairs-filter-row"):
+                    yield Label("/", id="pairs-filter-key")
+                    yield Input(id="pairs-filter", compact=True,
+                                placeholder="filter: words, or tier:note split:val tag:river source:essays id:…")
+                yield PairTable(COLUMNS, self._cells, id="pairs-table")
+                yield ProblemList(self.app.workspace.root, id="pairs-problems")
+            yield PairEditor(id="pairs-editor")
+        with Horizontal(id="pairs-status"):
+            yield Static(id="pairs-status-left")
+            yield Static(id="pairs-status-right")
+
+    def on_mount(self) -> None:
+        workspace = self.app.workspace
+        settings = workspace.section("pairs")
+        self._token_model = str(settings.get("model", DEFAULT_TOKEN_MODEL))
+        self.autosave_delay = float(settings.get("autosave_seconds", self.autosave_delay))
+        self.session = PairsSession.open(workspace.pairs_path)
+        self.query_one(PairTable).border_title = "pairs"
+        self.query_one(ProblemList).border_title = "problems · checking…"
+        self._refresh_rows()
+        self.query_one(PairTable).focus()
+        self._start_background_work()
+
+    def _start_background_work(self) -> None:
+        self._counter = None
+        self._token_state = "counting tokens…"
+        self._count_tokens(list(self.session.pairs))
+        self._validate_soon(0)
+
+    # Table cells -----------------------------------------------------------------------
+    def _cells(self, pair_id: str) -> list[tuple[str, str]]:
+        pair = self.session.get(pair_id) if self.session else None
+        if pair is None:
+            return [(pair_id, "")] + [("", "")] * 5
+        tokens = self._tokens(pair)
+        too_long = tokens is not None and self._budget is not None and tokens > self._budget
+        flags = self._flags.get(pair.id, "")
+        if too_long and "too long" not in flags:
+            flags = ", ".join(filter(None, ["too long", flags]))
+        return [
+            (pair.id, ""),
+            (TIER_SHORT.get(pair.tier, pair.tier), "pair-table--dim"),
+            (pair.split, "pair-table--val" if pair.split == "val" else ""),
+            (Path(pair.source).stem if pair.source else "", "pair-table--dim"),
+            ("…" if tokens is None else str(tokens), "pair-table--flag" if too_long else ""),
+            (flags, "pair-table--flag"),
+        ]
+
+    def _tokens(self, pair: Pair) -> int | None:
+        if self._counter is None:
+            return None
+        return pair_token_count(pair, self._counter.count)
+
+    # Rows, selection, status ---------------------------------------------------------------
+    def _refresh_rows(self, select: str | None = None, ensure: str | None = None) -> None:
+        """Re-apply the filter; keep (or move) the cursor; `ensure` shows a pair even if
+        the filter would hide it (a new pair must be visible to be edited)."""
+        query = self.query_one("#pairs-filter", Input).value
+        ids = [pair.id for pair in filter_pairs(self.session.pairs, query)]
+        if ensure is not None and ensure not in ids:
+            ids.append(ensure)
+        table = self.query_one(PairTable)
+        table.set_rows(ids, keep=select if select is not None else self._selected)
+        table.border_title = (
+            f"pairs · {len(ids)} of {len(self.session.pairs)}" if query.strip() else f"pairs · {len(ids)}"
+        )
+        self._show_selected(table.cursor_id)
+        self._update_status()
+
+    def _show_selected(self, pair_id: str | None) -> None:
+        if pair_id != self._selected:
+            self.session.break_coalescing()
+        self._selected = pair_id
+        self.query_one(PairEditor).show(self.session.get(pair_id))
+
+    @on(PairTable.Highlighted)
+    def _highlighted(self, event: PairTable.Highlighted) -> None:
+        self._show_selected(event.pair_id)
+
+    @on(PairTable.Selected)
+    def _selected_for_edit(self, event: PairTable.Selected) -> None:
+        self.query_one("#pair-response", TextArea).focus()
+
+    def _update_status(self) -> None:
+        session = self.session
+        root = self.app.workspace.root
+        val = sum(1 for pair in session.pairs if pair.split == "val")
+        left = Text(" ")
+        left.append(display_path(session.path, root), style="bold")
+        left.append(f"  {len(session.pairs)} pairs ({len(session.pairs) - val} train, {val} val)")
+        bad = len(session.pair_file.bad_lines)
+        if bad:
+            left.append(f"  {bad} unreadable line{'s' if bad != 1 else ''}", style="bold red")
+        errors = sum(1 for problem in self.problems if problem.severity == "error")
+        warnings = len(self.problems) - errors
+        left.append(f"  {errors} errors, {warnings} warnings", style="red" if errors else "dim")
+        if self._budget is not None:
+            left.append(f"  tokens: {self._token_model} ≤ {self._budget}", style="dim")
+        if self._token_state:
+            left.append(f"  {self._token_state}", style="dim italic")
+        self.query_one("#pairs-status-left", Static).update(left)
+        state = self._save_state
+        if state == "saved" and session.dirty:
+            state = "unsaved"
+        right = {
+            "saved": Text("✓ saved ", style="green"),
+            "unsaved": Text("● unsaved ", style="bold yellow"),
+            "conflict": Text("⚠ changed on disk: not saved ", style="bold red"),
+            "error": Text("⚠ save failed ", style="bold red"),
+        }[state]
+        self.query_one("#pairs-status-right", Static).update(right)
+
+    # Filter ----------------------------------------------------------------------------
+    def action_focus_filter(self) -> None:
+        self.query_one("#pairs-filter", Input).focus()
+
+    @on(Input.Changed, "#pairs-filter")
+    def _filter_changed(self) -> None:
+        self._refresh_rows()
+
+    @on(Input.Submitted, "#pairs-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(PairTable).focus()
+
+    def action_leave_field(self) -> None:
+        focused = self.focused
+        filter_input = self.query_one("#pairs-filter", Input)
+        if focused is filter_input and filter_input.value:
+            filter_input.value = ""
+            self._refresh_rows()
+        self.query_one(PairTable).focus()
+
+    # Editing ---------------------------------------------------------------------------
+    @on(PairEditor.Edited)
+    def _edited(self, event: PairEditor.Edited) -> None:
+        before = self.session.get(event.pair_id)
+        if before is None or getattr(before, event.field) == event.value:
+            return
+        self.session.edit(event.pair_id, **{event.field: event.value})
+        self.query_one(PairTable).refresh()
+        self._changed()
+
+    def _changed(self) -> None:
+        """After any change: show it, and schedule the autosave and a re-validation."""
+        if self._save_state == "error":
+            self._save_state = "saved"
+        self._update_status()
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+        self._autosave_timer = self._after(self.autosave_delay, self._autosave, "autosave")
+        self._validate_soon(VALIDATE_SECONDS)
+
+    def _current(self) -> str | None:
+        pair_id = self.query_one(PairTable).cursor_id
+        return pair_id if self.session.get(pair_id) is not None else None
+
+    def action_new_pair(self) -> None:
+        pair = self.session.add_new(after=self._current())
+        self._refresh_rows(select=pair.id, ensure=pair.id)
+        self._changed()
+        self.query_one("#pair-prompt", TextArea).focus()
+
+    def action_duplicate_pair(self) -> None:
+        pair_id = self._current()
+        if pair_id is None:
+            return
+        copy_of = self.session.duplicate(pair_id)
+        self._refresh_rows(select=copy_of.id, ensure=copy_of.id)
+        self._changed()
+        self.notify(f"Duplicated {pair_id} as {copy_of.id}.", markup=False)
+
+    def action_delete_pair(self) -> None:
+        pair_id = self._current()
+        if pair_id is None:
+            return
+        next_id = self.session.delete(pair_id)
+        self._refresh_rows(select=next_id)
+        self._changed()
+        self.notify(f"Deleted {pair_id}. ctrl+z brings it back.", markup=False)
+
+    def action_move_split(self, split: str) -> None:
+        pair_id = self._current()
+        if pair_id is None or not self.session.set_split(pair_id, split):
+            return
+        self.query_one(PairTable).refresh()
+        self.query_one(PairEditor).show(self.session.get(pair_id))
+        self._changed()
+
+    def action_undo(self) -> None:
+        self._travel(self.session.undo, "Undid")
+
+    def action_redo(self) -> None:
+        self._travel(self.session.redo, "Redid")
+
+    def _travel(self, step_function, verb: str) -> None:
+        step = step_function(self._current())
+        if step is None:
+            self.notify(f"Nothing to {verb.lower().removesuffix('id')}o.", severity="warning")
+            return
+        self._selected = None  # force the editor to reload the (restored) pair
+        self._refresh_rows(select=step.selected, ensure=step.selected if self.session.get(step.selected) else None)
+        self._changed()
+        self.notify(f"{verb}: {step.label}.", markup=False)
+
+    # Saving ----------------------------------------------------------------------------
+    def _after(self, delay: float, callback, name: str) -> Timer:
+        # Textual's Timer divides by its interval; a zero delay (tests) means "next tick".
+        return self.set_timer(max(delay, 0.001), callback, name=name)
+
+    def _autosave(self) -> None:
+        self._autosave_timer = None
+        self.save_now()
+
+    def action_save(self) -> None:
+        if self.save_now() and self._save_state == "saved":
+            self.notify(f"Saved {display_path(self.session.path, self.app.workspace.root)}.", markup=False)
+
+    def save_now(self, ask: bool = True) -> bool:
+        """Write unsaved edits; on a conflict, ask (or remember to ask). True when saved."""
+        if not self.session.dirty:
+            return True
+        if self._conflict_open:
+            return False
+        try:
+            self.session.save()
+        except SaveConflict:
+            self._save_state = "conflict"
+            self._update_status()
+            if ask:
+                self._ask_about_conflict()
+            else:
+                self._conflict_pending = True
+            return False
+        except OSError as error:
+            self._save_state = "error"
+            self._update_status()
+            self.notify(f"Could not save {self.session.path}: {error}. Your edits are still here; ctrl+s retries.",
+                        severity="error", timeout=10, markup=False)
+            return False
+        self._save_state = "saved"
+        self._update_status()
+        return True
+
+    def prepare_to_quit(self) -> bool:
+        return self.save_now()
+
+    def on_screen_suspend(self) -> None:
+        # Leaving for another screen: save now; a conflict is asked about on return.
+        if self._autosave_timer is not None:
+            self._autosave_timer.stop()
+            self._autosave_timer = None
+        if not self.save_now(ask=False) and self._save_state == "conflict":
+            self.app.notify("Pairs were not saved: the file changed on disk. Go back to Pairs (F1) to choose.",
+                            severity="warning", timeout=8)
+
+    def on_screen_resume(self) -> None:
+        if self._conflict_pending:
+            self._conflict_pending = False
+            self._ask_about_conflict()
+
+    def _ask_about_conflict(self, error: str = "") -> None:
+        if self._conflict_open:
+            return
+        root = self.app.workspace.root
+        path = self.session.path
+        mine = unique_path(path.with_name(f"{path.stem}.mine{path.suffix}"))
+        count = self.session.version - self.session.saved_version
+        self._conflict_open = True
+        self.app.push_screen(
+            SaveConflictDialog(
+                display_path(path, root), f"unsaved edits ({count} change{'s' if count != 1 else ''})",
+                display_path(mine, root), display_path(mine, root), error,
+            ),
+            self._resolve_conflict,
+        )
+
+    def _resolve_conflict(self, choice: ConflictChoice | None) -> None:
+        self._conflict_open = False
+        if choice is None:
+            self.notify("Not saved. Autosave is paused until you choose; ctrl+s asks again.", severity="warning")
+            return
+        root = self.app.workspace.root
+        path = self.session.path
+        try:
+            if choice.action == "overwrite":
+                self.session.save(force=True)
+                message = f"Overwrote {display_path(path, root)} with your version (the other one is in .bak)."
+            elif choice.action == "save_as":
+                target = self._resolve_path(choice.path)
+                self.session.save(target)
+                message = f"Saved your version as {display_path(target, root)}; editing that file now."
+            else:
+                mine = unique_path(path.with_name(f"{path.stem}.mine{path.suffix}"))
+                self._write_copy(mine)
+                self.session.reload()
+                self._selected = None
+                self._refresh_rows()
+                self._start_background_work()
+                message = f"Reloaded {display_path(path, root)}; your version is in {display_path(mine, root)}."
+        except (SaveConflict, OSError) as error:
+            self._ask_about_conflict(error=str(error))
+            return
+        self._save_state = "saved"
+        self._update_status()
+        self.notify(message, timeout=8, markup=False)
+
+    def _resolve_path(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.app.workspace.root / path
+
+    def _write_copy(self, target: Path) -> None:
+        """Write the in-memory pairs to another file without switching to it."""
+        from engine.pairs import save_pairs
+
+        rescue = copy.copy(self.session.pair_file)
+        rescue.pairs = list(self.session.pairs)
+        save_pairs(rescue, target)
+
+    # Background work -------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pairs-tokens")
+    def _count_tokens(self, pairs: list[Pair]) -> None:
+        """Load the tokenizer and count every pair in batches (fills the tokens column)."""
+        from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
+
+        worker = get_current_worker()
+        try:
+            budget = budgets_for(self.app.workspace).get(self._token_model)
+            counter = counter_for_model(self.app.workspace, self._token_model)
+        except (TokenizerUnavailable, ValueError) as error:
+            self.post_message(self.TokensCounted(0, len(pairs), error=str(error)))
+            return
+        for start in range(0, len(pairs), TOKEN_BATCH):
+            if worker.is_cancelled:
+                return
+            batch = pairs[start:start + TOKEN_BATCH]
+            counter.count_many([text for pair in batch for text in (pair.prompt, pair.response)])
+            if start == 0 or start + TOKEN_BATCH >= len(pairs) or (start // TOKEN_BATCH) % 8 == 0:
+                self.post_message(self.TokensCounted(min(start + TOKEN_BATCH, len(pairs)), len(pairs), counter, budget))
+        if not pairs:
+            self.post_message(self.TokensCounted(0, 0, counter, budget))
+
+    @on(TokensCounted)
+    def _tokens_counted(self, message: TokensCounted) -> None:
+        if message.error:
+            self._token_state = f"tokens: no tokenizer for {self._token_model}"
+            self._token_error = message.error
+            self.notify(message.error, title="No token counts", severity="warning", timeout=6, markup=False)
+        else:
+            self._counter = message.counter
+            self._budget = message.budget
+            done = message.done >= message.total
+            self._token_state = "" if done else f"counting tokens {message.done}/{message.total}"
+            if done:
+                self._validate_soon(0)
+        self.query_one(PairTable).refresh()
+        self._update_status()
+
+    def _validate_soon(self, delay: float) -> None:
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+        self._validate_timer = self._after(delay, self._start_validation, "validate")
+
+    def _start_validation(self) -> None:
+        self._validate_timer = None
+        # The worker gets its own list: the UI may swap pairs while it runs.
+        snapshot = copy.copy(self.session.pair_file)
+        snapshot.pairs = list(self.session.pairs)
+        self._validate(snapshot, self.session.version)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pairs-validate")
+    def _validate(self, snapshot, version: int) -> None:
+        counter, budget = self._counter, self._budget
+        budgets = {self._token_model: budget} if counter is not None and budget else None
+        problems = validate(snapshot, budgets=budgets, counter=counter)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ProblemsFound(problems, version))
+
+    @on(ProblemsFound)
+    def _problems_found(self, message: ProblemsFound) -> None:
+        self.problems = message.problems
+        flags: dict[str, list[str]] = {}
+        for problem in self.problems:
+            if problem.pair_id is not None:
+                labels = flags.setdefault(problem.pair_id, [])
+                label = short_flag(problem)
+                if label not in labels:
+                    labels.append(label)
+        self._flags = {pair_id: ", ".join(labels) for pair_id, labels in flags.items()}
+        self.query_one(ProblemList).set_problems(self.problems)
+        self.query_one(PairTable).refresh()
+        self._update_status()
+
+    def action_focus_problems(self) -> None:
+        self.query_one(ProblemList).focus()
+
+    @on(ProblemList.Chosen)
+    def _jump(self, event: ProblemList.Chosen) -> None:
+        """Select the pair a problem is about (clearing a filter that hides it)."""
+        problem = event.problem
+        table = self.query_one(PairTable)
+        if problem.pair_id is None:
+            bad = next((bad for bad in self.session.pair_file.bad_lines if bad.line == problem.line), None)
+            if bad is not None:
+                self.query_one(PairEditor).show_bad_line(bad.line, bad.raw, bad.message)
+                self._selected = None
+            return
+        if self.session.get(problem.pair_id) is None:
+            self.notify(f"{problem.pair_id} is no longer in the file.", severity="warning", markup=False)
+            return
+        if table.index_of(problem.pair_id) is None:
+            self.query_one("#pairs-filter", Input).value = ""
+            self._refresh_rows(select=problem.pair_id)
+        table.move_to(problem.pair_id)
+        table.focus()
+
+    # Ingest and export (dialogs in tui/screens/pairs_io.py) --------------------------------
+    def action_ingest(self) -> None:
+        self.notify("Ingest is not available yet.", severity="warning")
+
+    def action_export(self) -> None:
+        self.notify("Export is not available yet.", severity="warning")

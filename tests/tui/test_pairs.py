@@ -1,0 +1,320 @@
+"""Pilot tests of the Pairs screen on a copy of a small fixed workspace (never data/)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from engine.pairs import load_pairs
+from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, make_workspace
+from tui.app import make_app
+from tui.screens.dialogs import SaveConflictDialog
+from tui.screens.pairs import PairsScreen
+from tui.widgets.pair_editor import PairEditor
+from tui.widgets.pair_problems import ProblemList
+from tui.widgets.pair_table import PairTable
+
+SIZE = (120, 40)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return make_workspace(tmp_path / "demo")
+
+
+async def settle(app, pilot) -> None:
+    """Let timers fire and workers finish, then let their messages be handled."""
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_of(app) -> PairsScreen:
+    assert isinstance(app.screen, PairsScreen)
+    return app.screen
+
+
+async def select(app, pilot, pair_id: str) -> None:
+    assert app.screen.query_one(PairTable).move_to(pair_id)
+    await pilot.pause()
+
+
+def row_ids(app) -> list[str]:
+    return list(app.screen.query_one(PairTable).row_ids)
+
+
+def cells(app, pair_id: str) -> dict[str, str]:
+    names = ["id", "tier", "split", "source", "tokens", "flags"]
+    return dict(zip(names, (value for value, _ in screen_of(app)._cells(pair_id)), strict=True))
+
+
+async def test_table_lists_pairs_with_tokens_and_flags(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert row_ids(app) == [pair.id for pair in load_pairs(workspace.pairs_path).pairs]
+        # Word-level tokenizer: 9 words/punctuation + 8 tokens of template overhead.
+        assert cells(app, "library-note")["tokens"] == str(9 + 7 + 8)
+        assert "no response" in cells(app, "walking-note")["flags"]
+        assert "dup id" in cells(app, "letters-note")["flags"]
+        assert "too long" in cells(app, "river-thesis")["flags"]
+        assert "leak" in cells(app, "river-paragraph-01")["flags"]
+        assert cells(app, "hands-note")["flags"] == ""
+        problems = app.screen.query_one(ProblemList).problems
+        assert any(problem.line == BAD_LINE_NUMBER and problem.pair_id is None for problem in problems)
+
+
+async def test_edit_autosaves_and_reloads_equal(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 0
+        await select(app, pilot, "walking-note")
+        app.screen.query_one("#pair-response", TextArea).focus()
+        await pilot.press(*"Walk slowly.")
+        app.screen.query_one("#pair-tags", Input).focus()
+        await pilot.press(*"feet, town")
+        await settle(app, pilot)
+        status = str(app.screen.query_one("#pairs-status-right").render())
+        assert "saved" in status and "unsaved" not in status
+
+    reloaded = load_pairs(workspace.pairs_path)
+    walking = next(pair for pair in reloaded.pairs if pair.id == "walking-note")
+    assert walking.response == "Walk slowly."
+    assert walking.tags == ["feet", "town"]
+    assert [bad.raw for bad in reloaded.bad_lines] == [BAD_LINE]
+    before = load_pairs(workspace.pairs_path.with_name("pairs.jsonl.bak")).pairs
+    assert [pair.id for pair in before] == [pair.id for pair in reloaded.pairs]
+    for old, new in zip(before, reloaded.pairs, strict=True):
+        if new.id != "walking-note":
+            assert new == old
+
+
+async def test_autosave_waits_for_quiet_then_leaving_the_screen_saves(workspace):
+    original = workspace.pairs_path.read_bytes()
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 3600  # the debounce never fires in this test
+        await select(app, pilot, "hands-note")
+        app.screen.query_one("#pair-notes", Input).focus()
+        await pilot.press(*"keep")
+        await settle(app, pilot)
+        assert workspace.pairs_path.read_bytes() == original
+        assert "unsaved" in str(app.screen.query_one("#pairs-status-right").render())
+        await pilot.press("f2")
+        await settle(app, pilot)
+        assert app.current_mode == "train"
+    hands = next(pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "hands-note")
+    assert hands.notes == "keep"
+
+
+async def test_quit_saves_unsaved_edits(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 3600
+        await select(app, pilot, "bread-note")
+        await pilot.press("v")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    bread = next(pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "bread-note")
+    assert bread.split == "val"
+
+
+async def test_undo_and_redo_of_typing_and_of_commands(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 3600
+        session = screen_of(app).session
+        await select(app, pilot, "bread-note")
+        prompt = app.screen.query_one("#pair-prompt", TextArea)
+        original = prompt.text
+        prompt.focus()
+        await pilot.press("end", *" Now.")
+        await pilot.pause()
+        assert session.get("bread-note").prompt == original + " Now."
+        await pilot.press("ctrl+z")  # one step for the whole burst of typing
+        await pilot.pause()
+        assert session.get("bread-note").prompt == original
+        assert prompt.text == original
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert session.get("bread-note").prompt == original + " Now."
+        assert prompt.text == original + " Now."
+
+        app.screen.query_one(PairTable).focus()
+        await pilot.press("d")
+        await pilot.pause()
+        assert session.get("bread-note") is None
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert session.get("bread-note").prompt == original + " Now."
+        assert app.screen.query_one(PairTable).cursor_id == "bread-note"
+
+
+async def test_filter_updates_as_you_type_and_escape_clears(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        everything = row_ids(app)
+        await pilot.press("slash")
+        assert app.focused is app.screen.query_one("#pairs-filter", Input)
+        await pilot.press(*"radiator")
+        await pilot.pause()
+        assert row_ids(app) == ["library-note"]
+        for _ in "radiator":
+            await pilot.press("backspace")
+        await pilot.press(*"tier:thesis")
+        await pilot.pause()
+        assert row_ids(app) == ["mending-thesis", "river-thesis"]
+        assert app.screen.query_one(PairEditor).pair_id == "mending-thesis"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert row_ids(app) == everything
+        assert app.focused is app.screen.query_one(PairTable)
+        assert app.screen.query_one("#pairs-filter", Input).value == ""
+
+
+async def test_choosing_a_problem_jumps_to_its_pair(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        # A filter that hides the pair: the jump clears it.
+        app.screen.query_one("#pairs-filter", Input).value = "tier:thesis"
+        await pilot.pause()
+        assert "walking-note" not in row_ids(app)
+        problems = app.screen.query_one(ProblemList)
+        index = next(i for i, problem in enumerate(problems.problems) if problem.pair_id == "walking-note")
+        await pilot.press("p")
+        problems.highlighted = index
+        await pilot.press("enter")
+        await pilot.pause()
+        table = app.screen.query_one(PairTable)
+        assert table.cursor_id == "walking-note"
+        assert app.focused is table
+        assert app.screen.query_one(PairEditor).pair_id == "walking-note"
+
+        # An unreadable line is shown as it is, read-only.
+        bad_index = next(i for i, problem in enumerate(problems.problems) if problem.pair_id is None)
+        problems.focus()
+        problems.highlighted = bad_index
+        await pilot.press("enter")
+        await pilot.pause()
+        prompt = app.screen.query_one("#pair-prompt", TextArea)
+        assert prompt.text == BAD_LINE
+        assert prompt.read_only
+        assert app.screen.query_one(PairEditor).pair_id is None
+
+
+async def test_new_duplicate_delete_and_move_split(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 0
+        session = screen_of(app).session
+        table = app.screen.query_one(PairTable)
+        await select(app, pilot, "weather-note")
+        await pilot.press("c")
+        await pilot.pause()
+        assert table.cursor_id == "weather-note-copy"
+        assert row_ids(app).index("weather-note-copy") == row_ids(app).index("weather-note") + 1
+        await pilot.press("v")
+        await pilot.pause()
+        assert session.get("weather-note-copy").split == "val"
+        await pilot.press("t")
+        await pilot.pause()
+        assert session.get("weather-note-copy").split == "train"
+        await pilot.press("d")
+        await pilot.pause()
+        assert "weather-note-copy" not in row_ids(app)
+        assert table.cursor_id == "hands-note"
+
+        await pilot.press("n")
+        await pilot.pause()
+        new_id = table.cursor_id
+        assert new_id.startswith("manual-")
+        assert app.focused is app.screen.query_one("#pair-prompt", TextArea)
+        await pilot.press(*"Write about ferries.")
+        app.screen.query_one("#pair-response", TextArea).focus()
+        await pilot.press(*"They run when they run.")
+        await settle(app, pilot)
+
+    saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
+    assert "weather-note-copy" not in saved
+    assert saved[new_id].prompt == "Write about ferries."
+    assert saved[new_id].response == "They run when they run."
+    assert saved[new_id].tier == "manual" and saved[new_id].split == "train"
+
+
+async def _edit_then_change_on_disk(app, pilot, workspace) -> bytes:
+    await settle(app, pilot)
+    screen_of(app).autosave_delay = 3600
+    await select(app, pilot, "hands-note")
+    app.screen.query_one("#pair-notes", Input).focus()
+    await pilot.press(*"mine")
+    await pilot.pause()
+    theirs = workspace.pairs_path.read_bytes().replace(b"Hands remember", b"Hands recall")
+    workspace.pairs_path.write_bytes(theirs)
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    assert isinstance(app.screen, SaveConflictDialog)
+    return theirs
+
+
+async def test_save_conflict_save_as_keeps_both_versions(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        theirs = await _edit_then_change_on_disk(app, pilot, workspace)
+        path_input = app.screen.query_one("#conflict-path", Input)
+        assert path_input.value == "data/pairs.mine.jsonl"
+        await pilot.click("#conflict-save-as")
+        await pilot.pause()
+        assert isinstance(app.screen, PairsScreen)
+        assert app.screen.session.path == workspace.root / "data" / "pairs.mine.jsonl"
+    assert workspace.pairs_path.read_bytes() == theirs  # the other program's change is untouched
+    mine = {pair.id: pair for pair in load_pairs(workspace.root / "data" / "pairs.mine.jsonl").pairs}
+    assert mine["hands-note"].notes == "mine"
+
+
+async def test_save_conflict_reload_writes_my_version_aside_first(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        theirs = await _edit_then_change_on_disk(app, pilot, workspace)
+        await pilot.click("#conflict-reload")
+        await settle(app, pilot)
+        session = screen_of(app).session
+        assert session.get("hands-note").response == "Hands recall what the head forgets."
+        assert session.get("hands-note").notes == ""
+        assert not session.dirty
+    assert workspace.pairs_path.read_bytes() == theirs
+    rescued = {pair.id: pair for pair in load_pairs(workspace.root / "data" / "pairs.mine.jsonl").pairs}
+    assert rescued["hands-note"].notes == "mine"
+
+
+async def test_save_conflict_later_keeps_the_edit_in_memory(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        theirs = await _edit_then_change_on_disk(app, pilot, workspace)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, PairsScreen)
+        assert app.screen.session.get("hands-note").notes == "mine"
+        assert "changed on disk" in str(app.screen.query_one("#pairs-status-right").render())
+        # Quitting must not silently drop the edit: it asks again instead.
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveConflictDialog)
+        await pilot.click("#conflict-overwrite")
+        await pilot.pause()
+    saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
+    assert saved["hands-note"].notes == "mine"
+    assert workspace.pairs_path.with_name("pairs.jsonl.bak").read_bytes() == theirs

@@ -1,0 +1,94 @@
+"""Small modal dialogs of the Pairs screen: the save conflict (reload / save as / overwrite).
+
+The ingest and export dialogs, which need the engine's ingest and export modules, live in
+`tui/screens/pairs_io.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+@dataclass(frozen=True)
+class ConflictChoice:
+    """What the writer chose: "save_as" (with a path), "reload" or "overwrite"."""
+
+    action: str
+    path: str = ""
+
+
+class SaveConflictDialog(ModalScreen[ConflictChoice | None]):
+    """The pairs file changed on disk while there were unsaved edits. Nothing is lost:
+    every choice keeps the in-memory edits somewhere on disk."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Decide later", id="conflict.later"),
+        Binding("ctrl+r", "choose('reload')", "Reload (keep mine aside)", id="conflict.reload"),
+        Binding("ctrl+o", "choose('overwrite')", "Overwrite with mine", id="conflict.overwrite"),
+    ]
+    DEFAULT_CSS = """
+    SaveConflictDialog { align: center middle; }
+    SaveConflictDialog > Vertical {
+        width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2;
+    }
+    SaveConflictDialog .dialog--title { text-style: bold; color: $text-error; }
+    SaveConflictDialog Input { margin: 1 0 0 0; }
+    SaveConflictDialog Horizontal { height: auto; margin-top: 1; }
+    SaveConflictDialog Button { margin-right: 1; }
+    SaveConflictDialog #conflict-error { color: $text-error; }
+    """
+
+    def __init__(self, file_label: str, unsaved_label: str, save_as_default: str, rescue_label: str,
+                 error: str = "") -> None:
+        super().__init__()
+        self.file_label = file_label
+        self.unsaved_label = unsaved_label
+        self.save_as_default = save_as_default
+        self.rescue_label = rescue_label
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"{self.file_label} changed on disk", classes="dialog--title")
+            yield Static(
+                f"Another program changed the file since it was loaded. Your {self.unsaved_label} "
+                "are safe in memory; nothing is written until you choose:\n"
+                f"• Save as: write your version to the path below and keep editing it there.\n"
+                f"• Reload: load the file from disk; your version is first written to {self.rescue_label}.\n"
+                "• Overwrite: replace the file on disk with your version (the other change goes to .bak)."
+            )
+            yield Input(self.save_as_default, id="conflict-path", placeholder="path for your version")
+            yield Static(self.error, id="conflict-error")
+            with Horizontal():
+                yield Button("Save as", id="conflict-save-as", variant="primary")
+                yield Button("Reload", id="conflict-reload")
+                yield Button("Overwrite", id="conflict-overwrite", variant="error")
+                yield Button("Later", id="conflict-later")
+
+    def on_mount(self) -> None:
+        self.query_one("#conflict-save-as", Button).focus()
+
+    def action_choose(self, action: str) -> None:
+        path = self.query_one("#conflict-path", Input).value.strip()
+        self.dismiss(ConflictChoice(action, path))
+
+    @on(Input.Submitted, "#conflict-path")
+    def _submitted(self) -> None:
+        self.action_choose("save_as")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        actions = {
+            "conflict-save-as": "save_as", "conflict-reload": "reload", "conflict-overwrite": "overwrite",
+        }
+        if event.button.id in actions:
+            self.action_choose(actions[event.button.id])
+        else:
+            self.dismiss(None)
