@@ -371,15 +371,13 @@ def text_metrics(loaded: Any, prompt: str, text: str, token_ids: list[int]) -> d
 
 
 def end_token_ids(loaded: Any) -> tuple[int, ...]:
-    """EOS and end-of-turn ids of a loaded model (diffusion families through the sampler's
-    own lookup, so LLaDA's fixed ids are used)."""
+    """EOS and end-of-turn ids of a loaded model, from each sampler's own lookup."""
     from engine.models import FAMILY_CAUSAL
 
-    if loaded.family != FAMILY_CAUSAL:
-        from engine.diffusion import special_ids
+    if loaded.family == FAMILY_CAUSAL:
+        from engine.generate import stop_ids
 
-        return special_ids(loaded).end_ids
-    tokenizer = loaded.tokenizer
-    vocab = tokenizer.get_vocab()
-    ids = [tokenizer.eos_token_id] + [vocab[token] for token in ("<|end|>", "<|eot_id|>", "<|im_end|>") if token in vocab]
-    return tuple(dict.fromkeys(token_id for token_id in ids if token_id is not None))
+        return tuple(sorted(stop_ids(loaded)))
+    from engine.diffusion import special_ids
+
+    return special_ids(loaded).end_ids
