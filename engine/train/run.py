@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from engine.train.config import (
     save_config,
 )
 from engine.train.events import DoneEvent, ErrorEvent, LogEvent, StartEvent
+from engine.train.record import RunLog, StoreLink, human_line, now_utc, sha256_file
 
 OOM_ADVICE = (
     "Out of memory. Try, in this order: a smaller --batch-size (raise --grad-accum to keep the "
@@ -73,164 +73,31 @@ class Rank:
                    int(os.environ.get("WORLD_SIZE", 1)))
 
 
-class RunLog:
-    """Sends every event to events.jsonl, stdout (JSON or a short line) and the store."""
-
-    def __init__(self, run_dir: Path, *, is_main: bool, json_mode: bool, stdout: TextIO | None = None):
-        self.run_dir = run_dir
-        self.is_main = is_main
-        self.json_mode = json_mode
-        self.stdout = stdout or sys.stdout
-        self.store: _StoreLink | None = None
-        self.status: dict[str, Any] = {"status": "running", "step": 0, "max_steps": None,
-                                       "last_checkpoint": None, "resumable": False}
-        if is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            self._events = (run_dir / "events.jsonl").open("a", encoding="utf-8")
-            self._canaries = (run_dir / "canaries.jsonl").open("a", encoding="utf-8")
-
-    def emit(self, event: Any) -> None:
-        if not self.is_main:
-            return
-        line = event.to_json()
-        self._events.write(line + "\n")
-        self._events.flush()
-        if event.kind == "canary":
-            self._canaries.write(line + "\n")
-            self._canaries.flush()
-        if self.json_mode:
-            self.stdout.write(line + "\n")
-        else:
-            self.stdout.write(human_line(event) + "\n")
-        self.stdout.flush()
-        self._track(event)
-        if self.store is not None:
-            self.store.on_event(event)
-
-    def _track(self, event: Any) -> None:
-        """Keep status.json in step with the events that change it."""
-        if event.kind == "start":
-            self.update_status(status="running", step=event.start_step, max_steps=event.max_steps,
-                               run_id=event.run_id, world_size=event.world_size)
-        elif event.kind == "checkpoint":
-            self.update_status(step=event.step, last_checkpoint=event.path)
-        elif event.kind == "done":
-            self.update_status(status=event.status, step=event.step, last_checkpoint=event.last_checkpoint,
-                               resumable=event.resumable)
-
-    def update_status(self, **fields: Any) -> None:
-        if not self.is_main:
-            return
-        self.status.update(fields, pid=os.getpid(), updated_at=_now())
-        atomic_write_text(self.run_dir / "status.json", json.dumps(self.status, indent=2) + "\n")
-
-    def close(self) -> None:
-        if self.is_main:
-            self._events.close()
-            self._canaries.close()
-
-
-def human_line(event: Any) -> str:
-    """One readable line per event for people watching a terminal without --json."""
-    kind = event.kind
-    if kind == "start":
-        resumed = f", resumed from {event.resumed_from}" if event.resumed_from else ""
-        return (f"run {event.run_id}: {event.model} ({event.family}, {event.objective}) method={event.method} "
-                f"steps={event.max_steps} lr={event.lr:g} world_size={event.world_size} "
-                f"train={event.train_examples} val={event.val_examples}{resumed} -> {event.run_dir}")
-    if kind == "step":
-        eta = f"  eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
-        return (f"step {event.step}/{event.max_steps}  loss {event.loss:.4f}  lr {event.lr:.2e}  "
-                f"{event.tokens_per_s:.0f} tok/s  mem {event.memory:.0f} MiB{eta}")
-    if kind == "eval":
-        return f"eval  step {event.step}  val_loss {event.val_loss:.4f}"
-    if kind == "checkpoint":
-        return f"checkpoint step {event.step} -> {event.path}"
-    if kind == "canary":
-        text = " ".join(event.text.split())
-        return f"canary {event.canary_id} @ step {event.step}: {text[:160]}"
-    if kind == "memorisation":
-        action = " Stopping (early stop)." if event.stopping else ""
-        return (f"warning: validation loss rose to {event.val_loss:.4f} (best {event.best_val_loss:.4f}) while "
-                f"training loss fell to {event.train_loss:.4f} - the model may be memorising.{action}")
-    if kind == "log":
-        return f"[{event.level}] {event.message}"
-    if kind == "error":
-        return f"error ({event.to_dict()['kind']}): {event.message}\n  advice: {event.advice}"
-    if kind == "done":
-        checkpoint = f", last checkpoint {event.last_checkpoint}" if event.last_checkpoint else ""
-        return f"{event.status}: step {event.step}{checkpoint} ({event.seconds:.1f}s)"
-    return event.to_json()
-
-
-class _StoreLink:
-    """Mirror the run into judgments.db; the first failure turns it off with one warning."""
-
-    def __init__(self, db_path: Path, run_id: str, log: RunLog):
-        self.run_id = run_id
-        self.log = log
-        self.db = None
-        try:
-            from engine import store
-
-            self.store = store
-            self.db = store.open_store(db_path)
-        except Exception as error:  # noqa: BLE001 - the run folder is the record of last resort
-            self.db = None
-            self._warn(error)
-
-    def _warn(self, error: Exception) -> None:
-        self.db = None
-        self.log.emit(LogEvent(level="warning", message=f"judgments.db not updated ({error!r}); the run folder has everything"))
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> None:
-        if self.db is None:
-            return
-        try:
-            getattr(self.store, name)(self.db, *args, **kwargs)
-        except Exception as error:  # noqa: BLE001
-            self._warn(error)
-
-    def on_event(self, event: Any) -> None:
-        if event.kind == "step":
-            self.call("record_run_metrics", self.run_id, event.step,
-                      {"loss": event.loss, "lr": event.lr, "tokens_per_s": event.tokens_per_s, "memory": event.memory})
-        elif event.kind == "eval":
-            self.call("record_run_metrics", self.run_id, event.step, {"val_loss": event.val_loss})
-        elif event.kind == "done":
-            self.call("finish_run", self.run_id, event.status)
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class CancelFlag:
     """SIGTERM/SIGINT ask the run to finish its step, checkpoint and stop; a second SIGINT forces."""
 
     def __init__(self) -> None:
         self.requested = False
-        self.on_request: Any = None
+        self.signal_name = ""
 
     def install(self) -> None:
+        self._previous: dict[int, Any] = {}
         if threading_main():
-            signal.signal(signal.SIGTERM, self._handle)
-            signal.signal(signal.SIGINT, self._handle)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        """Give the handlers back (`voicebench train` runs in-process; so do tests)."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
+        # Only set a flag: writing events from a signal handler could re-enter a buffered write.
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
-        if self.on_request is not None:
-            self.on_request(signum)
+        self.signal_name = signal.Signals(signum).name
 
     def __call__(self) -> bool:
         return self.requested
@@ -306,13 +173,20 @@ def run_training(workspace_dir: str | Path = ".", overrides: dict[str, Any] | No
                  config_path: str | None = None, resume: str | None = None, json_mode: bool = False,
                  stdout: TextIO | None = None) -> int:
     """Train once; returns the exit code (0 done/cancelled, 1 failed). See the module docstring."""
+    cancel = CancelFlag()
+    cancel.install()
+    try:
+        return _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdout, cancel)
+    finally:
+        cancel.uninstall()
+
+
+def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdout, cancel) -> int:
     from engine.workspace import Workspace, WorkspaceError
 
     started = time.perf_counter()
     _quiet_progress_bars()
     rank = Rank.from_env()
-    cancel = CancelFlag()
-    cancel.install()
     out = stdout or sys.stdout
     try:
         workspace = Workspace.open(workspace_dir)
@@ -333,8 +207,6 @@ def run_training(workspace_dir: str | Path = ".", overrides: dict[str, Any] | No
     run_dir = Path(_agree(str(run_dir.resolve()), rank, use_cpu))
     run_id = run_dir.name
     log = RunLog(run_dir, is_main=rank.is_main, json_mode=json_mode, stdout=out)
-    cancel.on_request = lambda signum: log.emit(LogEvent(
-        level="info", message=f"{signal.Signals(signum).name}: finishing this step, saving a checkpoint, then stopping"))
     session = _Session(workspace, config, entry, run_dir, run_id, rank, log, cancel, resume_dir, use_cpu)
     try:
         return session.run(started)
@@ -527,13 +399,13 @@ class _Session:
         pairs_hash = sha256_file(pairs_path)
         previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
         record = previous or {
-            "run_id": self.run_id, "created_at": _now(), "model": self.entry.name, "model_path": loaded.path,
+            "run_id": self.run_id, "created_at": now_utc(), "model": self.entry.name, "model_path": loaded.path,
             "family": loaded.family, "objective": objective, "method": self.config.method,
             "pairs_path": str(pairs_path), "pairs_sha256": pairs_hash, "world_size": self.rank.world_size,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
         }
         if previous is not None:
-            record.setdefault("resumed_at", []).append(_now())
+            record.setdefault("resumed_at", []).append(now_utc())
             if previous.get("pairs_sha256") != pairs_hash:
                 self.log.emit(LogEvent(level="warning", message=(
                     f"{pairs_path} changed since this run started (sha256 differs); the resumed steps "
@@ -544,7 +416,7 @@ class _Session:
     def _open_store(self, pairs_path: Path) -> None:
         if not self.rank.is_main:
             return
-        link = _StoreLink(self.workspace.db_path, self.run_id, self.log)
+        link = StoreLink(self.workspace.db_path, self.run_id, self.log)
         link.call("record_run", run_id=self.run_id, method=self.config.method, config=config_to_dict(self.config),
                   model_path=self.entry.path if Path(self.entry.path).is_dir() else None,
                   pairs_hash=getattr(self, "pairs_hash", None), status="running", out_dir=str(self.run_dir))
@@ -647,10 +519,11 @@ class _Session:
             ddp_find_unused_parameters=False,
             log_level="warning",
         )
+        mask_id, eos_id = _diffusion_ids(loaded)
         if objective == "causal":
             collator = CausalCollator(pad_token_for(loaded.tokenizer))
         else:
-            collator = DiffusionCollator(int(loaded.tokenizer.eos_token_id))
+            collator = DiffusionCollator(eos_id)
         callback = EventCallback(
             emit=self.log.emit, is_main=self.rank.is_main, world_size=self.rank.world_size,
             cancel_requested=self.cancel, early_stop=config.early_stop, patience=config.memorisation_patience,
@@ -662,7 +535,7 @@ class _Session:
             train_dataset=ExampleDataset(train_examples),
             eval_dataset=ExampleDataset(val_examples) if evaluate else None,
             processing_class=loaded.tokenizer, callbacks=[callback],
-            objective=objective, family=loaded.family, mask_token_id=_mask_token_id(loaded),
+            objective=objective, family=loaded.family, mask_token_id=mask_id,
             diffusion_eps=config.diffusion_eps, eval_seed=config.seed,
         )
         for noisy in (PrinterCallback, ProgressCallback):
@@ -671,22 +544,23 @@ class _Session:
         return trainer, callback
 
 
-def _mask_token_id(loaded: Any) -> int | None:
+def _diffusion_ids(loaded: Any) -> tuple[int | None, int | None]:
+    """(mask id, EOS id) for masked-diffusion training: the sampler's own special ids, so
+    training and sampling agree (LLaDA's fixed ids, else the tokenizer's tokens)."""
     from engine.models import DIFFUSION_FAMILIES
 
     if loaded.family not in DIFFUSION_FAMILIES:
-        return None
-    mask = getattr(loaded.tokenizer, "mask_token_id", None)
-    if mask is None:
-        try:
-            from engine.diffusion import mask_token_id
+        return None, None
+    from engine.diffusion import SamplerSettingsError, special_ids
 
-            mask = mask_token_id(loaded)
-        except (ImportError, AttributeError, TypeError, ValueError):
-            mask = None
-    if mask is None:
-        raise ConfigError(f"{loaded.path}: the tokenizer has no mask token, which masked-diffusion training needs.")
-    return int(mask)
+    try:
+        ids = special_ids(loaded)
+    except SamplerSettingsError as error:
+        raise ConfigError(str(error)) from error
+    eos = ids.eos if ids.eos is not None else loaded.tokenizer.eos_token_id
+    if eos is None:
+        raise ConfigError(f"{loaded.path}: the tokenizer has no EOS token, which diffusion training pads with.")
+    return int(ids.mask), int(eos)
 
 
 def _parameter_counts(model: Any) -> tuple[int, int]:

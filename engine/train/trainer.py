@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from engine.train.events import CheckpointEvent, EvalEvent, MemorisationEvent, StepEvent
+from engine.train.events import CheckpointEvent, EvalEvent, LogEvent, MemorisationEvent, StepEvent
 
 
 class VoicebenchTrainer(Trainer):
@@ -64,8 +64,9 @@ class VoicebenchTrainer(Trainer):
         outputs = model(input_ids=noisy_ids, attention_mask=inputs.get("attention_mask"))
         logits = outputs.logits
         if self.family == "dream":
-            # Dream predicts token i from position i-1 (AR-initialised), so shift right by one.
-            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+            from engine.diffusion import shift_logits
+
+            logits = shift_logits(logits)  # Dream predicts token i from position i-1
         loss = diffusion_loss(logits, input_ids, masked, p_mask, response_lengths(input_ids, prompt_lengths))
         return (loss, outputs) if return_outputs else loss
 
@@ -157,6 +158,8 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self._agreed(self.cancel_requested(), args):
             # Finish this step, save it, stop: the run can resume from exactly here.
+            self.emit(LogEvent(level="info", message=(
+                f"cancel requested: step {state.global_step} finished, saving a checkpoint, then stopping")))
             self.cancelled = True
             control.should_save = True
             control.should_training_stop = True

@@ -1,0 +1,206 @@
+"""engine/train without a training loop: data/labels, config TOML, LoRA targets, events, memorisation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.objectives import IGNORE_INDEX
+from engine.train import config as train_config
+from engine.train.data import CausalCollator, DiffusionCollator, build_examples, encode_pair, TrainingPair
+from engine.train.events import (
+    TRAIN_EVENTS,
+    CanaryEvent,
+    CheckpointEvent,
+    DoneEvent,
+    ErrorEvent,
+    EvalEvent,
+    LogEvent,
+    MemorisationEvent,
+    StartEvent,
+    StepEvent,
+    parse_event,
+)
+from engine.train.trainer import MemorisationWatch
+
+PROMPT = "Write about the river."
+RESPONSE = "The river keeps its own counsel."
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_llama_dir):
+    from engine.models import load_tokenizer
+
+    return load_tokenizer(str(tiny_llama_dir))
+
+
+def _trained_text(tokenizer, batch, row=0):
+    labels = batch["labels"][row]
+    return tokenizer.decode([int(t) for t in labels if int(t) != IGNORE_INDEX])
+
+
+def test_chat_template_labels_cover_exactly_the_assistant_turn(tokenizer):
+    ids, prompt_length = encode_pair(tokenizer, PROMPT, RESPONSE, "chat")
+    prompt_text = tokenizer.decode(ids[:prompt_length])
+    assert prompt_text == f"<|user|>\n{PROMPT}<|end|>\n<|assistant|>\n"
+    short = encode_pair(tokenizer, "Hi.", "Yes.", "chat")
+    batch = CausalCollator(tokenizer.pad_token_id)(
+        [{"input_ids": ids, "prompt_length": prompt_length}, {"input_ids": short[0], "prompt_length": short[1]}]
+    )
+    # Response, end of turn and EOS are trained; prompt and the short row's padding are not.
+    assert _trained_text(tokenizer, batch) == f"{RESPONSE}<|end|>\n<|endoftext|>"
+    labels, mask = batch["labels"][1], batch["attention_mask"][1]
+    assert (labels[: short[1]] == IGNORE_INDEX).all()
+    assert (labels[mask == 0] == IGNORE_INDEX).all()
+    assert int((mask == 0).sum()) == len(ids) - len(short[0])
+
+
+def test_plain_template_is_prompt_response_eos_even_when_pad_is_eos(tokenizer):
+    ids, prompt_length = encode_pair(tokenizer, PROMPT, RESPONSE, "plain")
+    assert prompt_length == len(tokenizer(PROMPT)["input_ids"])
+    assert ids[-1] == tokenizer.eos_token_id
+    other = encode_pair(tokenizer, "Hi.", "Yes.", "plain")
+    # GPT-2 style: no pad token, so EOS pads. The real EOS must still be trained.
+    batch = CausalCollator(tokenizer.eos_token_id)(
+        [{"input_ids": ids, "prompt_length": prompt_length}, {"input_ids": other[0], "prompt_length": other[1]}]
+    )
+    assert _trained_text(tokenizer, batch, 0) == f"{RESPONSE}<|endoftext|>"
+    assert _trained_text(tokenizer, batch, 1) == "Yes.<|endoftext|>"
+
+
+def test_examples_truncate_responses_and_skip_prompts_that_fill_max_length(tokenizer):
+    long_prompt = TrainingPair("a", "river " * 80, RESPONSE, "train")
+    fits = TrainingPair("b", PROMPT, RESPONSE * 10, "train")
+    examples, skipped = build_examples(tokenizer, [long_prompt, fits], "plain", max_length=32)
+    assert skipped == 1
+    assert len(examples) == 1 and len(examples[0].input_ids) == 32
+
+
+def test_diffusion_collator_pads_with_attended_eos(tokenizer):
+    rows = [encode_pair(tokenizer, PROMPT, RESPONSE, "chat"), encode_pair(tokenizer, "Hi.", "Yes.", "chat")]
+    batch = DiffusionCollator(tokenizer.eos_token_id)([{"input_ids": i, "prompt_length": p} for i, p in rows])
+    short_ids, short_prompt = rows[1]
+    assert batch["prompt_lengths"].tolist() == [rows[0][1], short_prompt]
+    assert batch["attention_mask"].all()
+    assert (batch["input_ids"][1, len(short_ids):] == tokenizer.eos_token_id).all()
+
+
+def test_config_round_trips_through_toml_and_rejects_unknown_keys(tmp_path):
+    config = train_config.TrainConfig(model="demo-ar", method="qlora", lr=3e-4, lora_targets=["q_proj", "v_proj"],
+                                      early_stop=True, out="runs/x")
+    path = tmp_path / "config.toml"
+    train_config.save_config(config, path)
+    assert train_config.load_config(path) == config
+    path.write_text(path.read_text() + "learning_rate = 1\n")
+    with pytest.raises(train_config.ConfigError, match=r"config.toml: unknown keys \['learning_rate'\]"):
+        train_config.load_config(path)
+    with pytest.raises(train_config.ConfigError, match="method = 'sgd'"):
+        train_config.config_from_dict({"method": "sgd"})
+
+
+def test_default_learning_rates_are_lower_for_diffusion_and_full():
+    lora, full = train_config.default_lr("causal", "lora"), train_config.default_lr("causal", "full")
+    assert lora == 2e-4 and full < lora
+    assert train_config.default_lr("diffusion", "lora") < lora
+    assert train_config.default_lr("diffusion", "diffusion") < full
+    assert train_config.default_lr("causal", "lora", parameter_count=1_000_000) > lora
+
+
+# LoRA targets -----------------------------------------------------------------------------------
+def _model(path):
+    from engine.models import load_model
+
+    return load_model(str(path)).model
+
+
+def test_lora_targets_per_family(tiny_llama_dir, tiny_gpt2_dir, tiny_masked_dir):
+    from engine.train.lora import resolve_targets
+
+    llama = resolve_targets(_model(tiny_llama_dir), None, "causal")
+    assert {name.rsplit(".", 1)[-1] for name in llama} == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert len(llama) == 2 * 7 and "lm_head" not in llama
+    gpt2 = resolve_targets(_model(tiny_gpt2_dir), None, "causal")
+    assert {name.rsplit(".", 1)[-1] for name in gpt2} == {"c_attn", "c_proj", "c_fc"}
+    assert len(gpt2) == 2 * 4  # c_proj sits in both attention and MLP
+    bert = resolve_targets(_model(tiny_masked_dir), None, "masked")
+    assert {name.rsplit(".", 1)[-1] for name in bert} == {"Wqkv", "Wo", "Wi"}
+    assert not any(name.startswith(("head", "decoder")) for name in bert)
+
+
+def test_llada_targets_skip_the_lm_head_named_ff_out(tmp_path):
+    build = pytest.importorskip("tests.llada_standin.build")
+    from engine.models import load_model
+    from engine.train.lora import resolve_targets
+
+    folder = build.build_tiny_llada(tmp_path / "llada")
+    model = load_model(str(folder), trust_remote_code=True).model
+    targets = resolve_targets(model, None, "llada")
+    head = [name for name, _ in model.named_modules() if name.endswith("ff_out") and ".blocks." not in name]
+    assert head, "the stand-in must have an LM head named ff_out for this test to mean anything"
+    assert not set(head) & set(targets)
+    assert {name.rsplit(".", 1)[-1] for name in targets} == {
+        "q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"}
+
+
+def test_lora_target_list_matching_nothing_is_an_error_naming_real_layers(tiny_llama_dir):
+    from engine.train.lora import LoraTargetError, resolve_targets
+
+    with pytest.raises(LoraTargetError) as caught:
+        resolve_targets(_model(tiny_llama_dir), ["c_attn", "query"], "causal", source="tiny-llama")
+    message = str(caught.value)
+    assert "['c_attn', 'query']" in message and "q_proj" in message and "down_proj" in message
+    assert "--lora-targets" in message
+
+
+# Events -----------------------------------------------------------------------------------------
+def _one_of_each():
+    return [
+        StartEvent(run_id="r", run_dir="/r", model="m", family="causal", objective="causal", method="lora",
+                   max_steps=3, start_step=0, resumed_from=None, world_size=1, train_examples=4,
+                   val_examples=1, skipped_examples=0, trainable_parameters=10, total_parameters=100,
+                   lr=2e-4, lr_note="set by you"),
+        StepEvent(step=1, max_steps=3, epoch=0.5, loss=2.5, lr=2e-4, grad_norm=None, tokens_per_s=10.0,
+                  memory=12.5, world_size=2, elapsed_s=1.0, eta_s=2.0),
+        EvalEvent(step=1, val_loss=2.0),
+        CheckpointEvent(step=1, path="/r/checkpoints/checkpoint-1"),
+        CanaryEvent(step=0, canary_id="river-short", prompt="p", text="t", seed=0,
+                    settings={"sampler": "causal", "max_new_tokens": 4}, seconds=0.1),
+        MemorisationEvent(step=2, val_loss=2.2, best_val_loss=2.0, train_loss=1.0, best_train_loss=1.5, stopping=False),
+        LogEvent(level="warning", message="w"),
+        ErrorEvent(error_kind="oom", message="m", advice="a", step=2, resumable=True),
+        DoneEvent(status="failed", step=2, run_dir="/r", last_checkpoint=None, resumable=True, seconds=1.0),
+    ]
+
+
+def test_every_event_round_trips_as_one_json_line_with_the_documented_keys():
+    events = _one_of_each()
+    assert {event.kind for event in events} == set(TRAIN_EVENTS)
+    for event in events:
+        line = event.to_json()
+        assert "\n" not in line
+        payload = json.loads(line)
+        assert payload["event"] == event.kind
+        assert parse_event(line) == event
+    step = json.loads(events[1].to_json())
+    assert {"step", "loss", "lr", "tokens_per_s", "memory", "world_size"} <= set(step)
+    error = json.loads(events[7].to_json())
+    assert error["kind"] == "oom" and {"message", "advice"} <= set(error) and "error_kind" not in error
+
+
+def test_readers_ignore_unknown_kinds_and_keys():
+    assert parse_event('{"event":"telemetry","x":1}') is None
+    event = parse_event('{"event":"eval","step":3,"val_loss":1.5,"added_later":true}')
+    assert event == EvalEvent(step=3, val_loss=1.5)
+
+
+def test_memorisation_fires_when_val_rises_while_train_falls():
+    watch = MemorisationWatch(patience=2)
+    assert not watch.update(val_loss=3.0, train_loss=3.5)  # first eval sets the best
+    assert not watch.update(val_loss=2.5, train_loss=3.0)  # both improve
+    assert not watch.update(val_loss=2.7, train_loss=2.5)  # val up, train down: streak 1
+    assert watch.update(val_loss=2.8, train_loss=2.0)  # streak 2 = patience
+    noisy = MemorisationWatch(patience=1)
+    noisy.update(val_loss=2.0, train_loss=2.0)
+    assert not noisy.update(val_loss=2.1, train_loss=2.2)  # both worse: noise, not memorisation
