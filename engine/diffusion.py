@@ -96,7 +96,7 @@ class SamplerSettings:
                 raise SamplerSettingsError(
                     f"steps {self.steps} is not a positive multiple of the number of blocks "
                     f"{self.blocks} (gen_length {self.gen_length} / block_length {self.block_length}): "
-                    f"use steps = {self.blocks * max(1, round(self.steps / self.blocks))}."
+                    f"use steps = {self.blocks * max(1, -(-self.steps // self.blocks))}."
                 )
         elif not 0.0 < self.threshold <= 1.0:
             raise SamplerSettingsError(f"threshold {self.threshold} must be in (0, 1].")
