@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import heapq
+import itertools
 import json
 import os
 import re
@@ -38,7 +38,6 @@ PAIR_OVERHEAD_TOKENS = 8
 # their prompts do not.
 NEAR_DUPLICATE_JACCARD = 0.8
 SHINGLE_WORDS = 3
-SKETCH_SIZE = 4  # bottom-k hashes per response used to find candidate neighbours
 
 
 class SaveConflict(Exception):
@@ -146,7 +145,7 @@ class PairFile:
     bad_lines: list[BadLine] = dataclasses.field(default_factory=list)
     fingerprint: Fingerprint | None = None  # None: the file did not exist when loaded
     _originals: dict[int, _Original] = dataclasses.field(default_factory=dict, repr=False)
-    _loaded_text: str = dataclasses.field(default="", repr=False)  # text last read or written
+    _loaded_order: list[int] = dataclasses.field(default_factory=list, repr=False)  # id() of pairs as on disk
 
     def line_of(self, pair_id: str) -> int:
         """The 1-based line of the first pair with this id: where it sits on disk, or where
@@ -179,7 +178,9 @@ class PairFile:
 
     def is_modified(self) -> bool:
         """True when saving would write something different from what was loaded."""
-        return self._render() != self._loaded_text
+        if [id(pair) for pair in self.pairs] != self._loaded_order:
+            return True  # added, removed, replaced or reordered
+        return any(_snapshot(pair) != self._originals[id(pair)].snapshot for pair in self.pairs)
 
     def _render(self) -> str:
         """The file's text: pairs in order, bad lines back at their original line numbers."""
@@ -261,7 +262,7 @@ def load_pairs(path: str | Path) -> PairFile:
             continue
         pair_file.pairs.append(pair)
         pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
-    pair_file._loaded_text = pair_file._render()
+    pair_file._loaded_order = [id(pair) for pair in pair_file.pairs]
     return pair_file
 
 
@@ -299,7 +300,7 @@ def save_pairs(pair_file: PairFile, path: str | Path | None = None, *, force: bo
         pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
     pair_file.path = target
     pair_file.fingerprint = Fingerprint.of_bytes(data)
-    pair_file._loaded_text = text
+    pair_file._loaded_order = [id(pair) for pair in pair_file.pairs]
     return pair_file
 
 
@@ -453,18 +454,100 @@ def normalise_text(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
-def _shingles(text: str) -> frozenset[int]:
-    words = _WORD.findall(text.casefold())
-    if len(words) < SHINGLE_WORDS:
-        return frozenset(hash(word) for word in words)
-    # hash() is salted per process; only comparisons within one run use these values.
-    return frozenset(hash(gram) for gram in zip(*(words[i:] for i in range(SHINGLE_WORDS))))
-
-
-def jaccard(first: frozenset[int], second: frozenset[int]) -> float:
+def jaccard(first: frozenset[int] | set[int], second: frozenset[int] | set[int]) -> float:
     if not first and not second:
         return 1.0
     return len(first & second) / len(first | second)
+
+
+# MinHash with LSH banding (Broder 1997; Leskovec et al., Mining of Massive Datasets §3.4):
+# MINHASH_BANDS bands of MINHASH_ROWS hashes. Two texts with Jaccard s share at least one
+# band with probability 1 - (1 - s^r)^b: ≈ 0.98 at s = 0.8, ≈ 0.06 at s = 0.3, so only
+# likely pairs are compared exactly and there is no loop over all pairs of pairs.
+MINHASH_ROWS = 4
+MINHASH_BANDS = 8
+_MINHASH_PRIME = 4_294_967_311  # a prime above 2**32, so (a*h + b) mod p permutes 32-bit hashes
+_BUCKET_WINDOW = 8  # in one band bucket, compare each text with this many before it
+
+
+@dataclasses.dataclass(frozen=True)
+class _TextFeatures:
+    normalised_hash: int  # hash of the case-folded words: equal for "the same text"
+    shingles: Any  # numpy uint64 array: 32-bit hashes of the word trigrams (words, if under 3)
+    signature: tuple[int, ...]  # MinHash signature, MINHASH_ROWS * MINHASH_BANDS values
+
+    def shingle_set(self) -> set[int]:
+        return set(self.shingles.tolist())
+
+
+# Features per text, reused across validations while the text is unchanged (the TUI
+# re-validates after each edit; only the edited text is hashed again).
+_FEATURES: dict[str, _TextFeatures] = {}
+_FEATURES_LIMIT = 100_000
+_FEATURE_CHUNK = 512  # texts hashed per numpy batch (bounds memory: ~20 MB per batch)
+_MINHASH: tuple[Any, Any] | None = None
+
+
+def _minhash_parameters() -> tuple[Any, Any]:
+    global _MINHASH
+    if _MINHASH is None:
+        import numpy as np
+
+        rng = np.random.default_rng(20240314)  # fixed: signatures are comparable across calls
+        size = MINHASH_ROWS * MINHASH_BANDS
+        _MINHASH = (rng.integers(1, _MINHASH_PRIME, size=size, dtype=np.uint64)[:, None],
+                    rng.integers(0, _MINHASH_PRIME, size=size, dtype=np.uint64)[:, None])
+    return _MINHASH
+
+
+def _features_of(texts: list[str]) -> list[_TextFeatures]:
+    """Features of many texts; the uncached ones are computed in numpy batches."""
+    missing = list(dict.fromkeys(text for text in texts if text not in _FEATURES))
+    if len(_FEATURES) + len(missing) > _FEATURES_LIMIT:
+        _FEATURES.clear()
+        missing = list(dict.fromkeys(texts))
+    for start in range(0, len(missing), _FEATURE_CHUNK):
+        chunk = missing[start:start + _FEATURE_CHUNK]
+        _FEATURES.update(zip(chunk, _compute_features(chunk), strict=True))
+    return [_FEATURES[text] for text in texts]
+
+
+def _compute_features(texts: list[str]) -> list[_TextFeatures]:
+    import numpy as np
+
+    multiplier, offset = _minhash_parameters()
+    mask = np.uint64(0xFFFFFFFF)
+    word_lists = [_WORD.findall(text.casefold()) for text in texts]
+    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(texts))
+    # hash() is salted per process; only comparisons within one run use these values.
+    word_hashes = np.fromiter(map(hash, itertools.chain.from_iterable(word_lists)), dtype=np.int64,
+                              count=int(lengths.sum())).astype(np.uint64) & mask
+    padded = np.concatenate([word_hashes, np.zeros(SHINGLE_WORDS - 1, dtype=np.uint64)])
+    # Trigram hash from three word hashes; uint64 arithmetic wraps, which is what we want.
+    with np.errstate(over="ignore"):
+        trigram = (padded[:-2] * np.uint64(0x9E3779B1) + padded[1:-1]) * np.uint64(0x85EBCA77) + padded[2:]
+    trigram = (trigram ^ (trigram >> np.uint64(32))) & mask
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pieces = []
+    for begin, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        if length >= SHINGLE_WORDS:
+            pieces.append(trigram[begin:begin + length - SHINGLE_WORDS + 1])
+        else:
+            pieces.append(word_hashes[begin:begin + length])
+    counts = [len(piece) for piece in pieces]
+    nonempty = [i for i, count in enumerate(counts) if count]
+    signatures: dict[int, tuple[int, ...]] = {}
+    if nonempty:
+        flat = np.concatenate([pieces[i] for i in nonempty])
+        # (a*h + b) mod p with h, a, b < 2**32: no overflow before the modulus.
+        permuted = (multiplier * flat[None, :] + offset) % np.uint64(_MINHASH_PRIME)
+        bounds = np.concatenate([[0], np.cumsum([counts[i] for i in nonempty])[:-1]])
+        minima = np.minimum.reduceat(permuted, bounds, axis=1).T.tolist()
+        signatures = {i: tuple(row) for i, row in zip(nonempty, minima, strict=True)}
+    return [
+        _TextFeatures(hash(" ".join(words)), piece, signatures.get(i, ()))
+        for i, (words, piece) in enumerate(zip(word_lists, pieces, strict=True))
+    ]
 
 
 def find_duplicates(pairs: list[Pair]) -> tuple[list[tuple[int, int]], list[tuple[int, int, float]]]:
@@ -472,41 +555,44 @@ def find_duplicates(pairs: list[Pair]) -> tuple[list[tuple[int, int]], list[tupl
     of the prompt and response Jaccard similarities.
 
     Exact: same prompt and response after case-folding and dropping punctuation.
-    Near: candidates share one of their responses' smallest trigram hashes (a bottom-k
-    sketch, so no all-pairs loop); a candidate counts when prompt and response Jaccard are
-    both ≥ NEAR_DUPLICATE_JACCARD.
+    Near: candidates come from MinHash bands of the responses; a candidate counts when the
+    word-trigram Jaccard of the prompts and of the responses are both ≥ NEAR_DUPLICATE_JACCARD.
     """
     exact: list[tuple[int, int]] = []
-    representative: dict[tuple[str, str], int] = {}
+    representative: dict[tuple[int, int], int] = {}
     unique: list[int] = []
-    for index, pair in enumerate(pairs):
-        key = (normalise_text(pair.prompt), normalise_text(pair.response))
+    prompt_features: dict[int, _TextFeatures] = {}
+    response_features: dict[int, _TextFeatures] = {}
+    features = _features_of([text for pair in pairs for text in (pair.prompt, pair.response)])
+    for index in range(len(pairs)):
+        prompt, response = features[2 * index], features[2 * index + 1]
+        key = (prompt.normalised_hash, response.normalised_hash)
         if key in representative:
             exact.append((representative[key], index))
-        else:
-            representative[key] = index
-            unique.append(index)
+            continue
+        representative[key] = index
+        unique.append(index)
+        prompt_features[index], response_features[index] = prompt, response
 
-    response_sets = {index: _shingles(pairs[index].response) for index in unique}
-    buckets: dict[int, list[int]] = defaultdict(list)
-    for index in unique:
-        for value in heapq.nsmallest(SKETCH_SIZE, response_sets[index]):
-            buckets[value].append(index)
     candidates: set[tuple[int, int]] = set()
-    for members in buckets.values():
-        for position, first in enumerate(members):
-            for second in members[position + 1:]:
-                candidates.add((first, second))
+    for band in range(MINHASH_BANDS):
+        buckets: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        rows = slice(band * MINHASH_ROWS, (band + 1) * MINHASH_ROWS)
+        for index in unique:
+            signature = response_features[index].signature
+            if signature:
+                buckets[signature[rows]].append(index)
+        for members in buckets.values():
+            for position in range(1, len(members)):
+                for earlier in members[max(0, position - _BUCKET_WINDOW):position]:
+                    candidates.add((earlier, members[position]))
+
     near: list[tuple[int, int, float]] = []
-    prompt_sets: dict[int, frozenset[int]] = {}
     for first, second in sorted(candidates):
-        response_similarity = jaccard(response_sets[first], response_sets[second])
+        response_similarity = jaccard(response_features[first].shingle_set(), response_features[second].shingle_set())
         if response_similarity < NEAR_DUPLICATE_JACCARD:
             continue
-        for index in (first, second):
-            if index not in prompt_sets:
-                prompt_sets[index] = _shingles(pairs[index].prompt)
-        prompt_similarity = jaccard(prompt_sets[first], prompt_sets[second])
+        prompt_similarity = jaccard(prompt_features[first].shingle_set(), prompt_features[second].shingle_set())
         if prompt_similarity >= NEAR_DUPLICATE_JACCARD:
             near.append((first, second, min(prompt_similarity, response_similarity)))
     return exact, near
@@ -643,15 +729,16 @@ def filter_pairs(pairs: Iterable[Pair], query: str) -> list[Pair]:
             field_terms.append((match.group(1), match.group(2)))
         else:
             text_terms.append(term)
-    result = []
-    for pair in pairs:
-        if field_terms and not all(_field_matches(pair, name, value) for name, value in field_terms):
-            continue
-        if text_terms:
-            haystack = _haystack(pair)
-            if not all(term in haystack for term in text_terms):
-                continue
-        result.append(pair)
+    if field_terms:
+        pairs = [pair for pair in pairs if all(_field_matches(pair, name, value) for name, value in field_terms)]
+    if not text_terms:
+        return list(pairs)
+    haystack = _haystack
+    first, rest = text_terms[0], text_terms[1:]
+    # The first term filters with a plain comprehension (the hot loop); the rest refine.
+    result = [pair for pair in pairs if first in haystack(pair)]
+    for term in rest:
+        result = [pair for pair in result if term in haystack(pair)]
     return result
 
 
@@ -663,17 +750,17 @@ def _field_matches(pair: Pair, name: str, value: str) -> bool:
 
 # Case-folded search text per pair, reused while the pair's fields are the same objects:
 # a filter keystroke over 10,000 pairs then costs substring scans only.
-_HAYSTACKS: dict[int, tuple[Pair, tuple[Any, ...], str]] = {}
+_HAYSTACKS: dict[int, tuple[Any, ...]] = {}
 
 
 def _haystack(pair: Pair) -> str:
-    key = (pair.id, pair.prompt, pair.response, pair.source, pair.notes)
     cached = _HAYSTACKS.get(id(pair))
-    if (cached is not None and cached[0] is pair and cached[1][-1] == pair.tags
-            and all(a is b for a, b in zip(cached[1][:-1], key, strict=True))):
-        return cached[2]
+    if (cached is not None and cached[0] is pair and cached[1] is pair.prompt and cached[2] is pair.response
+            and cached[3] is pair.id and cached[4] is pair.source and cached[5] is pair.notes
+            and cached[6] == pair.tags):
+        return cached[7]
     text = "\n".join((pair.id, pair.prompt, pair.response, pair.source, " ".join(pair.tags), pair.notes)).casefold()
     if len(_HAYSTACKS) > 200_000:
         _HAYSTACKS.clear()
-    _HAYSTACKS[id(pair)] = (pair, (*key, list(pair.tags)), text)
+    _HAYSTACKS[id(pair)] = (pair, pair.prompt, pair.response, pair.id, pair.source, pair.notes, list(pair.tags), text)
     return text
