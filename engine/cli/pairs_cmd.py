@@ -177,9 +177,9 @@ def run_ingest_command(args: argparse.Namespace) -> int:
         except ValueError as error:
             return _error(str(error))
         if isinstance(event, IngestWarning):
-            print(f"warning: {event}", file=sys.stderr)
+            print(f"warning: {_display(Path(event.path))}: {event.message}", file=sys.stderr)
         elif isinstance(event, FileSkipped):
-            print(f"skipped: {event.path}: {event.reason}", file=sys.stderr)
+            print(f"skipped: {_display(Path(event.path))}: {event.reason}", file=sys.stderr)
         elif isinstance(event, FileIngested) and sys.stderr.isatty():
             print(f"[{event.index}/{event.total}] {event.path}: {event.piece_kind}, {event.words} words, "
                   f"{event.pairs} pairs", file=sys.stderr)
