@@ -6,7 +6,7 @@ import pytest
 from textual.widgets import Input, TextArea
 
 from engine.pairs import load_pairs
-from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, make_workspace
+from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, RIVER, make_workspace
 from tui.app import make_app
 from tui.screens.dialogs import SaveConflictDialog
 from tui.screens.pairs import PairsScreen
@@ -60,8 +60,9 @@ async def test_table_lists_pairs_with_tokens_and_flags(workspace):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert row_ids(app) == [pair.id for pair in load_pairs(workspace.pairs_path).pairs]
-        # Word-level tokenizer: 9 words/punctuation + 8 tokens of template overhead.
-        assert cells(app, "library-note")["tokens"] == str(9 + 7 + 8)
+        # Word-level tokenizer: 8 prompt + 8 response tokens (words and the full stop),
+        # plus the engine's 8 tokens of template overhead.
+        assert cells(app, "library-note")["tokens"] == str(8 + 8 + 8)
         assert "no response" in cells(app, "walking-note")["flags"]
         assert "dup id" in cells(app, "letters-note")["flags"]
         assert "too long" in cells(app, "river-thesis")["flags"]
@@ -318,3 +319,68 @@ async def test_save_conflict_later_keeps_the_edit_in_memory(workspace):
     saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
     assert saved["hands-note"].notes == "mine"
     assert workspace.pairs_path.with_name("pairs.jsonl.bak").read_bytes() == theirs
+
+
+async def test_ingest_previews_before_it_changes_anything(workspace):
+    from tui.screens.pairs_io import IngestDialog
+
+    original = workspace.pairs_path.read_bytes()
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 0
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, IngestDialog)
+        assert app.screen.query_one("#ingest-paths", Input).value == "data/sources"
+        await pilot.click("#ingest-preview-button")
+        await settle(app, pilot)
+        preview = str(app.screen.query_one("#ingest-preview-text").render())
+        assert "2 pieces → 2 pairs" in preview
+        assert "added 2 new pairs" in preview
+        assert "2024-07-01-ferry-note" in preview
+        assert workspace.pairs_path.read_bytes() == original  # a preview writes nothing
+        await pilot.click("#ingest-apply")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PairsScreen)
+        assert "2024-07-02-kettle-note" in row_ids(app)
+    saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
+    assert saved["2024-07-01-ferry-note"].response.startswith("The ferry runs when it runs.")
+    assert "hands-note" in saved  # existing pairs kept
+
+
+async def test_ingest_dialog_reports_a_missing_folder(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#ingest-paths", Input).value = "data/nowhere"
+        await pilot.click("#ingest-preview-button")
+        await settle(app, pilot)
+        preview = str(app.screen.query_one("#ingest-preview-text").render())
+        assert "no such file or folder" in preview and "nowhere" in preview
+        assert app.screen.query_one("#ingest-apply").disabled
+
+
+async def test_export_writes_the_chosen_format_and_split(workspace):
+    import json
+
+    from textual.widgets import Select
+
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-format", Select).value = "messages"
+        await pilot.pause()
+        assert app.screen.query_one("#export-out", Input).value == "data/export/pairs.messages.jsonl"
+        app.screen.query_one("#export-split", Select).value = "val"
+        await pilot.click("#export-go")
+        await pilot.pause()
+    lines = (workspace.root / "data" / "export" / "pairs.messages.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    val_ids = [pair.id for pair in load_pairs(workspace.pairs_path).pairs if pair.split == "val"]
+    assert len(records) == len(val_ids) == 2
+    assert records[0]["messages"][1]["content"] == RIVER.strip()

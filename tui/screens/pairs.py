@@ -9,6 +9,7 @@ token counting and validation run in thread workers that only post messages.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 from rich.text import Text
@@ -25,6 +26,7 @@ from engine.pairs import Pair, Problem, SaveConflict, filter_pairs, pair_token_c
 from tui.pairs_session import PairsSession, unique_path
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
+from tui.screens.pairs_io import ExportDialog, ExportPlan, IngestDialog, IngestOutcome, merge_ingested
 from tui.widgets.pair_editor import PairEditor
 from tui.widgets.pair_problems import ProblemList, display_path
 from tui.widgets.pair_table import Column, PairTable
@@ -34,8 +36,9 @@ AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is writ
 VALIDATE_SECONDS = 0.4  # quiet time after the last edit before validation runs again
 TOKEN_BATCH = 256  # pairs counted per progress message
 
+ID_WIDTH = 26
 COLUMNS = (
-    Column("id", 20),
+    Column("id", ID_WIDTH),
     Column("tier", 6),
     Column("split", 5),
     Column("source", 0),
@@ -44,6 +47,22 @@ COLUMNS = (
 )
 # Short tier names keep the table narrow; the editor's title shows the full name.
 TIER_SHORT = {"continuation": "cont", "paragraph": "para"}
+DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """Ingest ids share long prefixes (`2024-02-11-the-elbow-of-the-coat-paragraph-03`):
+    keep both ends so rows stay tellable apart."""
+    if len(text) <= width:
+        return text
+    tail = width // 2
+    return text[: width - tail - 1] + "…" + text[-tail:]
+
+
+def source_label(source: str) -> str:
+    """`essays/2024-02-11-the-elbow-of-the-coat` → `the-elbow-of-the-coat` (the id has the date)."""
+    stem = Path(source).stem if source else ""
+    return DATE_PREFIX.sub("", stem) or stem
 
 
 def short_flag(problem: Problem) -> str:
@@ -73,12 +92,12 @@ class PairsScreen(WorkbenchScreen):
         Binding("n", "new_pair", "New", id="pairs.new", tooltip="Add an empty pair after this one"),
         Binding("c", "duplicate_pair", "Copy", id="pairs.duplicate", tooltip="Duplicate the selected pair"),
         Binding("d,delete", "delete_pair", "Delete", id="pairs.delete", tooltip="Delete the pair (ctrl+z undoes)"),
-        Binding("t", "move_split('train')", "→train", id="pairs.to_train", tooltip="Move the pair to the train split"),
-        Binding("v", "move_split('val')", "→val", id="pairs.to_val", tooltip="Move the pair to the val split"),
+        Binding("t", "move_split('train')", "→train", id="pairs.to_train", show=False, tooltip="Move the pair to the train split"),
+        Binding("v", "move_split('val')", "→val", id="pairs.to_val", show=False, tooltip="Move the pair to the val split"),
         Binding("ctrl+z", "undo", "Undo", id="pairs.undo", priority=True),
-        Binding("ctrl+y", "redo", "Redo", id="pairs.redo", priority=True),
+        Binding("ctrl+y", "redo", "Redo", id="pairs.redo", show=False, priority=True),
         Binding("ctrl+s", "save", "Save", id="pairs.save", priority=True, tooltip="Save now (autosave runs anyway)"),
-        Binding("p", "focus_problems", "Problems", id="pairs.problems", tooltip="Go to the validation panel"),
+        Binding("p", "focus_problems", "Problems", id="pairs.problems", show=False, tooltip="Go to the validation panel"),
         Binding("i", "ingest", "Ingest", id="pairs.ingest", tooltip="Build pairs from essays and notes"),
         Binding("e", "export", "Export", id="pairs.export", tooltip="Write the pairs in a training format"),
     ]
@@ -157,10 +176,10 @@ class PairsScreen(WorkbenchScreen):
         if too_long and "too long" not in flags:
             flags = ", ".join(filter(None, ["too long", flags]))
         return [
-            (pair.id, ""),
+            (middle_ellipsis(pair.id, ID_WIDTH), ""),
             (TIER_SHORT.get(pair.tier, pair.tier), "pair-table--dim"),
             (pair.split, "pair-table--val" if pair.split == "val" else ""),
-            (Path(pair.source).stem if pair.source else "", "pair-table--dim"),
+            (source_label(pair.source), "pair-table--dim"),
             ("…" if tokens is None else str(tokens), "pair-table--flag" if too_long else ""),
             (flags, "pair-table--flag"),
         ]
@@ -534,7 +553,45 @@ class PairsScreen(WorkbenchScreen):
 
     # Ingest and export (dialogs in tui/screens/pairs_io.py) --------------------------------
     def action_ingest(self) -> None:
-        self.notify("Ingest is not available yet.", severity="warning")
+        workspace = self.app.workspace
+        self.app.push_screen(
+            IngestDialog(workspace.root, workspace.sources_dir, self._token_model, list(self.session.pairs)),
+            self._apply_ingest,
+        )
+
+    def _apply_ingest(self, outcome: IngestOutcome | None) -> None:
+        if outcome is None:
+            return
+        merged, summary = merge_ingested(list(self.session.pairs), outcome.pairs, outcome.mode)
+        self.session.replace_all(merged, f"ingest: {summary}", self._current())
+        self._refresh_rows()
+        self._changed()
+        self._count_tokens(list(self.session.pairs))
+        self.notify(f"Ingest {summary}. ctrl+z undoes it.", timeout=8, markup=False)
 
     def action_export(self) -> None:
-        self.notify("Export is not available yet.", severity="warning")
+        counts = {"train": 0, "val": 0}
+        for pair in self.session.pairs:
+            counts[pair.split] = counts.get(pair.split, 0) + 1
+        self.app.push_screen(ExportDialog(self.app.workspace.root, counts), self._export)
+
+    def _export(self, plan: ExportPlan | None) -> None:
+        if plan is None:
+            return
+        from engine.export import export_pairs, export_splits
+
+        root = self.app.workspace.root
+        pairs = list(self.session.pairs)
+        try:
+            if plan.split == "both":
+                written = export_splits(pairs, plan.out, plan.fmt, system=plan.system or None)
+            else:
+                written = {plan.out: export_pairs(pairs, plan.out, plan.fmt, plan.split, system=plan.system or None)}
+        except (OSError, ValueError) as error:
+            self.notify(f"Export failed: {error}", severity="error", timeout=10, markup=False)
+            return
+        files = ", ".join(f"{display_path(path, root)} ({count} pairs)" for path, count in written.items())
+        errors = sum(1 for problem in self.problems if problem.severity == "error")
+        warning = f" {errors} validation errors remain (see problems)." if errors else ""
+        self.notify(f"Exported {plan.fmt}: {files}.{warning}", timeout=8, markup=False,
+                    severity="warning" if errors else "information")

@@ -78,10 +78,8 @@ class PairEditor(Vertical):
                 widget.disabled = pair is None
         finally:
             self._loading = False
-        if pair is None:
-            self.border_title = "no pair selected"
-        else:
-            self.border_title = f"{pair.id} · {pair.tier} · {pair.split}"
+        self.border_title = pair.id if pair is not None else "no pair selected"
+        self.border_subtitle = f"{pair.tier} · {pair.split}" if pair is not None else ""
 
     def show_bad_line(self, line: int, raw: str, message: str) -> None:
         """A line that is not a pair: shown read-only, as it is kept on disk."""
@@ -92,7 +90,8 @@ class PairEditor(Vertical):
             f"line {line} is not a pair: {message}\n\nIt is kept exactly as it is and written back on save; "
             "fix it in a text editor (or delete it there) and reload."
         )
-        self.border_title = f"line {line} · not a pair"
+        self.border_title = f"line {line}"
+        self.border_subtitle = "not a pair"
 
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:

@@ -47,6 +47,8 @@ class ProblemList(OptionList):
             text.append(f"{display_path(problem.path, self.root)}:{problem.line}: ", style="dim")
             text.append(problem.message)
             options.append(Option(text))
+        if not options:
+            options = [Option(Text("No problems: every line is a well-formed pair.", style="dim"), disabled=True)]
         self.clear_options()
         self.add_options(options)
         if self.problems and highlighted is not None:
