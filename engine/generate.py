@@ -84,9 +84,10 @@ def stream_causal(
                 token_id = int(logits.argmax())
             token_ids.append(token_id)
             # Decode the whole reply and emit the difference: byte-level pieces of one
-            # character only become text once the character is complete.
+            # character only become text once the character is complete (or the reply ends).
+            is_last = token_id in stops or index == max_new_tokens - 1
             text = tokenizer.decode(token_ids, skip_special_tokens=True)
-            added = text[len(text_so_far):] if not text.endswith("\ufffd") else ""
+            added = text[len(text_so_far):] if is_last or not text.endswith("\ufffd") else ""
             if added:
                 text_so_far = text
             yield TokenFrame(index=index, token_id=token_id, text=added)
