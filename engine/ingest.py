@@ -202,6 +202,14 @@ def clean_markdown(text: str, path: str = "", source: str = "") -> Piece:
     return Piece(path=path, source=source, title=title, subtitle=subtitle, date=date, blocks=blocks, footnotes=footnotes)
 
 
+def clean_source_file(path: str | Path, source: str | None = None) -> Piece:
+    """Read and clean one file (UTF-8, or Windows-1252 as a fallback) — for callers that want
+    the cleaned text without pairs or events, e.g. the demo-model builder."""
+    path = Path(path)
+    text, _ = decode(path.read_bytes(), str(path))
+    return clean_markdown(text, str(path), source if source is not None else path.with_suffix("").name)
+
+
 def _take_footnotes(lines: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Remove `[^n]: …` definitions (with indented continuation lines) and every marker."""
     kept: list[str] = []

@@ -18,6 +18,7 @@ from engine.ingest import (
     build_pairs,
     Budget,
     clean_markdown,
+    clean_source_file,
     ingest,
     run_ingest,
     split_long_paragraph,
@@ -133,6 +134,12 @@ def test_a_huge_paragraph_is_split_at_sentences():
 def test_note_or_essay_by_word_count():
     assert clean_markdown("# N\n\n" + "word " * 299, "n.md").kind == "note"
     assert clean_markdown("# E\n\n" + "word " * 300, "e.md").kind == "essay"
+
+
+def test_clean_source_file_reads_cp1252(tmp_path):
+    path = write(tmp_path / "fog.md", "# Fog\n\nThe fog’s back.\n".encode("cp1252"))
+    piece = clean_source_file(path)
+    assert (piece.title, piece.text, piece.source) == ("Fog", "The fog’s back.", "fog")
 
 
 def test_title_falls_back_to_the_file_name():
