@@ -241,7 +241,10 @@ def load_pairs(path: str | Path) -> PairFile:
     text = data.decode("utf-8", errors="surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also break inside a JSON string at
+    # U+2028, U+0085 and friends, which json.dumps(ensure_ascii=False) leaves unescaped.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.removesuffix("\r")
         if not raw.strip():
             continue  # blank lines carry no data
         try:

@@ -104,6 +104,18 @@ def test_blank_lines_and_bom_do_not_shift_reported_lines(tmp_path):
     assert pair_file.line_of("a") == 1
 
 
+def test_unicode_line_separators_inside_text_do_not_split_a_record(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    response = "one\u2028two\u0085three\u2029four"
+    pair_file = load_pairs(path)
+    pair_file.pairs.append(Pair("a", "p", response))
+    save_pairs(pair_file)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # and CRLF line endings
+    reloaded = load_pairs(path)
+    assert reloaded.bad_lines == []
+    assert reloaded.pairs[0].response == response
+
+
 def test_missing_file_loads_empty_and_saves_new(tmp_path):
     path = tmp_path / "new" / "pairs.jsonl"
     pair_file = load_pairs(path)
