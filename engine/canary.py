@@ -188,14 +188,15 @@ class Contestant:
 
 
 def _run_location(path: Path, runs_dir: Path) -> tuple[str | None, str | None]:
-    """(run id, checkpoint folder name) when `path` lies under the workspace's runs/."""
+    """(run id, checkpoint folder name) when `path` lies under the workspace's runs/
+    (runs/<id>/checkpoints/checkpoint-N → ("<id>", "checkpoint-N"), as training names it)."""
     try:
         parts = path.resolve().relative_to(runs_dir.resolve()).parts
     except ValueError:
         return None, None
     if not parts:
         return None, None
-    return parts[0], ("/".join(parts[1:]) or None)
+    return parts[0], (parts[-1] if len(parts) > 1 else None)
 
 
 def _step_of(checkpoint: str | None) -> int | None:

@@ -268,10 +268,13 @@ def _render_markdown(data: dict[str, Any]) -> str:
                  *(_num(row["metrics"].get(name), 3) for name in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
     bias = data["position_bias"]
-    lines += ["", "## Agreement", "",
-              f"- Position bias: left wins {_num(bias['left_share'])} of decided votes "
-              f"(95% {_num(bias['low'])}–{_num(bias['high'])}; 0.50 = no bias; "
-              f"{bias['left_wins']} left, {bias['right_wins']} right, {bias['ties']} ties)."]
+    lines += ["", "## Agreement", ""]
+    if bias["left_wins"] + bias["right_wins"]:
+        lines.append(f"- Position bias: left wins {_num(bias['left_share'])} of decided votes "
+                     f"(95% {_num(bias['low'])}–{_num(bias['high'])}; 0.50 = no bias; "
+                     f"{bias['left_wins']} left, {bias['right_wins']} right, {bias['ties']} ties).")
+    else:
+        lines.append("- Position bias: no decided pairwise votes yet.")
     for name, value in data["test_retest"].items():
         if name == "pairwise_agreement":
             lines.append(f"- Test–retest (pairwise): same winner on {_num(value['share'])} of {value['pairs']} repeats.")
