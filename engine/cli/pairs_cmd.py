@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--tiers", default=",".join(ALL_TIERS), metavar="LIST",
                         help=f"comma-separated pair tiers to build (default: {','.join(ALL_TIERS)})")
     ingest.add_argument("--budget", type=int, default=None, metavar="TOKENS",
-                        help="token budget every pair must fit (default: the smallest budget of the counting model, 512 for the demo models)")
+                        help="token budget every pair must fit (default: the --tokenizer model's budget, else 512)")
     ingest.add_argument("--tokenizer", default=None, metavar="MODEL",
                         help="model name or folder whose tokenizer counts tokens for the budget "
-                        "(default: demo-ar when its tokenizer exists, else a word-based estimate)")
+                        "(default: a generous estimate of 1.5 tokens a word, so output does not depend on installed models)")
     ingest.add_argument("--force", action="store_true",
                         help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept)")
     ingest.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
@@ -136,7 +136,7 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.ingest import FileIngested, FileSkipped, IngestWarning, ingest
+    from engine.ingest import DEFAULT_BUDGET_TOKENS, FileIngested, FileSkipped, IngestWarning, ingest
     from engine.pairs import PairFile, SaveConflict, load_pairs, save_pairs
     from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
 
@@ -150,18 +150,19 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     if not 0.0 <= args.val_share < 1.0:
         return _error(f"--val-share {args.val_share}: must be at least 0 and below 1")
 
+    # Without --tokenizer, lengths are estimated from words (generously) so that the same
+    # sources always give the same pairs, whichever models happen to be on this machine.
     counter = None
     budget = args.budget
-    tokenizer_name = args.tokenizer or "demo-ar"
-    try:
-        counter = counter_for_model(workspace, tokenizer_name)
-    except TokenizerUnavailable as error:
-        if args.tokenizer:
+    if args.tokenizer:
+        try:
+            counter = counter_for_model(workspace, args.tokenizer)
+        except TokenizerUnavailable as error:
             return _error(str(error))
-        print(f"note: {error}; pair lengths estimated from word counts", file=sys.stderr)
+        if budget is None:
+            budget = budgets_for(workspace).get(args.tokenizer)
     if budget is None:
-        budget = budgets_for(workspace).get(tokenizer_name, 512) if counter else 512
-
+        budget = DEFAULT_BUDGET_TOKENS
     try:
         events = ingest(inputs, tiers=tiers, val_share=args.val_share, seed=args.seed,
                         budget_tokens=budget, counter=counter)

@@ -233,3 +233,19 @@ def test_every_flag_has_help():
                 seen += 1
                 assert action.help, f"{current.prog}: {action.dest} has no help"
     assert seen >= 15
+
+
+def test_ingest_with_a_models_tokenizer_and_budget(workspace, capsys):
+    from engine.pairs import pair_token_count
+    from engine.tokens import token_counter
+    from tests.engine.test_tokens import make_tokenizer_folder
+
+    folder = make_tokenizer_folder(workspace / "data" / "models" / "demo-ar")
+    out = workspace / "tight.jsonl"
+    code, _, _ = run(capsys, "-w", str(workspace), "ingest", "--tokenizer", "demo-ar", "--budget", "90", "--out", str(out))
+    assert code == 0
+    counter = token_counter(folder)
+    lengths = [pair_token_count(pair, counter.count) for pair in load_pairs(out).pairs]
+    assert lengths and max(lengths) <= 90
+    code, _, err = run(capsys, "-w", str(workspace), "ingest", "--tokenizer", "no-such-model", "--out", str(out))
+    assert code == 2 and "no-such-model" in err
