@@ -23,7 +23,7 @@ from engine.ingest import (
     run_ingest,
     split_long_paragraph,
 )
-from engine.pairs import PairFile, find_duplicates, validate
+from engine.pairs import PairFile, find_duplicates, load_pairs, validate
 from engine.tokens import word_counter
 
 ESSAY = """\
@@ -298,3 +298,7 @@ def test_demo_corpus_ingests_cleanly(repo_root):
             assert artefact not in piece.text, (piece.path, artefact)
     assert len(result.pairs) >= 3 * len(result.pieces)
     assert not validate(PairFile(path=Path("pairs.jsonl"), pairs=result.pairs))
+    committed = load_pairs(repo_root / "data" / "pairs.jsonl")
+    assert [pair.to_dict() for pair in committed.pairs] == [pair.to_dict() for pair in result.pairs], (
+        "data/pairs.jsonl is stale: rebuild it with `voicebench ingest --force` in the repo root"
+    )
