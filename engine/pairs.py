@@ -145,6 +145,7 @@ class PairFile:
     fingerprint: Fingerprint | None = None  # None: the file did not exist when loaded
     _originals: dict[int, _Original] = dataclasses.field(default_factory=dict, repr=False)
     _loaded_order: list[int] = dataclasses.field(default_factory=list, repr=False)  # id() of pairs as on disk
+    _loaded_bad_lines: int = dataclasses.field(default=0, repr=False)
 
     def line_of(self, pair_id: str) -> int:
         """The 1-based line of the first pair with this id: where it sits on disk, or where
@@ -177,7 +178,7 @@ class PairFile:
 
     def is_modified(self) -> bool:
         """True when saving would write something different from what was loaded."""
-        if [id(pair) for pair in self.pairs] != self._loaded_order:
+        if [id(pair) for pair in self.pairs] != self._loaded_order or len(self.bad_lines) != self._loaded_bad_lines:
             return True  # added, removed, replaced or reordered
         return any(_snapshot(pair) != self._originals[id(pair)].snapshot for pair in self.pairs)
 
@@ -265,6 +266,7 @@ def load_pairs(path: str | Path) -> PairFile:
         pair_file.pairs.append(pair)
         pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
     pair_file._loaded_order = [id(pair) for pair in pair_file.pairs]
+    pair_file._loaded_bad_lines = len(pair_file.bad_lines)
     return pair_file
 
 
@@ -303,6 +305,7 @@ def save_pairs(pair_file: PairFile, path: str | Path | None = None, *, force: bo
     pair_file.path = target
     pair_file.fingerprint = Fingerprint.of_bytes(data)
     pair_file._loaded_order = [id(pair) for pair in pair_file.pairs]
+    pair_file._loaded_bad_lines = len(pair_file.bad_lines)
     return pair_file
 
 

@@ -74,7 +74,9 @@ def test_bad_lines_and_unknown_keys_round_trip_byte_for_byte(tmp_path):
     assert path.read_bytes() == original  # nothing edited: every byte kept
 
     pair_file.pairs[1].response = "r, edited"
+    assert pair_file.is_modified()
     save_pairs(pair_file)
+    assert not pair_file.is_modified()
     saved = path.read_text(encoding="utf-8").splitlines()
     assert saved[0] == lines[0]
     assert saved[1] == "this line is not json"  # the bad line stays where it was
@@ -82,6 +84,22 @@ def test_bad_lines_and_unknown_keys_round_trip_byte_for_byte(tmp_path):
     reloaded = load_pairs(path)
     assert reloaded.pairs[0].extra == {"weight": 2.5, "meta": {"by": "hand"}}
     assert reloaded.pairs[0].to_dict()["weight"] == 2.5
+
+
+def test_is_modified_tracks_adds_deletes_and_dropped_bad_lines(tmp_path):
+    path = write_lines(tmp_path / "pairs.jsonl", record("a"), "oops", record("b"))
+    for change in (
+        lambda f: f.pairs.append(Pair("c", "p", "r")),
+        lambda f: f.pairs.pop(0),
+        lambda f: f.pairs.reverse(),
+        lambda f: f.bad_lines.clear(),
+        lambda f: f.pairs[0].tags.append("new"),
+        lambda f: f.pairs[0].extra.update(weight=1),
+    ):
+        pair_file = load_pairs(path)
+        assert not pair_file.is_modified()
+        change(pair_file)
+        assert pair_file.is_modified()
 
 
 def test_missing_prompt_loads_empty_and_is_reported(tmp_path):
