@@ -1,0 +1,201 @@
+"""The Canvas screen, driven with Pilot: a real sampler run on a tiny masked model, pausing,
+scrubbing, saving and replaying the trace, the typewriter, and the error paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select, Static
+
+from engine.workspace import Workspace
+from tui.app import make_app
+from tui.screens.canvas import CanvasScreen
+from tui.widgets.canvas_view import MASK, MASK_CURRENT, CanvasHeader, CanvasView
+from tui.widgets.typewriter import Typewriter
+
+pytestmark = pytest.mark.anyio
+STEPS, GEN_LENGTH, BLOCK_LENGTH = 8, 16, 8
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def workspace(tmp_path, repo_root, tiny_masked_dir, tiny_llama_dir) -> Workspace:
+    root = tmp_path / "workspace"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "canaries.toml", root / "data" / "canaries.toml")
+    (root / "voicebench.toml").write_text(
+        f'[models.tiny-masked]\npath = "{tiny_masked_dir}"\nfamily = "masked"\n'
+        f'[models.tiny-llama]\npath = "{tiny_llama_dir}"\nfamily = "causal"\n'
+        f"[sampler]\nsteps = {STEPS}\ngen_length = {GEN_LENGTH}\nblock_length = {BLOCK_LENGTH}\n",
+        encoding="utf-8",
+    )
+    return Workspace.open(root)
+
+
+def canvas_text(screen: CanvasScreen) -> str:
+    view = screen.query_one(CanvasView)
+    return "\n".join(view.render_line(y).text for y in range(view.size.height))
+
+
+def status(screen: CanvasScreen) -> str:
+    return str(screen.query_one("#canvas-status", Static).render())
+
+
+async def open_canvas(app, pilot) -> CanvasScreen:
+    await pilot.press("f3")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, CanvasScreen)
+    return screen
+
+
+async def test_live_run_then_pause_scrub_save_and_replay(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        screen.query_one("#canvas-model", Select).value = "tiny-masked"
+        screen.query_one("#canvas-typist", Select).value = "tiny-llama"
+        screen.query_one("#canvas-prompt", Input).value = "The river"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        timeline = screen.timeline
+        assert timeline is not None and timeline.final is not None
+        assert timeline.steps == STEPS
+        await pilot.press("end")
+        assert screen.step == STEPS
+        text = canvas_text(screen)
+        assert MASK not in text and MASK_CURRENT not in text
+        assert f"step {STEPS}/{STEPS}" in str(screen.query_one(CanvasHeader).render())
+
+        # Scrubbing pauses and brings the masks of earlier steps back.
+        await pilot.press("left", "left", "left", "left", "left")
+        assert screen.paused and screen.step == STEPS - 5
+        assert MASK_CURRENT in canvas_text(screen) or MASK in canvas_text(screen)
+        masks_back = canvas_text(screen).count("▒") + canvas_text(screen).count("░")
+        await pilot.press("right_square_bracket", "full_stop")
+        assert screen.step == STEPS - 3
+        assert canvas_text(screen).count("▒") + canvas_text(screen).count("░") < masks_back
+        await pilot.press("home")
+        assert screen.step == 0
+        assert canvas_text(screen).count("▒") == 2 * BLOCK_LENGTH  # block 0, all masked, 2 cells each
+
+        # The typewriter typed the same prompt beside the canvas.
+        assert len(screen.query_one(Typewriter).pieces) > 0
+
+        # s → dialog with a default path under runs/traces → enter saves.
+        final_ids = list(timeline.final.token_ids)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        traces = list((workspace.runs_dir / "traces").glob("*.jsonl"))
+        assert len(traces) == 1
+        assert "saved runs/traces/" in status(screen)
+
+        # o → dialog proposes the newest trace → enter replays it: same final tokens.
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.timeline is not timeline
+        await pilot.press("end")
+        assert screen.timeline.ids_at(screen.step) == final_ids
+        assert MASK not in canvas_text(screen)
+        assert screen.query_one("#canvas-prompt", Input).value == "The river"
+
+
+async def test_replay_plays_forward_at_speed_and_pause_toggles(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        screen.query_one("#canvas-model", Select).value = "tiny-masked"
+        screen.query_one("#canvas-typist", Select).value = "__off__"
+        screen.query_one("#canvas-prompt", Input).value = "Bread"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        saved = screen.save_trace("runs/traces/bread.jsonl")
+        assert saved is not None and saved.exists()
+
+        assert screen.replay_trace("runs/traces/bread.jsonl", play=False)
+        assert screen.paused and screen.step == 0
+        await pilot.press("plus", "plus")
+        assert screen.speed > 20
+        await pilot.press("space")  # play
+        assert not screen.paused
+        while screen.step < STEPS:  # the ticker advances the replay; no sleeping on wall time
+            await pilot.pause()
+        assert screen._state() == "done"
+
+
+async def test_bad_settings_show_a_message_and_start_nothing(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        screen.query_one("#canvas-prompt", Input).value = "The river"
+        screen.query_one("#setting-gen_length", Input).value = "30"
+        await pilot.pause()
+        assert "not divisible by block_length" in str(screen.query_one("#settings-error", Static).render())
+        screen.query_one(CanvasView).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "gen_length 30 is not divisible by block_length 8" in status(screen)
+        assert screen.live_run is None and screen.timeline is None
+
+        screen.query_one("#setting-gen_length", Input).value = "16"
+        screen.query_one("#setting-temperature", Input).value = "warm"
+        await pilot.press("enter")
+        assert "temperature: 'warm' is not a number" in status(screen)
+
+
+async def test_missing_model_and_bad_trace_are_shown_not_raised(workspace, tmp_path):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        assert screen.query_one("#canvas-model", Select).value == "tiny-masked"  # on disk: the default
+        screen.query_one("#canvas-model", Select).value = "demo-diffusion"  # not in this workspace
+        screen.query_one("#canvas-typist", Select).value = "__off__"
+        screen.query_one("#canvas-prompt", Input).value = "The river"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "data/models/demo-diffusion: no such folder" in status(screen)
+        assert screen._state() == "failed"
+
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"event":"step","step":1,"block":0,"committed":[[0,5,0.5]],"masked":3}\n{oops\n',
+                       encoding="utf-8")
+        assert not screen.replay_trace(str(bad))
+        assert f"{bad}:2: not valid JSON" in status(screen)
+        assert app.is_running
+
+
+async def test_canary_fills_prompt_and_fits_length(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        canary = screen.canaries[0]
+        screen.query_one("#canvas-canary", Select).value = canary.id
+        await pilot.pause()
+        assert screen.query_one("#canvas-prompt", Input).value == canary.prompt
+        assert screen.query_one("#setting-gen_length", Input).value == str(canary.max_new_tokens)
+        settings = screen.query_one("#canvas-settings").settings()  # valid after fitting
+        assert settings.gen_length == canary.max_new_tokens
+        assert settings.gen_length % settings.block_length == 0
+
+
+def test_screen_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, tui.screens.canvas; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "False"
