@@ -138,12 +138,16 @@ _DATE_LINE = re.compile(
     r"|\d{4}-\d{2}-\d{2})\s*$",
     re.IGNORECASE,
 )
-# Whole lines a newsletter export adds; matched after stripping emphasis and links.
+# Whole lines a newsletter export adds; matched after stripping emphasis and link syntax.
 _ARTEFACT = re.compile(
-    r"^(?:subscribe(?: now)?|share|share this post|share the mending hour|leave a comment|"
-    r"give a gift subscription|upgrade to paid|read in app|"
-    r"thanks for reading\b.*|subscribe (?:for free|to receive)\b.*|"
+    r"^(?:subscribe(?: now)?|share|share this post|leave a comment|give a gift subscription|upgrade to paid|"
+    r"read in app|thanks for reading\b.*|subscribe (?:for free|to receive)\b.*|"
     r"this post is public so feel free to share it\.?)$",
+    re.IGNORECASE,
+)
+# A line that is nothing but a link whose text is a call to action ("[Share The Mending Hour](…)").
+_ACTION_LINK = re.compile(
+    r"^\[(?:subscribe|share|leave a comment|give a gift|upgrade|read in app|get the app)\b[^\]]*\]\([^)]*\)$",
     re.IGNORECASE,
 )
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
@@ -153,7 +157,10 @@ _TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
 
 
 def _is_artefact(line: str) -> bool:
-    plain = _LINK.sub(r"\1", line).strip().strip("*_ ").strip()
+    unemphasised = line.strip().strip("*_ ").strip()
+    if _ACTION_LINK.match(unemphasised):
+        return True
+    plain = _LINK.sub(r"\1", unemphasised).strip()
     return bool(plain) and bool(_ARTEFACT.match(plain))
 
 

@@ -110,6 +110,20 @@ def test_crlf_bom_and_smart_quotes():
     assert "\r" not in piece.text and "\ufeff" not in piece.text
 
 
+@pytest.mark.parametrize("line", [
+    "Share", "[Share](https://x/p?utm_source=share)", "[Share The Mending Hour](https://x)", "**Subscribe now**",
+    "[Leave a comment](https://x/comments)", "Thanks for reading The Mending Hour! Subscribe for free to receive new posts.",
+    "_Thanks for reading!_", "[Subscribe now](https://x/subscribe?utm_medium=web)",
+])
+def test_call_to_action_lines_are_artefacts(line):
+    assert clean_markdown(f"# T\n\nFirst.\n\n{line}\n\nLast.", "t.md").blocks == ["First.", "Last."]
+
+
+@pytest.mark.parametrize("line", ["Share the bread, she said.", "Subscribe to nothing you cannot cancel in person."])
+def test_the_writers_own_lines_about_sharing_stay(line):
+    assert line in clean_markdown(f"# T\n\nFirst.\n\n{line}\n", "t.md").blocks
+
+
 def test_body_italics_are_kept_only_captions_go():
     text = "# T\n\nFirst paragraph here.\n\n*An italic line the writer meant.*\n\n![](x.jpg)\n*Caption.*\n\nLast."
     assert clean_markdown(text, "t.md").blocks == [
