@@ -19,6 +19,7 @@ numpy is imported lazily, like torch elsewhere, so `voicebench --help` stays lig
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
@@ -31,26 +32,35 @@ NEWTON_MAX_ITERATIONS = 200
 MAX_NEWTON_STEP = 2.0  # log-strength units per iteration; keeps separated data from overshooting
 
 
-def _index_votes(votes: Iterable[Vote]) -> tuple[list[Hashable], Any, Any, Any]:
-    """Names plus numpy arrays (a index, b index, outcome) for vectorised counting."""
+def _index_votes(votes: Iterable[Vote], weights: Iterable[int] | None = None
+                 ) -> tuple[list[Hashable], Any, Any, Any, Any]:
+    """Names plus the votes folded into distinct (a, b, outcome) cells with their counts
+    (`weights[i]` copies of vote i when given — a store can hand over grouped counts).
+
+    There are at most 3·k² cells for k names however many votes there are, so fits and
+    bootstrap refits cost O(cells), not O(votes).
+    """
     import numpy as np
 
     names: dict[Hashable, int] = {}
-    left, right, outcome = [], [], []
-    for a, b, result in votes:
+    cells: dict[tuple[int, int, float], int] = {}
+    for (a, b, result), weight in zip(votes, itertools.repeat(1) if weights is None else weights):
         if a == b:
             raise ValueError(f"a vote compares {a!r} with itself; drop it before fitting")
         if result not in (0, 0.5, 1):
             raise ValueError(f"vote outcome must be 1 (a wins), 0 (b wins) or 0.5 (tie), got {result!r}")
-        left.append(names.setdefault(a, len(names)))
-        right.append(names.setdefault(b, len(names)))
-        outcome.append(float(result))
-    return list(names), np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64), np.asarray(outcome)
+        key = (names.setdefault(a, len(names)), names.setdefault(b, len(names)), float(result))
+        cells[key] = cells.get(key, 0) + weight
+    left = np.fromiter((key[0] for key in cells), dtype=np.int64, count=len(cells))
+    right = np.fromiter((key[1] for key in cells), dtype=np.int64, count=len(cells))
+    outcome = np.fromiter((key[2] for key in cells), dtype=float, count=len(cells))
+    counts = np.fromiter(cells.values(), dtype=float, count=len(cells))
+    return list(names), left, right, outcome, counts
 
 
-def _fit(count: int, left: Any, right: Any, outcome: Any, weights: Any | None, prior: float) -> Any:
-    """Newton fit of log-strengths θ on indexed votes; `weights` (bootstrap multiplicities)
-    default to 1 each. Returns θ centred on mean 0.
+def _fit(count: int, left: Any, right: Any, outcome: Any, weights: Any, prior: float) -> Any:
+    """Newton fit of log-strengths θ on vote cells with `weights` votes each. Returns θ
+    centred on mean 0.
 
     Log-likelihood: Σ_i W_i θ_i − Σ_{i<j} n_ij log(e^θ_i + e^θ_j), W_i = wins (+½ per tie),
     plus the prior's `prior` wins and losses against a reference at θ = 0, which makes it
@@ -59,7 +69,7 @@ def _fit(count: int, left: Any, right: Any, outcome: Any, weights: Any | None, p
     """
     import numpy as np
 
-    w = np.ones(len(left)) if weights is None else weights
+    w = weights
     wins = np.bincount(left, weights=w * outcome, minlength=count) + np.bincount(
         right, weights=w * (1.0 - outcome), minlength=count)
     games = np.zeros((count, count))  # games[i, j] = comparisons between i and j (symmetric)
@@ -80,46 +90,49 @@ def _fit(count: int, left: Any, right: Any, outcome: Any, weights: Any | None, p
     return theta - theta.mean()
 
 
-def bradley_terry(votes: Iterable[Vote], *, prior: float = DEFAULT_PRIOR) -> dict[Hashable, float]:
-    """Each name's log-strength (mean 0, higher is better) from (a, b, outcome) votes."""
-    names, left, right, outcome = _index_votes(votes)
+def bradley_terry(votes: Iterable[Vote], *, weights: Iterable[int] | None = None,
+                  prior: float = DEFAULT_PRIOR) -> dict[Hashable, float]:
+    """Each name's log-strength (mean 0, higher is better) from (a, b, outcome) votes;
+    `weights` optionally counts each vote several times (grouped votes)."""
+    names, left, right, outcome, counts = _index_votes(votes, weights)
     if not names:
         return {}
-    fitted = _fit(len(names), left, right, outcome, None, prior)
+    fitted = _fit(len(names), left, right, outcome, counts, prior)
     return {name: float(value) for name, value in zip(names, fitted)}
 
 
-def bradley_terry_intervals(votes: Sequence[Vote], *, samples: int = 200, seed: int = 0,
-                            level: float = 0.95, prior: float = DEFAULT_PRIOR) -> dict[Hashable, tuple[float, float]]:
+def bradley_terry_intervals(votes: Iterable[Vote], *, weights: Iterable[int] | None = None, samples: int = 200,
+                            seed: int = 0, level: float = 0.95,
+                            prior: float = DEFAULT_PRIOR) -> dict[Hashable, tuple[float, float]]:
     """Percentile bootstrap interval of each log-strength, resampling votes.
 
-    Resampling is done as multinomial counts over the vote list (the same thing as
-    drawing len(votes) votes with replacement) so each refit costs one bincount.
+    Drawing len(votes) votes with replacement is the same as drawing multinomial counts
+    over the distinct vote cells with probabilities count/total, which is what this does.
     """
     import numpy as np
 
-    names, left, right, outcome = _index_votes(votes)
+    names, left, right, outcome, counts = _index_votes(votes, weights)
     if not names:
         return {}
     rng = np.random.default_rng(seed)
     fits = np.empty((samples, len(names)))
-    uniform = np.full(len(left), 1.0 / len(left))
+    total = int(counts.sum())
     for sample in range(samples):
-        weights = rng.multinomial(len(left), uniform).astype(float)
+        weights = rng.multinomial(total, counts / total).astype(float)
         fits[sample] = _fit(len(names), left, right, outcome, weights, prior)
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(fits, [tail, 100 - tail], axis=0)
     return {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
 
 
-def win_rates(votes: Iterable[Vote]) -> dict[Hashable, dict[str, float]]:
+def win_rates(votes: Iterable[Vote], *, weights: Iterable[int] | None = None) -> dict[Hashable, dict[str, float]]:
     """Per name: games, wins, ties, losses and win rate (ties count half)."""
     table: dict[Hashable, dict[str, float]] = {}
-    for a, b, result in votes:
+    for (a, b, result), weight in zip(votes, itertools.repeat(1) if weights is None else weights):
         for name, score in ((a, result), (b, 1.0 - result)):
             row = table.setdefault(name, {"games": 0, "wins": 0, "ties": 0, "losses": 0})
-            row["games"] += 1
-            row["wins" if score == 1 else "losses" if score == 0 else "ties"] += 1
+            row["games"] += weight
+            row["wins" if score == 1 else "losses" if score == 0 else "ties"] += weight
     for row in table.values():
         row["win_rate"] = (row["wins"] + 0.5 * row["ties"]) / row["games"]
     return table
@@ -148,21 +161,30 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     return centre - half, centre + half
 
 
-def mean_interval(values: Sequence[float], *, samples: int = 1000, seed: int = 0,
-                  level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): percentile bootstrap interval of the mean."""
+def mean_interval(values: Sequence[float], *, weights: Sequence[int] | None = None, samples: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): percentile bootstrap interval of the mean of `values` (each
+    counted `weights[i]` times when given: {score: how many ratings gave it})."""
     import numpy as np
 
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
+    if weights is None:
+        values_seen, counts = np.unique(np.asarray(values, dtype=float), return_counts=True)
+    else:
+        values_seen, counts = np.asarray(values, dtype=float), np.asarray(weights, dtype=np.int64)
+    size = int(counts.sum())
+    if size == 0:
         return float("nan"), float("nan"), float("nan")
-    if data.size == 1:
-        return float(data[0]), float("nan"), float("nan")  # one rating says nothing about spread
+    mean = float(counts @ values_seen / size)
+    if size == 1:
+        return mean, float("nan"), float("nan")  # one rating says nothing about spread
+    # Resampling n values with replacement = multinomial counts over the distinct values
+    # (rubric scores take a handful), so the cost does not grow with n.
     rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(samples, data.size))].mean(axis=1)
+    draws = rng.multinomial(size, counts / size, size=samples)
+    means = draws @ values_seen / size
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return float(data.mean()), float(low), float(high)
+    return mean, float(low), float(high)
 
 
 def quadratic_weighted_kappa(first: Sequence[int], second: Sequence[int], scale: tuple[int, int]) -> float:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -38,28 +39,42 @@ FORMATS = ("markdown", "csv", "json")
 HEADLINE_METRICS = ("distinct_1", "distinct_2", "distinct_3", "seq_rep_4", "repetition_cascade",
                     "other_script_share", "refusal", "empty", "length_words")
 MAX_HEADLINE_METRICS = 6
+WINNERS = ("left", "right", "tie")
 
 
-def _votes(db: Database) -> list[dict[str, Any]]:
-    return list(db.query(
-        "select c.item_id, c.winner, c.rater, i.repeat_of_item_id, c.left_generation_id as left_id, "
-        "c.right_generation_id as right_id, gl.label as left_label, gr.label as right_label "
-        "from comparisons c join session_items i on i.id = c.item_id "
-        "join generations gl on gl.id = c.left_generation_id "
-        "join generations gr on gr.id = c.right_generation_id where c.criterion_id is null"))
+# Every query below aggregates in SQLite, so a store with 100,000 ratings and votes hands
+# Python a few hundred grouped rows rather than every rating.
+FIRST_ONLY = "i.repeat_of_item_id is null"  # repeats measure consistency, not quality
 
 
-def _bt_votes(votes: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+def _vote_cells(db: Database) -> tuple[list[tuple[str, str, float]], list[int]]:
+    """Overall pairwise votes grouped into (left label, right label, outcome) with counts."""
     outcome = {"left": 1.0, "right": 0.0, "tie": 0.5}
-    # Repeats measure the rater's consistency; counting them would weigh some pairs twice.
-    return [(v["left_label"], v["right_label"], outcome[v["winner"]]) for v in votes
-            if v["left_label"] != v["right_label"] and v["repeat_of_item_id"] is None]
+    votes, weights = [], []
+    for left, right, winner, count in db.execute(
+            "select gl.label, gr.label, c.winner, count(*) from comparisons c "
+            "join session_items i on i.id = c.item_id "
+            "join generations gl on gl.id = c.left_generation_id "
+            "join generations gr on gr.id = c.right_generation_id "
+            f"where c.criterion_id is null and {FIRST_ONLY} and gl.label != gr.label "
+            "group by gl.label, gr.label, c.winner"):
+        votes.append((left, right, outcome[winner]))
+        weights.append(count)
+    return votes, weights
 
 
-def _scores(db: Database) -> list[dict[str, Any]]:
-    return list(db.query(
-        "select r.item_id, r.generation_id, r.rater, r.repeat_of_item_id, s.criterion_id, s.score, g.label "
-        "from rating_scores s join ratings r on r.id = s.rating_id join generations g on g.id = r.generation_id"))
+def _score_counts(db: Database) -> dict[tuple[str, int], tuple[list[int], list[int]]]:
+    """{(label, criterion id): (scores, how many first ratings gave each)}."""
+    table: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
+    for label, criterion_id, score, count in db.execute(
+            "select g.label, s.criterion_id, s.score, count(*) from rating_scores s "
+            "join ratings r on r.id = s.rating_id join session_items i on i.id = r.item_id "
+            f"join generations g on g.id = r.generation_id where {FIRST_ONLY} "
+            "group by g.label, s.criterion_id, s.score"):
+        scores, counts = table.setdefault((label, criterion_id), ([], []))
+        scores.append(score)
+        counts.append(count)
+    return table
 
 
 def _finite(value: float) -> float | None:
@@ -70,36 +85,26 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
                  inter_rater_level: str = "interval") -> dict[str, Any]:
     """Everything the leaderboard shows, as plain values (JSON-ready, NaN → None)."""
     criteria_rows = list(db.query("select id, name, scale_min, scale_max, retired from criteria order by position, id"))
-    criterion_names = {row["id"]: row["name"] for row in criteria_rows}
     contestant_rows = list(db.query(
         "select label, max(run_id) as run_id, max(checkpoint) as checkpoint, count(*) as generations "
         "from generations group by label order by min(id)"))
-    scores = _scores(db)
-    votes = _votes(db)
-    bt_votes = _bt_votes(votes)
-
-    # Bradley–Terry over overall votes.
-    strengths = rating.bradley_terry(bt_votes) if bt_votes else {}
-    intervals = rating.bradley_terry_intervals(bt_votes, samples=bt_samples, seed=seed) if bt_votes else {}
-    wins = rating.win_rates(bt_votes)
-
-    # Rubric means (first ratings only; repeats measure consistency, not quality).
-    by_label: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for row in scores:
-        if row["repeat_of_item_id"] is None:
-            by_label[row["label"]][criterion_names[row["criterion_id"]]].append(row["score"])
-
-    flag_counts = _flag_shares(db)
+    votes, weights = _vote_cells(db)
+    strengths = rating.bradley_terry(votes, weights=weights) if votes else {}
+    intervals = rating.bradley_terry_intervals(votes, weights=weights, samples=bt_samples, seed=seed) if votes else {}
+    wins = rating.win_rates(votes, weights=weights)
+    score_counts = _score_counts(db)
+    flag_shares = _flag_shares(db)
     metric_means = _metric_means(db)
+
     leaderboard = []
     for contestant in contestant_rows:
         label = contestant["label"]
         criteria_summary = {}
         for criterion_row in criteria_rows:
-            values = by_label[label].get(criterion_row["name"], [])
-            mean, low, high = rating.mean_interval(values, samples=mean_samples, seed=seed)
+            scores, counts = score_counts.get((label, criterion_row["id"]), ([], []))
+            mean, low, high = rating.mean_interval(scores, weights=counts, samples=mean_samples, seed=seed)
             criteria_summary[criterion_row["name"]] = {"mean": _finite(mean), "low": _finite(low),
-                                                       "high": _finite(high), "n": len(values)}
+                                                       "high": _finite(high), "n": sum(counts)}
         all_means = [c["mean"] for c in criteria_summary.values() if c["mean"] is not None]
         bt_low, bt_high = intervals.get(label, (None, None))
         leaderboard.append({
@@ -108,86 +113,107 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
             "rubric_mean": sum(all_means) / len(all_means) if all_means else None,
             "bt": {"score": strengths.get(label), "low": bt_low, "high": bt_high},
             "pairwise": wins.get(label, {"games": 0, "wins": 0, "ties": 0, "losses": 0, "win_rate": None}),
-            "flags": flag_counts.get(label, {}), "metrics": metric_means.get(label, {}),
+            "flags": flag_shares.get(label, {}), "metrics": metric_means.get(label, {}),
         })
     leaderboard.sort(key=lambda row: (-(row["bt"]["score"] if row["bt"]["score"] is not None else -math.inf),
                                       -(row["rubric_mean"] if row["rubric_mean"] is not None else -math.inf)))
-    bias = rating.position_bias(v["winner"] for v in votes if v["repeat_of_item_id"] is None)
     return {
         "criteria": [{"name": r["name"], "scale": [r["scale_min"], r["scale_max"]], "retired": bool(r["retired"])}
                      for r in criteria_rows],
         "leaderboard": leaderboard,
-        "votes": len(bt_votes),
-        "position_bias": {key: _finite(value) for key, value in bias.items()},
-        "test_retest": _test_retest(scores, criteria_rows, votes),
-        "inter_rater": _inter_rater(scores, criterion_names, inter_rater_level),
+        "votes": int(sum(weights)),
+        "position_bias": _position_bias(db),
+        "test_retest": _test_retest(db, criteria_rows),
+        "inter_rater": _inter_rater(db, criteria_rows, inter_rater_level),
         "canaries": _canary_sides(db),
         "runs": _run_progress(db),
     }
 
 
+def _position_bias(db: Database) -> dict[str, Any]:
+    counts = dict(db.execute(
+        "select c.winner, count(*) from comparisons c join session_items i on i.id = c.item_id "
+        f"where c.criterion_id is null and {FIRST_ONLY} group by c.winner").fetchall())
+    winners = itertools.chain.from_iterable(itertools.repeat(name, counts.get(name, 0)) for name in WINNERS)
+    return {key: _finite(value) for key, value in rating.position_bias(winners).items()}
+
+
 def _flag_shares(db: Database) -> dict[str, dict[str, float]]:
-    """Per label: the share of its (first) ratings carrying each flag."""
-    totals: dict[str, int] = defaultdict(int)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in db.query("select g.label, r.flags_json from ratings r join generations g on g.id = r.generation_id "
-                        "where r.repeat_of_item_id is null"):
-        totals[row["label"]] += 1
-        for flag in json.loads(row["flags_json"] or "[]"):
-            counts[row["label"]][flag] += 1
-    return {label: {flag: count / totals[label] for flag, count in flags.items()} for label, flags in counts.items()}
+    """Per label: the share of its first ratings carrying each flag."""
+    totals = dict(db.execute(
+        "select g.label, count(*) from ratings r join session_items i on i.id = r.item_id "
+        f"join generations g on g.id = r.generation_id where {FIRST_ONLY} group by g.label").fetchall())
+    shares: dict[str, dict[str, float]] = defaultdict(dict)
+    for label, flag, count in db.execute(
+            "select g.label, f.value, count(*) from ratings r join session_items i on i.id = r.item_id "
+            "join generations g on g.id = r.generation_id, json_each(r.flags_json) f "
+            f"where {FIRST_ONLY} group by g.label, f.value"):
+        shares[label][flag] = count / totals[label]
+    return dict(shares)
 
 
 def _metric_means(db: Database) -> dict[str, dict[str, float]]:
-    """Per label: the mean of every numeric (or boolean) metric over its generations."""
-    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in db.query("select label, metrics_json from generations where metrics_json is not null"):
-        for name, value in json.loads(row["metrics_json"]).items():
-            if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
-                sums[row["label"]][name].append(float(value))
-    return {label: {name: sum(v) / len(v) for name, v in metrics.items()} for label, metrics in sums.items()}
+    """Per label: the mean of every numeric or boolean metric over its generations."""
+    means: dict[str, dict[str, float]] = defaultdict(dict)
+    for label, name, value in db.execute(
+            "select g.label, m.key, avg(m.value) from generations g, json_each(g.metrics_json) m "
+            "where g.metrics_json is not null and m.type in ('integer', 'real', 'true', 'false') "
+            "group by g.label, m.key"):
+        means[label][name] = value
+    return dict(means)
 
 
-def _test_retest(scores: list[dict[str, Any]], criteria_rows: list[dict[str, Any]],
-                 votes: list[dict[str, Any]]) -> dict[str, Any]:
-    first = {(r["item_id"], r["criterion_id"]): r["score"] for r in scores if r["repeat_of_item_id"] is None}
+def _test_retest(db: Database, criteria_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """First rating vs its unannounced repeat, per criterion; pairwise: same winner share."""
+    pairs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for criterion_id, first, again in db.execute(
+            "select s2.criterion_id, s1.score, s2.score from ratings r2 "
+            "join rating_scores s2 on s2.rating_id = r2.id "
+            "join ratings r1 on r1.item_id = r2.repeat_of_item_id "
+            "join rating_scores s1 on s1.rating_id = r1.id and s1.criterion_id = s2.criterion_id "
+            "where r2.repeat_of_item_id is not null"):
+        pairs[criterion_id].append((first, again))
     result: dict[str, Any] = {}
     for criterion_row in criteria_rows:
-        pairs = [(first[(r["repeat_of_item_id"], r["criterion_id"])], r["score"]) for r in scores
-                 if r["repeat_of_item_id"] is not None and r["criterion_id"] == criterion_row["id"]
-                 and (r["repeat_of_item_id"], r["criterion_id"]) in first]
-        if pairs:
-            kappa = rating.quadratic_weighted_kappa([a for a, _ in pairs], [b for _, b in pairs],
+        found = pairs.get(criterion_row["id"])
+        if found:
+            kappa = rating.quadratic_weighted_kappa([a for a, _ in found], [b for _, b in found],
                                                     (criterion_row["scale_min"], criterion_row["scale_max"]))
-            result[criterion_row["name"]] = {"kappa": _finite(kappa), "pairs": len(pairs)}
-    # Pairwise: compare winners by generation, since a repeat may show the sides swapped.
-    def winner_of(vote: dict[str, Any]) -> Any:
-        return {"left": vote["left_id"], "right": vote["right_id"]}.get(vote["winner"], "tie")
-    originals = {v["item_id"]: winner_of(v) for v in votes if v["repeat_of_item_id"] is None}
-    repeats = [(originals[v["repeat_of_item_id"]], winner_of(v)) for v in votes
-               if v["repeat_of_item_id"] is not None and v["repeat_of_item_id"] in originals]
-    if repeats:
-        result["pairwise_agreement"] = {"share": sum(a == b for a, b in repeats) / len(repeats), "pairs": len(repeats)}
+            result[criterion_row["name"]] = {"kappa": _finite(kappa), "pairs": len(found)}
+    # Compare winners by generation: a repeat may show the two sides swapped.
+    winner_of = ("case {c}.winner when 'left' then {c}.left_generation_id "
+                 "when 'right' then {c}.right_generation_id else 0 end")
+    row = db.execute(
+        f"select count(*), sum({winner_of.format(c='c1')} = {winner_of.format(c='c2')}) "
+        "from comparisons c2 join session_items i on i.id = c2.item_id "
+        "join comparisons c1 on c1.item_id = i.repeat_of_item_id and c1.criterion_id is null "
+        "where c2.criterion_id is null and i.repeat_of_item_id is not null").fetchone()
+    if row[0]:
+        result["pairwise_agreement"] = {"share": row[1] / row[0], "pairs": row[0]}
     return result
 
 
-def _inter_rater(scores: list[dict[str, Any]], criterion_names: dict[int, str], level: str) -> dict[str, Any]:
-    units: dict[int, dict[tuple[int, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    raters: dict[int, set[str]] = defaultdict(set)
-    for row in scores:
-        if row["repeat_of_item_id"] is None:
-            units[row["criterion_id"]][(row["generation_id"], row["rater"] or "")].append(row["score"])
-            raters[row["criterion_id"]].add(row["rater"] or "")
+def _inter_rater(db: Database, criteria_rows: list[dict[str, Any]], level: str) -> dict[str, Any]:
+    """Krippendorff's alpha per criterion over outputs scored by two or more raters."""
+    if db.execute("select count(distinct coalesce(rater, '')) from ratings").fetchone()[0] < 2:
+        return {}
+    units: dict[int, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for criterion_id, generation_id, rater, score in db.execute(
+            "select s.criterion_id, r.generation_id, coalesce(r.rater, ''), avg(s.score) from rating_scores s "
+            "join ratings r on r.id = s.rating_id join session_items i on i.id = r.item_id "
+            f"where {FIRST_ONLY} group by s.criterion_id, r.generation_id, coalesce(r.rater, '')"):
+        units[criterion_id][generation_id][rater] = score
     result = {}
-    for criterion_id, cells in units.items():
-        if len(raters[criterion_id]) < 2:
+    for criterion_row in criteria_rows:
+        by_unit = units.get(criterion_row["id"])
+        if not by_unit:
             continue
-        by_unit: dict[int, dict[str, float]] = defaultdict(dict)
-        for (generation_id, rater), values in cells.items():
-            by_unit[generation_id][rater] = sum(values) / len(values)
+        raters = {rater for unit in by_unit.values() for rater in unit}
+        if len(raters) < 2:
+            continue
         alpha = rating.krippendorff_alpha(by_unit, level=level)
-        result[criterion_names[criterion_id]] = {
-            "alpha": _finite(alpha), "raters": len(raters[criterion_id]),
+        result[criterion_row["name"]] = {
+            "alpha": _finite(alpha), "raters": len(raters),
             "units": sum(1 for unit in by_unit.values() if len(unit) >= 2)}
     return result
 
