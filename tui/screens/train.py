@@ -1,14 +1,659 @@
-"""The Train screen: placeholder until issue 4 lands."""
+"""The Train screen: set up a fine-tuning run, launch it as a child process, watch it, compare runs.
+
+Layout: the settings form on the left; on the right the run's status line, the loss plot
+(train and val curves; two marked runs overlaid), and tabs for the log tail, canary
+outputs, the loss-mask preview and the runs list with the settings diff.
+
+Training runs in `python -m engine.train … --json` (tui/train_process.py). Thread workers
+read its pipes and post messages; the handlers here own all widget state. The UI process
+never imports torch: the preview tokenises with `tokenizers`, the form reads config.json.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+import dataclasses
+import shlex
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
 
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine.train.config import ConfigError, TrainConfig, config_from_dict
+from tui.mask_preview import MaskPreview, PreviewUnavailable, build_preview
 from tui.screens.base import WorkbenchScreen
+from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
+from tui.train_process import (
+    ENGINE_COMMAND,
+    GRACEFUL_CANCEL_SECONDS,
+    ChildEvent,
+    ChildExited,
+    ChildOutput,
+    TrainProcess,
+    build_command,
+)
+from tui.train_runs import Curves, RunSummary, list_runs, read_curves
+from tui.widgets.loss_plot import LossPlot, Series
+from tui.widgets.train_form import FormError, TrainForm
+from tui.widgets.train_preview import MaskPreviewView
+from tui.widgets.train_runs_list import RunsTable, diff_text
+from tui.widgets.train_stats import RunView, TrainStats
+
+LOG_LINES = 2000  # log tail kept in memory
+STDERR_TAIL = 12  # stderr lines quoted when the child dies without reporting
+# Curve styles: the run on show (or A when comparing) and B.
+STYLES = (("cyan", "yellow"), ("magenta", "green"))
+
+
+@dataclasses.dataclass
+class LiveRun:
+    """The child process this screen launched, and what it has reported so far."""
+
+    process: TrainProcess
+    curves: Curves = dataclasses.field(default_factory=Curves)
+    view: RunView = dataclasses.field(default_factory=lambda: RunView(status="starting"))
+    run_dir: str | None = None
+    done: Any = None  # the DoneEvent
+    error: Any = None  # the ErrorEvent
+    exit_code: int | None = None
+    stderr_tail: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=STDERR_TAIL))
+    cancel_timer: Timer | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.exit_code is None
+
+
+def curve_series(curves: Curves, name: str, styles: tuple[str, str]) -> list[Series]:
+    prefix = f"{name} " if name else ""
+    return [Series(f"{prefix}train", tuple(curves.train), styles[0]),
+            Series(f"{prefix}val", tuple(curves.val), styles[1], marker=True)]
+
+
+def view_from(curves: Curves, run_id: str, status: str) -> RunView:
+    last = curves.last_step or {}
+    return RunView(
+        run_id=run_id, status=status, step=int(last.get("step", 0)), max_steps=curves.max_steps,
+        loss=curves.train[-1][1] if curves.train else None, val_loss=curves.val[-1][1] if curves.val else None,
+        lr=last.get("lr"), tokens_per_s=last.get("tokens_per_s"), memory=last.get("memory"),
+        eta_s=last.get("eta_s") if status == "running" else None, world_size=last.get("world_size"),
+    )
+
+
+def short_command(command: list[str]) -> str:
+    shown = ["python" if part == sys.executable else part for part in command]
+    return shlex.join(shown)
 
 
 class TrainScreen(WorkbenchScreen):
     SCREEN_NAME = "train"
+    CSS_PATH = "train.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", id="train.start", priority=True,
+                tooltip="Start a run with these settings (a child process)"),
+        Binding("ctrl+t", "cancel", "Cancel", id="train.cancel", priority=True,
+                tooltip="Cancel the run: finish the step and checkpoint; press again to force (kill)"),
+        Binding("ctrl+r", "resume", "Resume", id="train.resume", priority=True,
+                tooltip="Resume the highlighted run of the runs list from its last checkpoint"),
+        Binding("ctrl+l", "use_settings", "Use settings", id="train.use_settings", priority=True,
+                tooltip="Copy the highlighted run's settings into the form"),
+        Binding("ctrl+n", "defaults", "Defaults", id="train.defaults", priority=True,
+                tooltip="Reset the form to the defaults for this model and method"),
+        Binding("f5", "tab('log')", "Log", id="train.tab.log", tooltip="Show the log tail"),
+        Binding("f6", "tab('canaries')", "Canaries", id="train.tab.canaries", tooltip="Show canary outputs"),
+        Binding("f7", "tab('mask')", "Mask", id="train.tab.mask", tooltip="Show the loss-mask preview"),
+        Binding("f8", "tab('runs')", "Runs", id="train.tab.runs", tooltip="Show (and re-read) the runs list"),
+        Binding("f9", "next_pair", "Next pair", id="train.next_pair", tooltip="Preview the next pair's loss mask"),
+    ]
 
+    # Tests swap these: a fake child, a short graceful-cancel window.
+    child_command: tuple[str, ...] = ENGINE_COMMAND
+    graceful_cancel_seconds: float = GRACEFUL_CANCEL_SECONDS
+
+    class RunsLoaded(Message):
+        def __init__(self, runs: list[RunSummary]) -> None:
+            super().__init__()
+            self.runs = runs
+
+    class CurvesLoaded(Message):
+        """Curves read from run folders: one run on show, or the two compared."""
+
+        def __init__(self, runs: tuple[RunSummary, ...], curves: tuple[Curves, ...]) -> None:
+            super().__init__()
+            self.runs = runs
+            self.curves = curves
+
+    class PreviewReady(Message):
+        def __init__(self, key: tuple[Any, ...], preview: MaskPreview | None, label: str, message: str = "") -> None:
+            super().__init__()
+            self.key = key
+            self.preview = preview
+            self.label = label
+            self.message = message
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live: LiveRun | None = None
+        self.run_token = 0
+        self.facts: ModelFacts | None = None
+        self.pair_index = 0
+        self.preview_key: tuple[Any, ...] = ()
+        self.shown_runs: tuple[RunSummary, ...] = ()  # runs whose curves the plot shows when no live run
+        self.shown_curves: tuple[Curves, ...] = ()
+        self.quit_warned = False
+
+    # Layout ---------------------------------------------------------------------------------
     def compose_body(self):
-        yield Static("Train: not built yet (issue 4).", id="placeholder")
+        workspace = self.app.workspace
+        models = [(entry.name, entry.name) for entry in ordered_models(workspace)]
+        with Horizontal(id="train-body"):
+            with Vertical(id="train-left"):
+                yield TrainForm(models, id="train-form")
+            with Vertical(id="train-right"):
+                yield TrainStats(id="train-stats")
+                yield Static("", id="train-error")
+                yield LossPlot(id="train-plot")
+                with TabbedContent(id="train-tabs", initial="log"):
+                    with TabPane("Log F5", id="log"):
+                        yield RichLog(id="train-log", max_lines=LOG_LINES, wrap=True, markup=False)
+                    with TabPane("Canaries F6", id="canaries"):
+                        yield RichLog(id="train-canary-log", max_lines=LOG_LINES, wrap=True, markup=False)
+                    with TabPane("Mask F7", id="mask"):
+                        with VerticalScroll(id="train-preview-scroll"):
+                            yield MaskPreviewView("", id="train-preview")
+                    with TabPane("Runs F8", id="runs"):
+                        yield RunsTable(id="train-runs")
+                        yield Static("", id="train-diff")
+
+    def on_mount(self) -> None:
+        self.query_one("#train-plot").border_title = "loss"
+        self.query_one("#train-error").display = False
+        self.query_one(TrainStats).show(RunView())
+        form = self.query_one(TrainForm)
+        if form.model:
+            self._apply_model_defaults(form.model, reset_all=True)
+        self.refresh_runs()
+
+    # Form -----------------------------------------------------------------------------------
+    def _defaults_for(self, model: str, method: str | None = None) -> tuple[TrainConfig, ModelFacts]:
+        workspace = self.app.workspace
+        entry = workspace.model(model)
+        facts = model_facts(entry)
+        config = base_config(workspace)
+        method = method or default_method(facts)
+        max_length = min(config.max_length, entry.context_length) if entry.context_length else config.max_length
+        config = dataclasses.replace(config, model=model, method=method, max_length=max_length)
+        return config, facts
+
+    def _apply_model_defaults(self, model: str, *, reset_all: bool) -> None:
+        """A new model: method, lr, LoRA targets and max length follow its family; with
+        `reset_all` every field returns to its default."""
+        form = self.query_one(TrainForm)
+        config, facts = self._defaults_for(model)
+        if reset_all or self.facts is None:
+            form.fill(config, facts, config.method)
+        else:
+            form.set_method_options(facts, default_method(facts))
+            form.input("lr").value = ""
+            form.input("lora_targets").value = ""
+            form.input("max_length").value = str(config.max_length)
+            form.update_hints()
+        self.facts = facts
+        self.request_preview()
+
+    @on(Select.Changed, "#train-model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        if self.facts is not None and event.value != self.facts.name and event.value is not Select.NULL:
+            self._apply_model_defaults(str(event.value), reset_all=False)
+
+    @on(Select.Changed, "#train-method")
+    def _method_changed(self) -> None:
+        self.query_one(TrainForm).update_hints()
+        self.request_preview()
+
+    @on(Select.Changed, "#train-template")
+    def _template_changed(self) -> None:
+        self.request_preview()
+
+    @on(Input.Changed, "#train-max_length")
+    def _max_length_changed(self) -> None:
+        self.request_preview()
+
+    def action_defaults(self) -> None:
+        form = self.query_one(TrainForm)
+        config, facts = self._defaults_for(form.model, form.method)
+        form.fill(config, facts, config.method)
+        self.facts = facts
+        self.request_preview()
+        self.notify(f"Defaults for {facts.name} ({facts.family}, {config.method}).", timeout=3)
+
+    def action_use_settings(self) -> None:
+        run = self.query_one(RunsTable).highlighted_run
+        if run is None:
+            self.notify("No run highlighted: open the runs list (F8) and pick one.", severity="warning")
+            return
+        try:
+            config = config_from_dict(dict(run.config), str(run.path / "config.toml"))
+        except (ConfigError, TypeError) as error:
+            self.notify(f"Cannot use that run's settings: {error}", severity="error")
+            return
+        if config.model not in self.app.workspace.models:
+            self.notify(f"{run.run_id} trained {config.model!r}, which is not a workspace model; "
+                        "add it under [models] in voicebench.toml.", severity="warning")
+            return
+        form = self.query_one(TrainForm)
+        facts = model_facts(self.app.workspace.model(config.model))
+        self.facts = facts
+        form.query_one("#train-model", Select).value = config.model
+        form.fill(config, facts, config.method)
+        self.request_preview()
+        self.notify(f"Settings of {run.run_id} loaded into the form.", timeout=3)
+
+    # Loss-mask preview ------------------------------------------------------------------------
+    def request_preview(self) -> None:
+        form = self.query_one(TrainForm)
+        if self.facts is None:
+            return
+        try:
+            max_length = int(form.input("max_length").value)
+        except ValueError:
+            return
+        template = str(form.query_one("#train-template", Select).value)
+        key = (self.facts.name, template, max_length, self.pair_index)
+        self.preview_key = key
+        self.build_preview(key, self.facts, template, max_length, self.pair_index)
+
+    def action_next_pair(self) -> None:
+        self.pair_index += 1
+        self.request_preview()
+        self.action_tab("mask")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-preview")
+    def build_preview(self, key: tuple[Any, ...], facts: ModelFacts, template: str, max_length: int,
+                      pair_index: int) -> None:
+        from engine.pairs import load_pairs
+
+        path = self.app.workspace.pairs_path
+        if not path.exists():
+            self.post_message(self.PreviewReady(key, None, "", f"{path}: no pairs file yet (make pairs on F1)."))
+            return
+        pairs = load_pairs(path).pairs
+        usable = [pair for pair in pairs if pair.split == "train" and pair.prompt and pair.response] or pairs
+        if not usable:
+            self.post_message(self.PreviewReady(key, None, "", f"{path}: no pairs to preview."))
+            return
+        pair = usable[pair_index % len(usable)]
+        label = f"pair {pair.id} ({pair_index % len(usable) + 1}/{len(usable)})"
+        if facts.path is None:
+            self.post_message(self.PreviewReady(
+                key, None, label, f"{facts.name}: the model is not on this machine, so there is no tokenizer to preview with."))
+            return
+        try:
+            preview = build_preview(facts.path, facts.model_type, pair.prompt, pair.response,
+                                    template=template, max_length=max_length)
+        except PreviewUnavailable as error:
+            self.post_message(self.PreviewReady(key, None, label, f"{facts.name}: {error}"))
+            return
+        except Exception as error:  # noqa: BLE001 - a broken tokenizer file must not take the screen down
+            self.post_message(self.PreviewReady(key, None, label, f"{facts.name}: preview failed: {error!r}"))
+            return
+        self.post_message(self.PreviewReady(key, preview, label))
+
+    @on(PreviewReady)
+    def _preview_ready(self, message: PreviewReady) -> None:
+        if message.key != self.preview_key:
+            return  # settings changed since; a newer preview is on its way
+        view = self.query_one(MaskPreviewView)
+        if message.preview is None:
+            view.show_message(message.message)
+        else:
+            objective = self.facts.objective if self.facts else "causal"
+            view.show(message.preview, objective, message.label)
+
+    # Runs list, curves, compare -----------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-runs")
+    def refresh_runs(self) -> None:
+        live_pids = {self.live.process.pid} if self.live and self.live.process.pid else set()
+        self.post_message(self.RunsLoaded(list_runs(self.app.workspace.runs_dir, live_pids=live_pids)))
+
+    @on(RunsLoaded)
+    def _runs_loaded(self, message: RunsLoaded) -> None:
+        table = self.query_one(RunsTable)
+        table.set_runs(message.runs)
+        self._show_selected_runs()
+
+    @on(DataTable.RowHighlighted, "#train-runs")
+    def _run_highlighted(self) -> None:
+        self._show_selected_runs()
+
+    @on(RunsTable.MarksChanged)
+    def _marks_changed(self) -> None:
+        self._show_selected_runs()
+
+    def _show_selected_runs(self) -> None:
+        """Two marked runs: compare them. Otherwise the highlighted run (under any live run)."""
+        table = self.query_one(RunsTable)
+        marked = [run for run in (table.run_by_id(run_id) for run_id in table.marked) if run is not None]
+        diff = self.query_one("#train-diff", Static)
+        if len(marked) == 2:
+            diff.update(diff_text(marked[0], marked[1]))
+            self.load_curves(tuple(marked))
+            return
+        hint = "space marks a run; mark two to overlay their curves and diff their settings"
+        diff.update(Text(hint + (f" (marked: {marked[0].run_id})" if marked else ""), style="dim"))
+        highlighted = table.highlighted_run
+        if highlighted is not None:
+            self.load_curves((highlighted,))
+        else:
+            self.shown_runs, self.shown_curves = (), ()
+            self.update_plot()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-curves")
+    def load_curves(self, runs: tuple[RunSummary, ...]) -> None:
+        curves = tuple(read_curves(run.path / "events.jsonl") for run in runs)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.CurvesLoaded(runs, curves))
+
+    @on(CurvesLoaded)
+    def _curves_loaded(self, message: CurvesLoaded) -> None:
+        self.shown_runs, self.shown_curves = message.runs, message.curves
+        self.update_plot()
+
+    def update_plot(self) -> None:
+        """Compare (two marked runs) > the live run > the highlighted run."""
+        plot = self.query_one(LossPlot)
+        stats = self.query_one(TrainStats)
+        if len(self.shown_runs) == 2:
+            series = [*curve_series(self.shown_curves[0], "A", STYLES[0]),
+                      *curve_series(self.shown_curves[1], "B", STYLES[1])]
+            x_max = max(curves.max_steps or 0 for curves in self.shown_curves) or None
+            plot.set_series(series, x_max)
+            plot.border_title = f"loss: A {self.shown_runs[0].run_id} vs B {self.shown_runs[1].run_id}"
+        elif self.live is not None and (self.live.active or not self.shown_runs):
+            plot.set_series(curve_series(self.live.curves, "", STYLES[0]), self.live.curves.max_steps)
+            plot.border_title = f"loss: {self.live.view.run_id or 'new run'}"
+        elif self.shown_runs:
+            run, curves = self.shown_runs[0], self.shown_curves[0]
+            plot.set_series(curve_series(curves, "", STYLES[0]), curves.max_steps or run.max_steps)
+            plot.border_title = f"loss: {run.run_id}"
+        else:
+            plot.set_series([], None)
+            plot.border_title = "loss"
+        if self.live is not None and (self.live.active or not self.shown_runs):
+            stats.show(self.live.view)
+        elif self.shown_runs:
+            run = self.shown_runs[0]
+            view = view_from(self.shown_curves[0], run.run_id, run.status)
+            view.step = max(view.step, run.step)
+            view.max_steps = view.max_steps or run.max_steps
+            stats.show(view)
+        else:
+            stats.show(RunView())
+
+    # Starting and stopping runs -------------------------------------------------------------------
+    def action_start(self) -> None:
+        if self.live is not None and self.live.active:
+            self.notify("A run is already training: cancel it first (ctrl+t).", severity="warning")
+            return
+        form = self.query_one(TrainForm)
+        try:
+            settings = form.settings()
+        except FormError as error:
+            self.notify(str(error), title="Check the form", severity="error")
+            if error.field:
+                form.input(error.field).focus()
+            return
+        command = build_command(settings, workspace=self.app.workspace.root, base=self.child_command)
+        self.launch(command, f"{settings['model']} · {settings['method']}")
+
+    def action_resume(self) -> None:
+        if self.live is not None and self.live.active:
+            self.notify("A run is already training: cancel it first (ctrl+t).", severity="warning")
+            return
+        run = self.query_one(RunsTable).highlighted_run
+        if run is None:
+            self.notify("No run highlighted: open the runs list (F8) and pick the run to resume.", severity="warning")
+            return
+        if run.status in ("done", "running"):
+            self.notify(f"{run.run_id} is {run.status}; only cancelled, failed or interrupted runs resume.",
+                        severity="warning")
+            return
+        if not run.last_checkpoint:
+            self.notify(f"{run.run_id} has no checkpoint yet; it will start again from step 0.", timeout=4)
+        command = build_command({}, workspace=self.app.workspace.root, resume=str(run.path), base=self.child_command)
+        self.launch(command, f"resume {run.run_id}")
+
+    def launch(self, command: list[str], label: str) -> None:
+        self.run_token += 1
+        process = TrainProcess(command, self.app.workspace.root, self.run_token)
+        self.live = live = LiveRun(process)
+        self.shown_runs, self.shown_curves = (), ()
+        self._hide_error()
+        log = self.query_one("#train-log", RichLog)
+        log.write(Text(f"── {label}: $ {short_command(command)}", style="bold"))
+        self.query_one("#train-canary-log", RichLog).clear()
+        try:
+            process.start()
+        except OSError as error:
+            live.exit_code = -1
+            live.view.status = "failed"
+            self._show_error(f"Could not start the training process: {error}",
+                             "Check that Python and the voicebench package are installed in this environment.")
+            self.update_plot()
+            return
+        live.view.status = "starting"
+        self.update_plot()
+        self.action_tab("log")
+        self.read_stdout(process)
+        self.read_stderr(process)
+
+    @work(thread=True, exit_on_error=False, group="train-stdout")
+    def read_stdout(self, process: TrainProcess) -> None:
+        worker = get_current_worker()
+        token = process.run_token
+        for item in process.stdout_items(lambda: worker.is_cancelled):
+            if isinstance(item, str):
+                self.post_message(ChildOutput(token, item, "stdout"))
+            else:
+                self.post_message(ChildEvent(token, item))
+        if worker.is_cancelled or process.detached:
+            return
+        code = process.wait()
+        self.post_message(ChildExited(token, code, process.forced))
+
+    @work(thread=True, exit_on_error=False, group="train-stderr")
+    def read_stderr(self, process: TrainProcess) -> None:
+        worker = get_current_worker()
+        for line in process.stderr_lines(lambda: worker.is_cancelled):
+            self.post_message(ChildOutput(process.run_token, line, "stderr"))
+
+    def action_cancel(self) -> None:
+        live = self.live
+        if live is None or not live.active:
+            self.notify("No run is training.", severity="warning")
+            return
+        if live.process.cancel_requested:
+            self._force_stop()
+            return
+        live.process.cancel()
+        live.view.status = "cancelling"
+        live.cancel_timer = self.set_timer(self.graceful_cancel_seconds, self._force_stop)
+        self._log(f"cancel requested (SIGTERM): finishing the step and saving a checkpoint; ctrl+t again "
+                  f"forces (forced anyway after {self.graceful_cancel_seconds:g} s)", "yellow")
+        self.update_plot()
+
+    def _force_stop(self) -> None:
+        live = self.live
+        if live is None or not live.active:
+            return
+        live.process.kill()
+        live.view.status = "killing"
+        self._log("forced stop (SIGKILL): the step in flight is lost; the last checkpoint stays", "red")
+        self.update_plot()
+
+    # Child messages ------------------------------------------------------------------------------
+    def _current(self, token: int) -> LiveRun | None:
+        return self.live if self.live is not None and token == self.run_token else None
+
+    @on(ChildOutput)
+    def _child_output(self, message: ChildOutput) -> None:
+        live = self._current(message.run_token)
+        if live is None:
+            return
+        if message.stream == "stderr":
+            live.stderr_tail.append(message.line)
+        self._log(message.line, "dim" if message.stream == "stderr" else "")
+
+    @on(ChildEvent)
+    def _child_event(self, message: ChildEvent) -> None:
+        live = self._current(message.run_token)
+        if live is None:
+            return
+        event = message.event
+        live.curves.add(event.to_dict())
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(live, event)
+        self.update_plot()
+
+    def _on_start(self, live: LiveRun, event: Any) -> None:
+        live.run_dir = event.run_dir
+        live.view.run_id, live.view.max_steps = event.run_id, event.max_steps
+        live.view.step, live.view.world_size = event.start_step, event.world_size
+        if live.view.status == "starting":
+            live.view.status = "running"
+        resumed = f", resumed at step {event.start_step}" if event.resumed_from else ""
+        self._log(f"run {event.run_id}: {event.model} ({event.family}, {event.objective}) {event.method}, "
+                  f"{event.train_examples} train / {event.val_examples} val examples, "
+                  f"{event.trainable_parameters:,} of {event.total_parameters:,} parameters trained{resumed}")
+        self._log(f"lr {event.lr:g}: {event.lr_note}", "dim")
+        if event.skipped_examples:
+            self._log(f"{event.skipped_examples} pairs skipped: their prompt alone fills max length", "yellow")
+        self.refresh_runs()
+
+    def _on_step(self, live: LiveRun, event: Any) -> None:
+        view = live.view
+        view.step, view.max_steps, view.loss, view.lr = event.step, event.max_steps, event.loss, event.lr
+        view.tokens_per_s, view.memory, view.eta_s = event.tokens_per_s, event.memory, event.eta_s
+        view.world_size = event.world_size
+
+    def _on_eval(self, live: LiveRun, event: Any) -> None:
+        live.view.val_loss = event.val_loss
+        self._log(f"eval at step {event.step}: val loss {event.val_loss:.4f}", "yellow")
+
+    def _on_checkpoint(self, live: LiveRun, event: Any) -> None:
+        self._log(f"checkpoint at step {event.step}: {self._relative(event.path)}", "green")
+
+    def _on_canary(self, live: LiveRun, event: Any) -> None:
+        canaries = self.query_one("#train-canary-log", RichLog)
+        title = Text(f"step {event.step} · {event.canary_id}", style="bold")
+        title.append(f"  ({event.seconds:.1f} s, seed {event.seed})", style="dim")
+        canaries.write(title)
+        canaries.write(Text(event.text.strip() or "(empty output)"))
+        self._log(f"canary {event.canary_id} at step {event.step} (F6 shows it)", "dim")
+
+    def _on_memorisation(self, live: LiveRun, event: Any) -> None:
+        stop = " Early stop: the run ends here." if event.stopping else ""
+        message = (f"Validation loss rose to {event.val_loss:.4f} (best {event.best_val_loss:.4f}) while training "
+                   f"loss fell to {event.train_loss:.4f}: the model may be memorising the pairs.{stop}")
+        self._log(message, "bold yellow")
+        self.notify(message, title="Memorisation?", severity="warning", timeout=8)
+
+    def _on_log(self, live: LiveRun, event: Any) -> None:
+        self._log(event.message, "yellow" if event.level == "warning" else "")
+
+    def _on_error(self, live: LiveRun, event: Any) -> None:
+        live.error = event
+        kind = event.to_dict().get("kind", "error")
+        self._log(f"error ({kind}): {event.message}", "bold red")
+        self._log(f"advice: {event.advice}", "red")
+
+    def _on_done(self, live: LiveRun, event: Any) -> None:
+        live.done = event
+        live.view.status = event.status
+        live.view.eta_s = None
+        live.view.step = event.step or live.view.step
+        checkpoint = f"; last checkpoint {self._relative(event.last_checkpoint)}" if event.last_checkpoint else ""
+        resumable = " (resumable: ctrl+r on the runs list)" if event.resumable else ""
+        style = {"done": "bold green", "cancelled": "bold yellow"}.get(event.status, "bold red")
+        self._log(f"{event.status} at step {event.step} after {event.seconds:.0f} s{checkpoint}{resumable}", style)
+
+    @on(ChildExited)
+    def _child_exited(self, message: ChildExited) -> None:
+        live = self._current(message.run_token)
+        if live is None:
+            return
+        live.exit_code = message.returncode
+        if live.cancel_timer is not None:
+            live.cancel_timer.stop()
+        if live.done is None:
+            live.view.status = "killed" if message.forced else "crashed"
+            live.view.eta_s = None
+            how = "was killed (forced stop)" if message.forced else f"exited with code {message.returncode}"
+            last = "\n".join(live.stderr_tail) or "(nothing on stderr)"
+            self._show_error(f"The training process {how} before it finished (exit code {message.returncode}).",
+                             live.error.advice if live.error else f"Its last output:\n{last}")
+        elif live.done.status == "failed":
+            error = live.error
+            self._show_error(f"Run failed (exit code {message.returncode}): "
+                             f"{error.message if error else 'see the log tail'}",
+                             error.advice if error else "")
+        self._log(f"training process exited with code {message.returncode}", "dim")
+        self.update_plot()
+        self.refresh_runs()
+
+    # Helpers --------------------------------------------------------------------------------------
+    def _relative(self, path: str | None) -> str:
+        if not path:
+            return ""
+        try:
+            return str(Path(path).relative_to(self.app.workspace.root))
+        except ValueError:
+            return path
+
+    def _log(self, line: str, style: str = "") -> None:
+        self.query_one("#train-log", RichLog).write(Text(line, style=style))
+
+    def _show_error(self, message: str, advice: str) -> None:
+        panel = self.query_one("#train-error", Static)
+        text = Text(f"✗ {message}", style="bold")
+        if advice:
+            text.append(f"\n{advice}")
+        panel.update(text)
+        panel.display = True
+        self.notify(message, title="Training stopped", severity="error", timeout=8)
+
+    def _hide_error(self) -> None:
+        self.query_one("#train-error", Static).display = False
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "runs":
+            self.refresh_runs()
+            self.query_one(RunsTable).focus()
+
+    # Quitting ---------------------------------------------------------------------------------------
+    def prepare_to_quit(self) -> bool:
+        """A live run: the first ctrl+q warns; the second cancels it gracefully and quits."""
+        if self.live is None or not self.live.active or not self.live.process.running:
+            return True
+        if not self.quit_warned:
+            self.quit_warned = True
+            self.notify("A run is training. Press ctrl+q again to cancel it (it finishes the step, saves a "
+                        "checkpoint and stays resumable) and quit.", severity="warning", timeout=8)
+            return False
+        self.live.process.detach()
+        return True
+
+    def on_unmount(self) -> None:
+        # The app is closing from another screen: stop the child gracefully rather than orphan it.
+        if self.live is not None and self.live.process.running:
+            self.live.process.detach()

@@ -1,0 +1,311 @@
+"""Train screen: the loss plot, run folders, the child process (fake and real), cancel, crashes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Select
+
+from engine.workspace import Workspace
+from tests.tui.train_fixtures import write_run, write_two_runs, write_workspace
+from tui.app import make_app
+from tui.mask_preview import build_preview
+from tui.screens.train import TrainScreen
+from tui.train_process import build_command, parse_line
+from tui.train_runs import STALE_STATUS, config_diff, list_runs, read_curves
+from tui.widgets.loss_plot import BRAILLE_BASE, Y_LABEL_WIDTH, Series, plot_lines
+from tui.widgets.train_runs_list import RunsTable
+
+pytestmark = pytest.mark.anyio
+FAKE_CHILD = Path(__file__).with_name("fake_train_child.py")
+WAIT_SECONDS = 120  # upper bound for a real run on a busy 2-core machine; never reached when all is well
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def fake_child(monkeypatch, mode: str, graceful_seconds: float = 60.0) -> None:
+    monkeypatch.setattr(TrainScreen, "child_command", (sys.executable, str(FAKE_CHILD), mode))
+    monkeypatch.setattr(TrainScreen, "graceful_cancel_seconds", graceful_seconds)
+
+
+async def wait_until(pilot, condition, seconds: float = WAIT_SECONDS) -> None:
+    """Let the app process messages until `condition()` holds (fails the test on timeout)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the Train screen"
+        await pilot.pause(0.05)
+
+
+async def open_train(pilot) -> TrainScreen:
+    await pilot.press("f2")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
+
+
+# The loss plot ----------------------------------------------------------------------------------
+def _cell(line, column: int) -> int:
+    return ord(line.plain[Y_LABEL_WIDTH + column]) - BRAILLE_BASE
+
+
+def test_plot_draws_known_points_at_their_dots():
+    # 5 cells x 2 rows = 10 x 8 dots; (0, 2) is the top-left dot, (10, 0) the bottom-right one.
+    lines = plot_lines([Series("train", ((0.0, 2.0), (10.0, 0.0)), "cyan")], Y_LABEL_WIDTH + 5, 5, x_max=10)
+    legend, top, bottom, axis, labels = lines
+    assert "train" in legend.plain
+    assert _cell(top, 0) & 0x01  # dot row 0, dot column 0
+    assert _cell(bottom, 4) & 0x80  # dot row 7, dot column 9
+    assert top.plain[Y_LABEL_WIDTH + 4] == " "  # the line descends: nothing top-right
+    assert bottom.plain[Y_LABEL_WIDTH] == " "  # …and nothing bottom-left
+    assert top.plain.startswith("     2┤") and bottom.plain.startswith("     0┤")
+    assert labels.plain.split() == ["0", "10"]  # too narrow for "step 10"
+
+
+def test_plot_scales_x_to_max_steps_and_handles_single_and_no_points():
+    lines = plot_lines([Series("val", ((5.0, 3.0),), "yellow", marker=True)], Y_LABEL_WIDTH + 10, 6, x_max=10)
+    dots = [(row, column) for row, line in enumerate(lines[1:4]) for column in range(10)
+            if line.plain[Y_LABEL_WIDTH + column] != " "]
+    # Step 5 of 10 lands mid-plot: dot column 10 of 0..19 is cell 5; a lone value sits mid-height.
+    assert dots == [(1, 5)]
+    empty = plot_lines([Series("train", (), "cyan")], 30, 6)
+    assert "no loss points yet" in empty[-1].plain
+
+
+# Run folders --------------------------------------------------------------------------------------
+def test_runs_list_summarises_folders_and_marks_dead_running_runs(tmp_path):
+    runs = tmp_path / "runs"
+    write_two_runs(runs)
+    write_run(runs, "20260103-killed", status="running", losses=[5.0, 4.5], val={}, pid=2**22 + 12345,
+              updated_at="2026-01-03T00:00:00+00:00", model="demo-ar", max_steps=10)
+    (runs / "not-a-run").mkdir()
+    (runs / "20260101-090000-demo-ar-lora" / "events.jsonl").open("a").write('{"event": "step", "step": 9, "lo')
+    listed = list_runs(runs)
+    assert [run.run_id for run in listed] == ["20260103-killed", "20260102-090000-demo-ar-lora",
+                                             "20260101-090000-demo-ar-lora"]
+    killed, second, first = listed
+    assert killed.status == STALE_STATUS and killed.resumable  # has a checkpoint, process gone
+    assert (second.model, second.method, second.status, second.step, second.max_steps) == ("demo-ar", "lora", "done", 6, 6)
+    assert first.last_loss == pytest.approx(3.0)  # the torn last line is ignored
+    curves = read_curves(first.path / "events.jsonl")
+    assert curves.val == [(4.0, 3.6), (8.0, 3.3)] and len(curves.train) == 8
+    assert {key for key, _, _ in config_diff(first.config, second.config)} == {"lr", "max_steps", "lora_rank"}
+
+
+def test_resumed_run_drops_the_steps_it_redoes(tmp_path):
+    events = tmp_path / "events.jsonl"
+    lines = [{"event": "start", "max_steps": 4, "start_step": 0}]
+    lines += [{"event": "step", "step": step, "loss": 5.0 - step} for step in (1, 2, 3)]
+    lines += [{"event": "start", "max_steps": 4, "start_step": 2}, {"event": "step", "step": 3, "loss": 1.5}]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert read_curves(events).train == [(1.0, 4.0), (2.0, 3.0), (3.0, 1.5)]
+
+
+# The child process protocol -------------------------------------------------------------------------
+def test_command_carries_the_form_settings_or_only_the_run_to_resume(tmp_path):
+    command = build_command({"model": "demo-ar", "max_steps": 6, "lr": None, "lora_targets": ["q_proj", "v_proj"]},
+                            workspace=tmp_path, base=("python", "-m", "engine.train"))
+    assert command == ["python", "-m", "engine.train", "--workspace", str(tmp_path), "--model", "demo-ar",
+                       "--max-steps", "6", "--lora-targets", "q_proj,v_proj", "--json"]
+    resume = build_command({"model": "x"}, workspace=tmp_path, resume="runs/a", base=("python",))
+    assert resume == ["python", "--workspace", str(tmp_path), "--resume", "runs/a", "--json"]
+
+
+def test_parse_line_keeps_garbage_as_text():
+    assert parse_line('{"event":"eval","step":2,"val_loss":1.5}').val_loss == 1.5
+    assert parse_line('{"event":"eval","step":2}') == '{"event":"eval","step":2}'  # missing field
+    assert parse_line("Traceback (most recent call last):") == "Traceback (most recent call last):"
+    assert parse_line('{"event":"future-kind"}') == '{"event":"future-kind"}'
+
+
+# Pilot: the form ---------------------------------------------------------------------------------------
+async def test_form_defaults_follow_the_model_family(tmp_path, tiny_masked_dir, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    root = write_workspace(tmp_path / "ws", {"tiny-bert": tiny_masked_dir})
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        form = screen.query_one("TrainForm")
+        assert form.model == "demo-ar" and form.method == "lora"  # demo models first
+        form.query_one("#train-model", Select).value = "tiny-bert"
+        await pilot.pause()
+        assert form.method == "diffusion"
+        note = str(screen.query_one("#train-lr-note").render())
+        assert "1/p" in note and "×5" in note
+        assert form.input("lr").placeholder == "default 5e-05"  # 1e-5 (full-weight diffusion) × 5 (tiny)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        preview = str(screen.query_one("#train-preview").render())
+        assert "maskable" in preview and "never masked" in preview
+        form.input("batch_size").value = "0"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert screen.live is None  # nothing launched
+        assert app.focused is form.input("batch_size")
+
+
+def test_preview_matches_the_engine_tokenisation(tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    from engine.train.data import loss_mask_preview
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    prompt, response = "Write about the river.", "The river keeps its own counsel."
+    for template in ("chat", "plain"):
+        expected = loss_mask_preview(tokenizer, prompt, response, template, 512)
+        preview = build_preview(tiny_llama_dir, "llama", prompt, response, template=template, max_length=512)
+        assert list(preview.tokens) == expected
+    short = build_preview(tiny_llama_dir, "llama", prompt, response, template="chat", max_length=20)
+    assert len(short.tokens) == 20 and short.cut_tokens > 0
+    assert [trained for _, trained in short.tokens].count(False) == short.prompt_tokens
+
+
+# Pilot: runs list and comparison -------------------------------------------------------------------------
+async def test_marking_two_runs_overlays_curves_and_diffs_settings(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    root = write_workspace(tmp_path / "ws")
+    first, second = write_two_runs(root / "runs")
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("f8")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = screen.query_one(RunsTable)
+        assert [run.run_id for run in table.runs] == [second.name, first.name]
+        assert screen.query_one("#train-plot").border_title == f"loss: {second.name}"
+        await pilot.press("space", "down", "space")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        diff = str(screen.query_one("#train-diff").render())
+        assert "lora_rank" in diff and "max_steps" in diff and "16  →  8" in diff
+        assert "model" not in diff.split("\n", 1)[1]  # same model: not listed
+        plot = screen.query_one("#train-plot")
+        assert plot.border_title == f"loss: A {second.name} vs B {first.name}"
+        assert [series.label for series in plot.series] == ["A train", "A val", "B train", "B val"]
+        assert len(plot.series[2].points) == 8
+        await pilot.press("ctrl+l")  # copy the highlighted run's settings into the form
+        await pilot.pause()
+        form = screen.query_one("TrainForm")
+        assert form.input("max_steps").value == "8" and form.input("lora_rank").value == "8"
+
+
+# Pilot: child processes -----------------------------------------------------------------------------------
+async def test_fake_run_streams_events_into_plot_and_stats(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        screen.query_one("TrainForm").input("max_steps").value = "6"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.live.exit_code is not None)
+        await pilot.pause()
+        assert screen.live.exit_code == 0 and screen.live.view.status == "done"
+        assert [step for step, _ in screen.live.curves.train] == [1, 2, 3, 4, 5, 6]
+        assert screen.live.curves.val == [(2.0, 2.75), (4.0, 1.375), (6.0, 5.5 / 6)]
+        stats = str(screen.query_one("#train-stats").render())
+        assert "step 6/6" in stats and "done" in stats
+        assert not screen.query_one("#train-error").display
+
+
+async def test_child_printing_garbage_and_crashing_shows_the_exit_code(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "garbage")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.live.exit_code is not None)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.live.view.status == "crashed"
+        error = screen.query_one("#train-error")
+        assert error.display
+        shown = str(error.render())
+        assert "exit code 1" in shown and "the fake child fell over" in shown
+        log = "\n".join(line.text for line in screen.query_one("#train-log").lines)
+        assert "this is not json" in log
+        assert app.is_running and app.screen is screen
+
+
+async def test_error_event_advice_is_shown(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "error")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.live.exit_code is not None)
+        await pilot.pause()
+        assert screen.live.view.status == "failed"
+        shown = str(screen.query_one("#train-error").render())
+        assert "exit code 1" in shown and "no-such-model" in shown and "Give a local model folder." in shown
+
+
+async def test_cancel_is_graceful_then_forced(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "stubborn")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(screen.live.curves.train) >= 2)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert screen.live.view.status == "cancelling" and screen.live.active  # it ignores SIGTERM
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: screen.live.exit_code is not None)
+        await pilot.pause()
+        assert screen.live.exit_code == -9 and screen.live.view.status == "killed"
+        assert "killed" in str(screen.query_one("#train-error").render())
+        assert app.is_running
+
+
+async def test_graceful_cancel_reports_cancelled(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(screen.live.curves.train) >= 1)
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: screen.live.exit_code is not None)
+        await pilot.pause()
+        assert screen.live.exit_code == 0 and screen.live.view.status == "cancelled"
+        assert screen.live.done.resumable
+
+
+async def test_real_run_on_a_tiny_model_moves_then_cancels(tmp_path, tiny_llama_dir):
+    root = write_workspace(tmp_path / "ws", {"tiny": tiny_llama_dir})
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        form = screen.query_one("TrainForm")
+        form.query_one("#train-model", Select).value = "tiny"
+        await pilot.pause()
+        for name, value in (("max_steps", "6"), ("batch_size", "2"), ("eval_every", "2"), ("save_every", "2"),
+                            ("canaries", "none")):
+            form.input(name).value = value
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(screen.live.curves.train) >= 1 or not screen.live.active)
+        first_points = len(screen.live.curves.train)
+        assert first_points >= 1, "\n".join(line.text for line in screen.query_one("#train-log").lines)
+        assert "step 1/6" in str(screen.query_one("#train-stats").render()) or first_points > 1
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: not screen.live.active)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.live.exit_code == 0
+        assert screen.live.view.status in ("cancelled", "done")
+        status = json.loads((Path(screen.live.run_dir) / "status.json").read_text())
+        assert status["status"] == screen.live.view.status
+        assert screen.query_one("#train-plot").series[0].points  # the curve has points
+        table = screen.query_one(RunsTable)
+        assert [run.status for run in table.runs] == [status["status"]]
+        assert app.is_running

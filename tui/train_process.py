@@ -1,0 +1,211 @@
+"""The training child process as the Train screen sees it: launch, read, cancel, kill.
+
+Training never runs in the UI process (no torch here). `TrainProcess` starts
+`python -m engine.train … --json` in its own session, and two thread workers read its
+pipes: stdout carries the JSON-lines protocol of engine/train/events.py, stderr is logs.
+The workers turn each line into a message (`ChildEvent`, `ChildOutput`) and, when the
+pipes close, `ChildExited` with the exit code — so a crash, an OOM kill or a SIGKILL from
+the user all end the same way: the screen hears the exit code and stays up.
+
+Cancel is two-stage: `cancel()` sends SIGTERM (the engine finishes its step, saves a
+checkpoint and reports `done` with status "cancelled"); `kill()` sends SIGKILL to the
+whole process group (forced; the step in flight is lost, the last checkpoint stays).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from engine.events import Event
+from engine.train.events import parse_event
+
+ENGINE_COMMAND = (sys.executable, "-m", "engine.train")
+# Seconds a graceful cancel may take (finish the step, checkpoint, canaries) before the
+# screen forces it. A big model's checkpoint can take a minute to write.
+GRACEFUL_CANCEL_SECONDS = 120.0
+# Readers wake this often to see whether they should stop (screen gone, app quitting), so
+# a thread never blocks app exit on a child that is still writing.
+POLL_SECONDS = 0.2
+
+
+def flag_for(field: str) -> str:
+    """The engine flag of a TrainConfig field: max_steps -> --max-steps."""
+    return "--" + field.replace("_", "-")
+
+
+def flag_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def build_command(settings: dict[str, Any], *, workspace: Path, resume: str | None = None,
+                  base: Sequence[str] = ENGINE_COMMAND) -> list[str]:
+    """argv for one run. `settings` are TrainConfig fields the user set (None = engine default);
+    with `resume` only the run folder is passed, so the run continues with its saved config."""
+    command = [*base, "--workspace", str(workspace)]
+    if resume is not None:
+        return [*command, "--resume", resume, "--json"]
+    for field, value in settings.items():
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, bool):
+            command.append(flag_for(field) if value else "--no-" + field.replace("_", "-"))
+            continue
+        command += [flag_for(field), flag_value(value)]
+    return [*command, "--json"]
+
+
+class ChildEvent(Message):
+    """One protocol event from the child's stdout (an engine/train/events.py dataclass)."""
+
+    def __init__(self, run_token: int, event: Event) -> None:
+        super().__init__()
+        self.run_token = run_token
+        self.event = event
+
+
+class ChildOutput(Message):
+    """A line that is not protocol: stderr logs, or stray stdout text."""
+
+    def __init__(self, run_token: int, line: str, stream: str) -> None:
+        super().__init__()
+        self.run_token = run_token
+        self.line = line
+        self.stream = stream
+
+
+class ChildExited(Message):
+    """The child's stdout closed and it has exited with `returncode` (negative: killed by a signal)."""
+
+    def __init__(self, run_token: int, returncode: int, forced: bool) -> None:
+        super().__init__()
+        self.run_token = run_token
+        self.returncode = returncode
+        self.forced = forced
+
+
+def parse_line(line: str) -> Event | str:
+    """A protocol event, or the line itself when it is not one (garbage, or a newer kind)."""
+    stripped = line.strip()
+    if not stripped.startswith("{"):
+        return line.rstrip("\n")
+    try:
+        event = parse_event(json.loads(stripped))
+    except (ValueError, TypeError):
+        return line.rstrip("\n")
+    return event if event is not None else line.rstrip("\n")
+
+
+class TrainProcess:
+    """One child training process. Methods are safe to call from any thread."""
+
+    def __init__(self, command: Sequence[str], cwd: Path, run_token: int) -> None:
+        self.command = list(command)
+        self.cwd = cwd
+        self.run_token = run_token  # tells this run's messages from a previous run's
+        self.popen: subprocess.Popen[str] | None = None
+        self.cancel_requested = False
+        self.forced = False
+        self.detached = False  # the UI handed the pipes to drain processes (app quitting)
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        self.popen = subprocess.Popen(
+            self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # Its own session: Ctrl-C in the terminal does not reach it, and kill() can end
+            # the whole group (torchrun and its ranks included).
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stdout_items(self, stop: Callable[[], bool] = lambda: False) -> Iterator[Event | str]:
+        """Parsed stdout lines until the pipe closes or `stop()` turns true."""
+        assert self.popen is not None and self.popen.stdout is not None
+        for line in _read_lines(self.popen.stdout, lambda: stop() or self.detached):
+            if line.strip():
+                yield parse_line(line)
+
+    def stderr_lines(self, stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+        assert self.popen is not None and self.popen.stderr is not None
+        for line in _read_lines(self.popen.stderr, lambda: stop() or self.detached):
+            if line.strip():
+                yield line
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.popen is not None
+        return self.popen.wait(timeout)
+
+    def cancel(self) -> None:
+        """Graceful: SIGTERM to the engine, which checkpoints and stops after this step."""
+        self.cancel_requested = True
+        self._signal(signal.SIGTERM, group=False)
+
+    def kill(self) -> None:
+        """Forced: SIGKILL to the whole process group."""
+        self.forced = True
+        self._signal(signal.SIGKILL, group=True)
+
+    def detach(self) -> None:
+        """The UI is going away: cancel gracefully and hand the pipes to drain processes, so the
+        child can still print its last events (a closed pipe would crash it mid-checkpoint)."""
+        if not self.running or self.detached:
+            return
+        assert self.popen is not None
+        self.cancel()
+        self.detached = True
+        drain = [shutil.which("cat") or "cat"]
+        for pipe in (self.popen.stdout, self.popen.stderr):
+            if pipe is not None:
+                subprocess.Popen(drain, stdin=pipe, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+
+    def _signal(self, signum: int, *, group: bool) -> None:
+        if not self.running:
+            return
+        assert self.popen is not None
+        try:
+            if group:
+                os.killpg(self.popen.pid, signum)
+            else:
+                self.popen.send_signal(signum)
+        except ProcessLookupError:
+            pass  # it exited between the check and the signal
+
+
+def _read_lines(pipe: Any, stop: Callable[[], bool]) -> Iterator[str]:
+    """Lines of a binary pipe, decoded as UTF-8 (bad bytes replaced), polling `stop`."""
+    fd = pipe.fileno()
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while not stop():
+            if not selector.select(timeout=POLL_SECONDS):
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", errors="replace").rstrip("\r")
+    if pending and not stop():
+        yield pending.decode("utf-8", errors="replace")

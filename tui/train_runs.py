@@ -1,0 +1,178 @@
+"""Read training run folders (`runs/<id>/`) for the Train screen, without torch.
+
+A run folder holds `config.toml` (the resolved TrainConfig), `status.json` (latest state)
+and `events.jsonl` (the JSON-lines protocol of engine/train/events.py). Everything here
+tolerates half-written or missing files: a run still being written, or one killed hard,
+must show up in the list rather than break it.
+
+    runs = list_runs(workspace.runs_dir)
+    curves = read_curves(runs[0].path / "events.jsonl")
+    rows = config_diff(runs[0].config, runs[1].config)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
+# Settings that always differ between two runs (the run folder) and say nothing about training.
+DIFF_IGNORED_KEYS = ("out",)
+
+
+@dataclasses.dataclass
+class Curves:
+    """Loss curves of one run: (step, value) points in the order they were logged."""
+
+    train: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    val: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    last_step: dict[str, Any] | None = None  # the last `step` event, for lr / tokens/s / memory
+    max_steps: int | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Fold one protocol event into the curves (unknown kinds are ignored)."""
+        kind = event.get("event")
+        if kind == "start":
+            self.max_steps = _int(event.get("max_steps")) or self.max_steps
+            # A resumed run starts again after its checkpoint: drop the points it will redo.
+            start = _int(event.get("start_step")) or 0
+            self.train = [point for point in self.train if point[0] <= start]
+            self.val = [point for point in self.val if point[0] <= start]
+        elif kind == "step" and _number(event.get("loss")) is not None:
+            self.train.append((float(event["step"]), float(event["loss"])))
+            self.last_step = event
+            self.max_steps = _int(event.get("max_steps")) or self.max_steps
+        elif kind == "eval" and _number(event.get("val_loss")) is not None:
+            self.val.append((float(event["step"]), float(event["val_loss"])))
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """One row of the runs list."""
+
+    run_id: str
+    path: Path
+    model: str
+    method: str
+    status: str
+    step: int
+    max_steps: int | None
+    last_loss: float | None
+    updated_at: str
+    resumable: bool
+    last_checkpoint: str | None
+    config: dict[str, Any]
+    problem: str = ""  # why a file could not be read, shown instead of failing
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every parseable JSON object line of an events.jsonl; a torn last line is skipped."""
+    events: list[dict[str, Any]] = []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return events
+    for line in text.splitlines():
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(payload, dict):
+            events.append(payload)
+    return events
+
+
+def read_curves(events_path: Path) -> Curves:
+    curves = Curves()
+    for event in read_events(events_path):
+        curves.add(event)
+    return curves
+
+
+def read_config(path: Path) -> tuple[dict[str, Any], str]:
+    """The config.toml of a run as a dict, and a problem message ("" when fine)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), ""
+    except FileNotFoundError:
+        return {}, f"{path.name}: missing"
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return {}, f"{path.name}: {error}"
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process with that id: assume alive
+    return True
+
+
+def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
+    """Summarise one run folder. A "running" status whose process is gone becomes STALE_STATUS."""
+    config, problem = read_config(folder / "config.toml")
+    status: dict[str, Any] = {}
+    try:
+        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problem = problem or "status.json: missing"
+    except (OSError, ValueError) as error:
+        problem = problem or f"status.json: {error}"
+    curves = read_curves(folder / "events.jsonl")
+    state = str(status.get("status", "unknown"))
+    pid = status.get("pid")
+    if state == "running" and not (live_pids and pid in live_pids) and not _pid_alive(pid):
+        state = STALE_STATUS
+    step = _int(status.get("step")) or 0
+    if curves.train:
+        step = max(step, int(curves.train[-1][0]))
+    return RunSummary(
+        run_id=str(status.get("run_id") or folder.name),
+        path=folder,
+        model=str(config.get("model", "?")),
+        method=str(config.get("method", "?")),
+        status=state,
+        step=step,
+        max_steps=_int(status.get("max_steps")) or curves.max_steps,
+        last_loss=curves.train[-1][1] if curves.train else None,
+        updated_at=str(status.get("updated_at", "")),
+        resumable=bool(status.get("resumable")) or (state == STALE_STATUS and bool(status.get("last_checkpoint"))),
+        last_checkpoint=status.get("last_checkpoint"),
+        config=config,
+        problem=problem,
+    )
+
+
+def list_runs(runs_dir: Path, *, live_pids: set[int] | None = None) -> list[RunSummary]:
+    """Every folder under runs/ that looks like a run (has status.json or config.toml), newest first."""
+    if not runs_dir.is_dir():
+        return []
+    runs = [
+        read_run(folder, live_pids=live_pids)
+        for folder in runs_dir.iterdir()
+        if folder.is_dir() and ((folder / "status.json").exists() or (folder / "config.toml").exists())
+    ]
+    runs.sort(key=lambda run: (run.updated_at, run.run_id), reverse=True)
+    return runs
+
+
+def config_diff(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, first value, second value) for every setting that differs; None where absent."""
+    keys = sorted((set(first) | set(second)) - set(DIFF_IGNORED_KEYS))
+    return [(key, first.get(key), second.get(key)) for key in keys if first.get(key) != second.get(key)]

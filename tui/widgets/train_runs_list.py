@@ -1,0 +1,109 @@
+"""The runs list (runs/*/status.json) and the settings diff of two marked runs.
+
+Space marks a run for comparison (two at most: marking a third drops the oldest mark);
+the screen overlays the marked runs' curves and shows `diff_text` of their config.toml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from tui.train_runs import RunSummary, config_diff
+from tui.widgets.train_stats import STATUS_STYLES
+
+COMPARE_LABELS = ("A", "B")
+
+
+class RunsTable(DataTable):
+    BINDINGS = [
+        Binding("space", "toggle_mark", "Mark to compare", id="train.runs.mark",
+                tooltip="Mark this run; with two marked, their curves overlay and their settings are diffed"),
+    ]
+
+    class MarksChanged(Message):
+        def __init__(self, marked: tuple[str, ...]) -> None:
+            super().__init__()
+            self.marked = marked
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.runs: list[RunSummary] = []
+        self.marked: list[str] = []
+
+    def on_mount(self) -> None:
+        for label, width in (("", 1), ("run", 19), ("model", 11), ("method", 9), ("status", 11),
+                             ("steps", 7), ("last loss", 9)):
+            self.add_column(label, width=width, key=label or "mark")
+
+    def set_runs(self, runs: list[RunSummary]) -> None:
+        """Replace the rows, keeping the cursor on the same run and marks on runs that still exist."""
+        current = self.highlighted_run
+        self.runs = runs
+        ids = {run.run_id for run in runs}
+        self.marked = [run_id for run_id in self.marked if run_id in ids]
+        self.clear()
+        for run in runs:
+            self.add_row(*self._cells(run), key=run.run_id)
+        if current is not None and current.run_id in ids:
+            self.move_cursor(row=self.get_row_index(current.run_id))
+
+    def _cells(self, run: RunSummary) -> list[Any]:
+        mark = COMPARE_LABELS[self.marked.index(run.run_id)] if run.run_id in self.marked else ""
+        steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
+        loss = f"{run.last_loss:.4f}" if run.last_loss is not None else "–"
+        status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
+        return [Text(mark, style="bold reverse"), run.run_id, run.model, run.method, status, steps, loss]
+
+    @property
+    def highlighted_run(self) -> RunSummary | None:
+        if not self.runs or self.cursor_row < 0 or self.cursor_row >= len(self.runs):
+            return None
+        return self.runs[self.cursor_row]
+
+    def run_by_id(self, run_id: str) -> RunSummary | None:
+        return next((run for run in self.runs if run.run_id == run_id), None)
+
+    def action_toggle_mark(self) -> None:
+        run = self.highlighted_run
+        if run is None:
+            return
+        if run.run_id in self.marked:
+            self.marked.remove(run.run_id)
+        else:
+            self.marked.append(run.run_id)
+            del self.marked[:-2]
+        for row in self.runs:
+            mark = COMPARE_LABELS[self.marked.index(row.run_id)] if row.run_id in self.marked else ""
+            self.update_cell(row.run_id, "mark", Text(mark, style="bold reverse"))
+        self.post_message(self.MarksChanged(tuple(self.marked)))
+
+
+def _value(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def diff_text(first: RunSummary, second: RunSummary) -> Text:
+    """Settings that differ between two runs, one line each: key, A's value, B's value."""
+    rows = config_diff(first.config, second.config)
+    text = Text()
+    text.append(f"A {first.run_id}", style="bold cyan")
+    text.append("  vs  ")
+    text.append(f"B {second.run_id}", style="bold magenta")
+    text.append("\n")
+    if not rows:
+        text.append("same settings (apart from the run folder)", style="dim")
+        return text
+    width = max(len(key) for key, _, _ in rows)
+    for key, left, right in rows:
+        text.append(f"{key.ljust(width)}  ")
+        text.append(_value(left), style="cyan")
+        text.append("  →  ", style="dim")
+        text.append(_value(right), style="magenta")
+        text.append("\n")
+    text.rstrip()
+    return text
