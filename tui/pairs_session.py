@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.pairs import Pair, PairFile, duplicate_pair, load_pairs, new_id, save_pairs
 
 UNDO_LIMIT = 500  # undo steps kept; older ones are dropped
+DUPLICATE_MARK = "\0"  # row key of the nth pair sharing an id: f"{id}\0{n}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +57,40 @@ class PairsSession:
     def dirty(self) -> bool:
         return self.version != self.saved_version
 
-    def get(self, pair_id: str | None) -> Pair | None:
-        if pair_id is None:
-            return None
-        return next((pair for pair in self.pairs if pair.id == pair_id), None)
+    def get(self, key: str | None) -> Pair | None:
+        """The pair with this row key (see `row_keys`), or None."""
+        index = self.index(key) if key is not None else None
+        return self.pairs[index] if index is not None else None
 
-    def index(self, pair_id: str) -> int | None:
-        return next((index for index, pair in enumerate(self.pairs) if pair.id == pair_id), None)
+    def index(self, key: str) -> int | None:
+        pair_id, _, nth = key.partition(DUPLICATE_MARK)
+        wanted = int(nth or 0)
+        for index, pair in enumerate(self.pairs):
+            if pair.id == pair_id:
+                if wanted == 0:
+                    return index
+                wanted -= 1
+        return None
+
+    def row_keys(self) -> dict[int, str]:
+        """A unique key per pair object (`id(pair)` → key): the pair's id, and for the 2nd,
+        3rd … pair sharing an id (a validation error the writer must be able to reach and
+        fix) `id␀1`, `id␀2` …"""
+        seen: dict[str, int] = {}
+        keys = {}
+        for pair in self.pairs:
+            count = seen.get(pair.id, 0)
+            seen[pair.id] = count + 1
+            keys[id(pair)] = pair.id if count == 0 else f"{pair.id}{DUPLICATE_MARK}{count}"
+        return keys
+
+    def key_at_line(self, line: int, pair_id: str) -> str | None:
+        """The row key of the pair on this line of the file (falling back to the id)."""
+        keys = self.row_keys()
+        for pair, number in zip(self.pairs, self.pair_file.lines(), strict=True):
+            if number == line and pair.id == pair_id:
+                return keys[id(pair)]
+        return pair_id if self.get(pair_id) is not None else None
 
     @property
     def can_undo(self) -> bool:
@@ -98,7 +126,7 @@ class PairsSession:
         if not changes:
             return old
         coalesce = (pair_id, next(iter(changes))) if len(changes) == 1 and set(changes) <= {"prompt", "response", "notes", "tags"} else None
-        label = f"edit {', '.join(changes)} of {pair_id}"
+        label = f"edit {', '.join(changes)} of {old.id}"
         self._record(label, pair_id, coalesce)
         new = dataclasses.replace(old, **changes)
         self.pairs[index] = new
@@ -116,7 +144,7 @@ class PairsSession:
         if original is None:
             return None
         copy = duplicate_pair(original, (pair.id for pair in self.pairs))
-        self._insert(copy, pair_id, f"duplicate {pair_id} as {copy.id}")
+        self._insert(copy, pair_id, f"duplicate {original.id} as {copy.id}")
         return copy
 
     def _insert(self, pair: Pair, after: str | None, label: str) -> None:
@@ -130,12 +158,12 @@ class PairsSession:
         index = self.index(pair_id)
         if index is None:
             return None
-        self._record(f"delete {pair_id}", pair_id)
+        self._record(f"delete {self.pairs[index].id}", pair_id)
         del self.pairs[index]
         self._changed()
         if not self.pairs:
             return None
-        return self.pairs[min(index, len(self.pairs) - 1)].id
+        return self.row_keys()[id(self.pairs[min(index, len(self.pairs) - 1)])]
 
     def set_split(self, pair_id: str, split: str) -> bool:
         """Move a pair to train or val; False when it was already there."""

@@ -59,12 +59,15 @@ async def test_table_lists_pairs_with_tokens_and_flags(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert row_ids(app) == [pair.id for pair in load_pairs(workspace.pairs_path).pairs]
+        shown = [cells(app, key)["id"] for key in row_ids(app)]
+        assert shown == [pair.id for pair in load_pairs(workspace.pairs_path).pairs]
         # Word-level tokenizer: 8 prompt + 8 response tokens (words and the full stop),
         # plus the engine's 8 tokens of template overhead.
         assert cells(app, "library-note")["tokens"] == str(8 + 8 + 8)
         assert "no response" in cells(app, "walking-note")["flags"]
-        assert "dup id" in cells(app, "letters-note")["flags"]
+        # The duplicate id is reported on the second pair only, and flagged on its own row.
+        assert "dup id" not in cells(app, "letters-note")["flags"]
+        assert "dup id" in cells(app, "letters-note\0" + "1")["flags"]
         assert "too long" in cells(app, "river-thesis")["flags"]
         assert "leak" in cells(app, "river-paragraph-01")["flags"]
         assert cells(app, "hands-note")["flags"] == ""
@@ -384,3 +387,23 @@ async def test_export_writes_the_chosen_format_and_split(workspace):
     val_ids = [pair.id for pair in load_pairs(workspace.pairs_path).pairs if pair.split == "val"]
     assert len(records) == len(val_ids) == 2
     assert records[0]["messages"][1]["content"] == RIVER.strip()
+
+
+async def test_two_pairs_sharing_an_id_are_separate_rows(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen_of(app).autosave_delay = 0
+        table = app.screen.query_one(PairTable)
+        second = [key for key in row_ids(app) if key.startswith("letters-note")][1]
+        await select(app, pilot, second)
+        prompt = app.screen.query_one("#pair-prompt", TextArea)
+        assert prompt.text == "Write a short note about letters, again."
+        assert cells(app, second)["id"] == "letters-note"
+        prompt.focus()
+        prompt.move_cursor(prompt.document.end)
+        await pilot.press("backspace", *" Twice.")
+        await settle(app, pilot)
+    first, again = [pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "letters-note"]
+    assert first.prompt == "Write a short note about letters."
+    assert again.prompt == "Write a short note about letters, again Twice."

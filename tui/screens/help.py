@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -26,7 +27,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._table())
 
     def _table(self) -> Table:
-        table = Table(title="Keys", expand=True, show_edge=False)
+        name = type(self.underneath).__name__.removesuffix("Screen")
+        table = Table(title=f"Keys · {name}", expand=True, show_edge=False)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
         table.add_column("where", style="dim")
@@ -35,5 +37,8 @@ class HelpScreen(ModalScreen[None]):
             if not binding.description:
                 continue
             where = "app" if active.node is self.app else type(active.node).__name__.removesuffix("Screen")
-            table.add_row(self.app.get_key_display(binding), binding.description, where)
+            what = Text(binding.description)
+            if binding.tooltip:
+                what.append(f" — {binding.tooltip}", style="dim")
+            table.add_row(self.app.get_key_display(binding), what, where)
         return table

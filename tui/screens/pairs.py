@@ -23,7 +23,7 @@ from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import get_current_worker
 
 from engine.pairs import Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
-from tui.pairs_session import PairsSession, unique_path
+from tui.pairs_session import DUPLICATE_MARK, PairsSession, unique_path
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
 from tui.screens.pairs_io import ExportDialog, ExportPlan, IngestDialog, IngestOutcome, merge_ingested
@@ -57,6 +57,11 @@ def middle_ellipsis(text: str, width: int) -> str:
         return text
     tail = width // 2
     return text[: width - tail - 1] + "…" + text[-tail:]
+
+
+def display_id(key: str) -> str:
+    """A row key without the marker that tells pairs sharing an id apart."""
+    return key.partition(DUPLICATE_MARK)[0]
 
 
 def source_label(source: str) -> str:
@@ -172,7 +177,7 @@ class PairsScreen(WorkbenchScreen):
             return [(pair_id, "")] + [("", "")] * 5
         tokens = self._tokens(pair)
         too_long = tokens is not None and self._budget is not None and tokens > self._budget
-        flags = self._flags.get(pair.id, "")
+        flags = self._flags.get(pair_id, "")
         if too_long and "too long" not in flags:
             flags = ", ".join(filter(None, ["too long", flags]))
         return [
@@ -194,7 +199,8 @@ class PairsScreen(WorkbenchScreen):
         """Re-apply the filter; keep (or move) the cursor; `ensure` shows a pair even if
         the filter would hide it (a new pair must be visible to be edited)."""
         query = self.query_one("#pairs-filter", Input).value
-        ids = [pair.id for pair in filter_pairs(self.session.pairs, query)]
+        keys = self.session.row_keys()
+        ids = [keys[id(pair)] for pair in filter_pairs(self.session.pairs, query)]
         if ensure is not None and ensure not in ids:
             ids.append(ensure)
         table = self.query_one(PairTable)
@@ -209,7 +215,7 @@ class PairsScreen(WorkbenchScreen):
         if pair_id != self._selected:
             self.session.break_coalescing()
         self._selected = pair_id
-        self.query_one(PairEditor).show(self.session.get(pair_id))
+        self.query_one(PairEditor).show(self.session.get(pair_id), pair_id)
 
     @on(PairTable.Highlighted)
     def _highlighted(self, event: PairTable.Highlighted) -> None:
@@ -305,7 +311,7 @@ class PairsScreen(WorkbenchScreen):
         copy_of = self.session.duplicate(pair_id)
         self._refresh_rows(select=copy_of.id, ensure=copy_of.id)
         self._changed()
-        self.notify(f"Duplicated {pair_id} as {copy_of.id}.", markup=False)
+        self.notify(f"Duplicated {display_id(pair_id)} as {copy_of.id}.", markup=False)
 
     def action_delete_pair(self) -> None:
         pair_id = self._current()
@@ -314,14 +320,14 @@ class PairsScreen(WorkbenchScreen):
         next_id = self.session.delete(pair_id)
         self._refresh_rows(select=next_id)
         self._changed()
-        self.notify(f"Deleted {pair_id}. ctrl+z brings it back.", markup=False)
+        self.notify(f"Deleted {display_id(pair_id)}. ctrl+z brings it back.", markup=False)
 
     def action_move_split(self, split: str) -> None:
         pair_id = self._current()
         if pair_id is None or not self.session.set_split(pair_id, split):
             return
         self.query_one(PairTable).refresh()
-        self.query_one(PairEditor).show(self.session.get(pair_id))
+        self.query_one(PairEditor).show(self.session.get(pair_id), pair_id)
         self._changed()
 
     def action_undo(self) -> None:
@@ -519,11 +525,13 @@ class PairsScreen(WorkbenchScreen):
         flags: dict[str, list[str]] = {}
         for problem in self.problems:
             if problem.pair_id is not None:
-                labels = flags.setdefault(problem.pair_id, [])
+                # Keyed by row key, so two pairs sharing an id keep their own flags.
+                key = self.session.key_at_line(problem.line, problem.pair_id) or problem.pair_id
+                labels = flags.setdefault(key, [])
                 label = short_flag(problem)
                 if label not in labels:
                     labels.append(label)
-        self._flags = {pair_id: ", ".join(labels) for pair_id, labels in flags.items()}
+        self._flags = {key: ", ".join(labels) for key, labels in flags.items()}
         self.query_one(ProblemList).set_problems(self.problems)
         self.query_one(PairTable).refresh()
         self._update_status()
@@ -542,13 +550,14 @@ class PairsScreen(WorkbenchScreen):
                 self.query_one(PairEditor).show_bad_line(bad.line, bad.raw, bad.message)
                 self._selected = None
             return
-        if self.session.get(problem.pair_id) is None:
+        key = self.session.key_at_line(problem.line, problem.pair_id)
+        if key is None:
             self.notify(f"{problem.pair_id} is no longer in the file.", severity="warning", markup=False)
             return
-        if table.index_of(problem.pair_id) is None:
+        if table.index_of(key) is None:
             self.query_one("#pairs-filter", Input).value = ""
-            self._refresh_rows(select=problem.pair_id)
-        table.move_to(problem.pair_id)
+            self._refresh_rows(select=key)
+        table.move_to(key)
         table.focus()
 
     # Ingest and export (dialogs in tui/screens/pairs_io.py) --------------------------------

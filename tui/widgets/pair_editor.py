@@ -52,9 +52,10 @@ class PairEditor(Vertical):
         yield Label("notes", classes="pair-editor--label")
         yield Input(id="pair-notes", compact=True, placeholder="your remarks; never used for training")
 
-    def show(self, pair: Pair | None) -> None:
-        """Load a pair into the fields (None: an empty, disabled editor)."""
-        self.pair_id = pair.id if pair is not None else None
+    def show(self, pair: Pair | None, key: str | None = None) -> None:
+        """Load a pair into the fields (None: an empty, disabled editor). `key` is the
+        pair's row key when it differs from its id (pairs sharing an id)."""
+        self.pair_id = (key or pair.id) if pair is not None else None
         self._loading = True
         try:
             values = {
