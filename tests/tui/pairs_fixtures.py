@@ -81,3 +81,23 @@ def make_workspace(root: Path, *, budget: int = 40) -> Workspace:
     write_word_tokenizer(root / "data" / "models" / "demo-ar")
     (root / "voicebench.toml").write_text(f"[budgets]\ndemo-ar = {budget}\n", encoding="utf-8")
     return Workspace.open(root)
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    """Let timers fire and workers finish, then let their messages be handled.
+
+    A worker replaced by a newer one of its exclusive group ends "cancelled", which
+    `wait_for_complete` raises as an error; here that only means "finished".
+    """
+    import asyncio
+
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause()
+        for _attempt in range(100):
+            running = [worker for worker in app.workers if not worker.is_finished]
+            if not running:
+                break
+            await asyncio.gather(*(worker.wait() for worker in running), return_exceptions=True)
+            await pilot.pause()
+    await pilot.pause()

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.tui.pairs_fixtures import make_workspace
+from tests.tui.pairs_fixtures import make_workspace, settle
 from tui.app import VoicebenchApp, make_app
 from tui.screens.dialogs import SaveConflictDialog
 from tui.screens.help import HelpScreen
@@ -77,9 +77,7 @@ async def test_command_palette_goes_to_a_screen(workspace):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Go to Judge")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert app.current_mode == "judge"
@@ -99,13 +97,12 @@ def test_first_screen_does_not_import_torch_or_transformers(tmp_path):
         import asyncio, sys
         from engine.workspace import Workspace
         from tui.app import make_app
+        from tests.tui.pairs_fixtures import settle
 
         async def main():
             app = make_app(Workspace.open({str(workspace.root)!r}))
             async with app.run_test(size=(120, 40)) as pilot:
-                await pilot.pause()
-                await app.workers.wait_for_complete()
-                await pilot.pause()
+                await settle(pilot)
                 rows = len(app.screen.query_one("#pairs-table").row_ids)
             print(rows, "torch" in sys.modules, "transformers" in sys.modules)
 

@@ -6,7 +6,7 @@ import pytest
 from textual.widgets import Input, TextArea
 
 from engine.pairs import load_pairs
-from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, RIVER, make_workspace
+from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, RIVER, make_workspace, settle
 from tui.app import make_app
 from tui.screens.dialogs import SaveConflictDialog
 from tui.screens.pairs import PairsScreen
@@ -26,14 +26,6 @@ def anyio_backend():
 @pytest.fixture
 def workspace(tmp_path):
     return make_workspace(tmp_path / "demo")
-
-
-async def settle(app, pilot) -> None:
-    """Let timers fire and workers finish, then let their messages be handled."""
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def screen_of(app) -> PairsScreen:
@@ -58,7 +50,7 @@ def cells(app, pair_id: str) -> dict[str, str]:
 async def test_table_lists_pairs_with_tokens_and_flags(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         shown = [cells(app, key)["id"] for key in row_ids(app)]
         assert shown == [pair.id for pair in load_pairs(workspace.pairs_path).pairs]
         # Word-level tokenizer: 8 prompt + 8 response tokens (words and the full stop),
@@ -78,14 +70,14 @@ async def test_table_lists_pairs_with_tokens_and_flags(workspace):
 async def test_edit_autosaves_and_reloads_equal(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 0
         await select(app, pilot, "walking-note")
         app.screen.query_one("#pair-response", TextArea).focus()
         await pilot.press(*"Walk slowly.")
         app.screen.query_one("#pair-tags", Input).focus()
         await pilot.press(*"feet, town")
-        await settle(app, pilot)
+        await settle(pilot)
         status = str(app.screen.query_one("#pairs-status-right").render())
         assert "saved" in status and "unsaved" not in status
 
@@ -105,16 +97,16 @@ async def test_autosave_waits_for_quiet_then_leaving_the_screen_saves(workspace)
     original = workspace.pairs_path.read_bytes()
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 3600  # the debounce never fires in this test
         await select(app, pilot, "hands-note")
         app.screen.query_one("#pair-notes", Input).focus()
         await pilot.press(*"keep")
-        await settle(app, pilot)
+        await settle(pilot)
         assert workspace.pairs_path.read_bytes() == original
         assert "unsaved" in str(app.screen.query_one("#pairs-status-right").render())
         await pilot.press("f2")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.current_mode == "train"
     hands = next(pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "hands-note")
     assert hands.notes == "keep"
@@ -123,7 +115,7 @@ async def test_autosave_waits_for_quiet_then_leaving_the_screen_saves(workspace)
 async def test_quit_saves_unsaved_edits(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 3600
         await select(app, pilot, "bread-note")
         await pilot.press("v")
@@ -136,7 +128,7 @@ async def test_quit_saves_unsaved_edits(workspace):
 async def test_undo_and_redo_of_typing_and_of_commands(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 3600
         session = screen_of(app).session
         await select(app, pilot, "bread-note")
@@ -168,7 +160,7 @@ async def test_undo_and_redo_of_typing_and_of_commands(workspace):
 async def test_filter_updates_as_you_type_and_escape_clears(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         everything = row_ids(app)
         await pilot.press("slash")
         assert app.focused is app.screen.query_one("#pairs-filter", Input)
@@ -191,7 +183,7 @@ async def test_filter_updates_as_you_type_and_escape_clears(workspace):
 async def test_choosing_a_problem_jumps_to_its_pair(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         # A filter that hides the pair: the jump clears it.
         app.screen.query_one("#pairs-filter", Input).value = "tier:thesis"
         await pilot.pause()
@@ -222,7 +214,7 @@ async def test_choosing_a_problem_jumps_to_its_pair(workspace):
 async def test_new_duplicate_delete_and_move_split(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 0
         session = screen_of(app).session
         table = app.screen.query_one(PairTable)
@@ -250,7 +242,7 @@ async def test_new_duplicate_delete_and_move_split(workspace):
         await pilot.press(*"Write about ferries.")
         app.screen.query_one("#pair-response", TextArea).focus()
         await pilot.press(*"They run when they run.")
-        await settle(app, pilot)
+        await settle(pilot)
 
     saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
     assert "weather-note-copy" not in saved
@@ -260,7 +252,7 @@ async def test_new_duplicate_delete_and_move_split(workspace):
 
 
 async def _edit_then_change_on_disk(app, pilot, workspace) -> bytes:
-    await settle(app, pilot)
+    await settle(pilot)
     screen_of(app).autosave_delay = 3600
     await select(app, pilot, "hands-note")
     app.screen.query_one("#pair-notes", Input).focus()
@@ -294,7 +286,7 @@ async def test_save_conflict_reload_writes_my_version_aside_first(workspace):
     async with app.run_test(size=SIZE) as pilot:
         theirs = await _edit_then_change_on_disk(app, pilot, workspace)
         await pilot.click("#conflict-reload")
-        await settle(app, pilot)
+        await settle(pilot)
         session = screen_of(app).session
         assert session.get("hands-note").response == "Hands recall what the head forgets."
         assert session.get("hands-note").notes == ""
@@ -330,21 +322,21 @@ async def test_ingest_previews_before_it_changes_anything(workspace):
     original = workspace.pairs_path.read_bytes()
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 0
         await pilot.press("i")
         await pilot.pause()
         assert isinstance(app.screen, IngestDialog)
         assert app.screen.query_one("#ingest-paths", Input).value == "data/sources"
         await pilot.click("#ingest-preview-button")
-        await settle(app, pilot)
+        await settle(pilot)
         preview = str(app.screen.query_one("#ingest-preview-text").render())
         assert "2 pieces → 2 pairs" in preview
         assert "added 2 new pairs" in preview
         assert "2024-07-01-ferry-note" in preview
         assert workspace.pairs_path.read_bytes() == original  # a preview writes nothing
         await pilot.click("#ingest-apply")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, PairsScreen)
         assert "2024-07-02-kettle-note" in row_ids(app)
     saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
@@ -355,12 +347,12 @@ async def test_ingest_previews_before_it_changes_anything(workspace):
 async def test_ingest_dialog_reports_a_missing_folder(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("i")
         await pilot.pause()
         app.screen.query_one("#ingest-paths", Input).value = "data/nowhere"
         await pilot.click("#ingest-preview-button")
-        await settle(app, pilot)
+        await settle(pilot)
         preview = str(app.screen.query_one("#ingest-preview-text").render())
         assert "no such file or folder" in preview and "nowhere" in preview
         assert app.screen.query_one("#ingest-apply").disabled
@@ -373,7 +365,7 @@ async def test_export_writes_the_chosen_format_and_split(workspace):
 
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("e")
         await pilot.pause()
         app.screen.query_one("#export-format", Select).value = "messages"
@@ -392,7 +384,7 @@ async def test_export_writes_the_chosen_format_and_split(workspace):
 async def test_two_pairs_sharing_an_id_are_separate_rows(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen_of(app).autosave_delay = 0
         table = app.screen.query_one(PairTable)
         second = [key for key in row_ids(app) if key.startswith("letters-note")][1]
@@ -403,7 +395,7 @@ async def test_two_pairs_sharing_an_id_are_separate_rows(workspace):
         prompt.focus()
         prompt.move_cursor(prompt.document.end)
         await pilot.press("backspace", *" Twice.")
-        await settle(app, pilot)
+        await settle(pilot)
     first, again = [pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "letters-note"]
     assert first.prompt == "Write a short note about letters."
     assert again.prompt == "Write a short note about letters, again Twice."

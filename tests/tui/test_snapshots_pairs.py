@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.pairs_fixtures import make_workspace
+from tests.tui.pairs_fixtures import make_workspace, settle
 from tui.app import make_app
 
 SIZE = (120, 40)
@@ -20,30 +20,23 @@ def app(tmp_path):
     return make_app(make_workspace(tmp_path / "demo"))
 
 
-async def _settled(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 def test_pairs_screen(snap_compare, app):
-    assert snap_compare(app, run_before=_settled, terminal_size=SIZE)
+    assert snap_compare(app, run_before=settle, terminal_size=SIZE)
 
 
 def test_pairs_screen_filtered_with_a_flagged_pair(snap_compare, app):
     async def run_before(pilot) -> None:
-        await _settled(pilot)
+        await settle(pilot)
         await pilot.press("slash", *"tier:note")
         await pilot.press("enter", "down", "down")  # back in the table, on walking-note
-        await _settled(pilot)
+        await settle(pilot)
 
     assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
 
 
 def test_help_screen(snap_compare, app):
     async def run_before(pilot) -> None:
-        await _settled(pilot)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 

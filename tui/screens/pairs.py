@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.pairs import Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
 from tui.pairs_session import DUPLICATE_MARK, PairsSession, unique_path
@@ -131,6 +131,8 @@ class PairsScreen(WorkbenchScreen):
         self._budget: int | None = None
         self._selected: str | None = None
         self._autosave_timer: Timer | None = None
+        self._validating = False  # a validation worker is running
+        self._validate_again = False  # …and another was asked for meanwhile
         self._validate_timer: Timer | None = None
         self._save_state = "saved"  # saved | unsaved | conflict | error
         self._conflict_pending = False
@@ -168,6 +170,8 @@ class PairsScreen(WorkbenchScreen):
         self._counter = None
         self._token_state = "counting tokens…"
         self._count_tokens(list(self.session.pairs))
+        # Structural problems at once; token budgets are checked again when the counts
+        # are in (see _tokens_counted). Validations queue, they never cancel each other.
         self._validate_soon(0)
 
     # Table cells -----------------------------------------------------------------------
@@ -489,6 +493,7 @@ class PairsScreen(WorkbenchScreen):
             self._token_state = f"tokens: no tokenizer for {self._token_model}"
             self._token_error = message.error
             self.notify(message.error, title="No token counts", severity="warning", timeout=6, markup=False)
+            self._validate_soon(0)
         else:
             self._counter = message.counter
             self._budget = message.budget
@@ -506,6 +511,12 @@ class PairsScreen(WorkbenchScreen):
 
     def _start_validation(self) -> None:
         self._validate_timer = None
+        if self._validating:
+            # One validation at a time: a newer request runs when this one reports, so a
+            # result is never thrown away half-way (and no worker ends "cancelled").
+            self._validate_again = True
+            return
+        self._validating = True
         # The worker gets its own list: the UI may swap pairs while it runs.
         snapshot = copy.copy(self.session.pair_file)
         snapshot.pairs = list(self.session.pairs)
@@ -519,8 +530,21 @@ class PairsScreen(WorkbenchScreen):
         if not get_current_worker().is_cancelled:
             self.post_message(self.ProblemsFound(problems, version))
 
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "pairs-validate":
+            self._validating = False
+        self.notify(f"{event.worker.group}: {event.worker.error}", title="Background task failed",
+                    severity="error", timeout=10, markup=False)
+
     @on(ProblemsFound)
     def _problems_found(self, message: ProblemsFound) -> None:
+        self._validating = False
+        if self._validate_again:
+            self._validate_again = False
+            self._start_validation()
         self.problems = message.problems
         flags: dict[str, list[str]] = {}
         for problem in self.problems:

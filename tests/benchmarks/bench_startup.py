@@ -1,0 +1,159 @@
+"""Start-up benchmark: `voicebench --help` and the app's cold start to a painted Pairs screen.
+
+Run: `python tests/benchmarks/bench_startup.py [--runs N]`. Every time is printed as a ratio
+against `python -c pass` measured in the same run (the interpreter's own start-up), so the
+numbers mean the same on a fast or a slow machine. Also measured, on a generated workspace
+of 10,000 pairs: the cold start, and one filter keystroke on the Pairs screen (from the
+input changing to the table showing the new rows) against a plain `json.loads` of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.tui.pairs_fixtures import make_workspace, write_word_tokenizer  # noqa: E402
+
+# Opens the app headless, waits for the first paint of the Pairs screen (and, for
+# "ready", for token counting and validation), prints both times and whether torch loaded.
+APP_SCRIPT = textwrap.dedent("""
+    import time
+    start = time.perf_counter()
+    import sys
+    from engine.workspace import Workspace
+    from tui.app import make_app
+    from tests.tui.pairs_fixtures import settle
+
+    app = make_app(Workspace.open(sys.argv[1]))
+    times = {}
+
+    async def auto_pilot(pilot):
+        await pilot.pause()  # mounted and painted once
+        times["painted"] = time.perf_counter() - start
+        await settle(pilot)
+        times["ready"] = time.perf_counter() - start
+        app.exit()
+
+    app.run(headless=True, size=(120, 40), auto_pilot=auto_pilot)
+    print(times["painted"], times["ready"], "torch" in sys.modules)
+""")
+
+FILTER_SCRIPT = textwrap.dedent("""
+    import asyncio, json, sys, time
+    from engine.workspace import Workspace
+    from tui.app import make_app
+    from tests.tui.pairs_fixtures import settle
+
+    async def main():
+        app = make_app(Workspace.open(sys.argv[1]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            filter_input = app.screen.query_one("#pairs-filter")
+            table = app.screen.query_one("#pairs-table")
+            samples = []
+            for query in ("river", "river m", "tier:note", "split:val bread", ""):
+                start = time.perf_counter()
+                filter_input.value = query
+                await pilot.pause()
+                samples.append(time.perf_counter() - start)
+            print(json.dumps(samples), len(table.row_ids))
+
+    asyncio.run(main())
+""")
+
+
+def run_times(command: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=REPO_ROOT)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def app_times(workspace: Path, runs: int) -> tuple[list[float], list[float], list[float], bool]:
+    painted, ready, wall, torch_loaded = [], [], [], False
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", APP_SCRIPT, str(workspace)], check=True,
+                                capture_output=True, text=True, cwd=REPO_ROOT)
+        wall.append(time.perf_counter() - start)
+        first, second, torch = result.stdout.split()
+        painted.append(float(first))
+        ready.append(float(second))
+        torch_loaded |= torch == "True"
+    return painted, ready, wall, torch_loaded
+
+
+def big_workspace(folder: Path, count: int = 10_000) -> Path:
+    """A workspace of `count` generated pairs, essay-length responses, word tokenizer."""
+    words = ("river mend plain stubborn bread tend attention letters weather hands library "
+             "walking ferry kettle coat elbow thread winter").split()
+    lines = []
+    for number in range(count):
+        response = " ".join(words[(number * 7 + i) % len(words)] for i in range(120 + number % 80)) + "."
+        lines.append(json.dumps({
+            "id": f"pair-{number:05d}", "prompt": f"Continue the essay number {number} about {words[number % len(words)]}.",
+            "response": response, "source": f"essays/2024-01-01-piece-{number // 20}", "tier": "paragraph",
+            "split": "val" if (number // 20) % 7 == 0 else "train", "tags": [words[number % 5]], "notes": "",
+        }))
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "pairs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_word_tokenizer(folder / "data" / "models" / "demo-ar")
+    return folder
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default: 5)")
+    args = parser.parse_args()
+
+    baseline = median(run_times([sys.executable, "-c", "pass"], args.runs))
+    help_time = median(run_times([sys.executable, "-m", "engine.cli", "--help"], args.runs))
+    print(f"python -c pass            {baseline * 1000:8.0f} ms   1.0x (baseline)")
+    print(f"voicebench --help         {help_time * 1000:8.0f} ms  {help_time / baseline:5.1f}x")
+
+    with tempfile.TemporaryDirectory() as temp:
+        small = make_workspace(Path(temp) / "small").root
+        demo = REPO_ROOT if (REPO_ROOT / "data" / "pairs.jsonl").exists() else small
+        label = "repo demo" if demo == REPO_ROOT else "small test workspace"
+        painted, ready, wall, torch_loaded = app_times(demo, args.runs)
+        print(f"app → Pairs painted ({label})   {median(painted) * 1000:8.0f} ms  {median(painted) / baseline:5.1f}x")
+        print(f"app → tokens + validation done  {median(ready) * 1000:8.0f} ms  {median(ready) / baseline:5.1f}x")
+        print(f"app process wall time (incl. exit) {median(wall) * 1000:5.0f} ms  {median(wall) / baseline:5.1f}x")
+        print(f"torch imported by the app: {torch_loaded}")
+
+        big = big_workspace(Path(temp) / "big")
+        data = (big / "data" / "pairs.jsonl").read_text(encoding="utf-8")
+        start = time.perf_counter()
+        for line in data.splitlines():
+            json.loads(line)
+        json_time = time.perf_counter() - start
+        painted, ready, _wall, _torch = app_times(big, max(1, args.runs // 2))
+        print(f"\n10,000 pairs ({len(data) / 1e6:.1f} MB); json.loads of every line: {json_time * 1000:.0f} ms")
+        print(f"app → Pairs painted             {median(painted) * 1000:8.0f} ms  {median(painted) / baseline:5.1f}x python -c pass")
+        print(f"app → tokens + validation done  {median(ready) * 1000:8.0f} ms  {median(ready) / baseline:5.1f}x python -c pass")
+        result = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(big)], check=True,
+                                capture_output=True, text=True, cwd=REPO_ROOT)
+        samples_text, _rows = result.stdout.split()
+        samples = json.loads(samples_text)
+        print(f"filter keystroke → table updated: median {median(samples) * 1000:.0f} ms, "
+              f"worst {max(samples) * 1000:.0f} ms  ({median(samples) / json_time:.2f}x json.loads of the file)")
+
+
+if __name__ == "__main__":
+    main()
