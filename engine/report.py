@@ -322,7 +322,8 @@ def _render_markdown(data: dict[str, Any]) -> str:
         for run in data["runs"]:
             lines += ["", f"### {run['run_id']}"]
             for checkpoint in run["checkpoints"]:
-                lines += ["", f"- **{checkpoint['checkpoint'] or 'final'}**"]
+                name = checkpoint["checkpoint"] or ("base model (step 0)" if checkpoint["step"] == 0 else "final")
+                lines += ["", f"- **{name}**"]
                 for canary_id, text in checkpoint["outputs"].items():
                     lines.append(f"  - {canary_id}: {_one_line(text)}")
     return "\n".join(lines) + "\n"

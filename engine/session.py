@@ -222,9 +222,16 @@ class BlindSession:
         self.mode: str = row["mode"]
         self.rater: str = row["rater"] or ""
         self.total: int = db["session_items"].count_where("session_id = ?", [session_id])
-        self._criterion_ids = {r["name"]: r["id"] for r in db.query("select id, name from criteria")}
+        self._load_rubric()
+
+    def _load_rubric(self) -> None:
+        self._criterion_ids = {r["name"]: r["id"] for r in self.db.query("select id, name from criteria")}
         self._criterion_names = {v: k for k, v in self._criterion_ids.items()}
-        self._flag_names = {r["name"] for r in db.query("select name from flags")}
+        self._flag_names = {r["name"] for r in self.db.query("select name from flags")}
+
+    def _criteria_changed(self) -> bool:
+        return self.db["criteria"].count != len(self._criterion_ids) or \
+            self.db["flags"].count != len(self._flag_names)
 
     # State ---------------------------------------------------------------------------------
     @property
@@ -259,6 +266,8 @@ class BlindSession:
         first = texts[row["generation_id"]]
         rating = next(self.db.query("select id, flags_json, note from ratings where item_id = ?", [row["id"]]), None)
         scores: dict[str, int] = {}
+        if rating and self._criteria_changed():
+            self._load_rubric()  # a criterion was added in the rubric editor mid-session
         if rating:
             for score in self.db.query("select criterion_id, score from rating_scores where rating_id = ?", [rating["id"]]):
                 scores[self._criterion_names.get(score["criterion_id"], str(score["criterion_id"]))] = score["score"]
@@ -352,6 +361,8 @@ class BlindSession:
     def toggle_flag(self, name: str) -> BlindItem:
         """Set or clear a flag (degenerate, refusal, …) on the current item."""
         if name not in self._flag_names:
+            self._load_rubric()  # added in the rubric editor since the session opened?
+        if name not in self._flag_names:
             raise SessionError(f"no flag named {name!r}; known: {', '.join(sorted(self._flag_names))}")
         row = self._current_row()
         with self.db.atomic():
@@ -377,6 +388,8 @@ class BlindSession:
             raise SessionError("this is a rubric session; use rate(criterion, score)")
         criterion_id = None
         if criterion is not None:
+            if criterion not in self._criterion_ids:
+                self._load_rubric()
             if criterion not in self._criterion_ids:
                 raise SessionError(f"no criterion named {criterion!r}")
             criterion_id = self._criterion_ids[criterion]
