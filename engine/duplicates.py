@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,6 @@ def jaccard(first: frozenset[int] | set[int], second: frozenset[int] | set[int])
 # likely pairs are compared exactly and there is no loop over all pairs of pairs.
 MINHASH_ROWS = 4
 MINHASH_BANDS = 8
-_MINHASH_PRIME = 4_294_967_311  # a prime above 2**32, so (a*h + b) mod p permutes 32-bit hashes
 _BUCKET_WINDOW = 8  # in one band bucket, compare each text with this many before it
 
 
@@ -53,7 +51,7 @@ _BUCKET_WINDOW = 8  # in one band bucket, compare each text with this many befor
 class _TextFeatures:
     normalised_hash: int  # hash of the case-folded words: equal for "the same text"
     shingles: Any  # numpy uint64 array: 32-bit hashes of the word trigrams (words, if under 3)
-    signature: tuple[int, ...]  # MinHash signature, MINHASH_ROWS * MINHASH_BANDS values
+    signature: Any  # numpy uint64 MinHash signature (MINHASH_ROWS * MINHASH_BANDS), or None: no words
 
     def shingle_set(self) -> set[int]:
         return set(self.shingles.tolist())
@@ -74,8 +72,10 @@ def _minhash_parameters() -> tuple[Any, Any]:
 
         rng = np.random.default_rng(20240314)  # fixed: signatures are comparable across calls
         size = MINHASH_ROWS * MINHASH_BANDS
-        _MINHASH = (rng.integers(1, _MINHASH_PRIME, size=size, dtype=np.uint64)[:, None],
-                    rng.integers(0, _MINHASH_PRIME, size=size, dtype=np.uint64)[:, None])
+        # Multiply-shift hashing (Dietzfelbinger et al. 1997): odd 64-bit multipliers.
+        multipliers = rng.integers(0, 2**63, size=size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        offsets = rng.integers(0, 2**63, size=size, dtype=np.uint64)
+        _MINHASH = (multipliers[:, None], offsets[:, None])
     return _MINHASH
 
 
@@ -115,16 +115,17 @@ def _compute_features(texts: list[str]) -> list[_TextFeatures]:
             pieces.append(word_hashes[begin:begin + length])
     counts = [len(piece) for piece in pieces]
     nonempty = [i for i, count in enumerate(counts) if count]
-    signatures: dict[int, tuple[int, ...]] = {}
+    signatures: dict[int, Any] = {}
     if nonempty:
         flat = np.concatenate([pieces[i] for i in nonempty])
-        # (a*h + b) mod p with h, a, b < 2**32: no overflow before the modulus.
-        permuted = (multiplier * flat[None, :] + offset) % np.uint64(_MINHASH_PRIME)
+        # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
+        with np.errstate(over="ignore"):
+            permuted = (multiplier * flat[None, :] + offset) >> np.uint64(32)
         bounds = np.concatenate([[0], np.cumsum([counts[i] for i in nonempty])[:-1]])
-        minima = np.minimum.reduceat(permuted, bounds, axis=1).T.tolist()
-        signatures = {i: tuple(row) for i, row in zip(nonempty, minima, strict=True)}
+        minima = np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
+        signatures = {i: minima[row] for row, i in enumerate(nonempty)}
     return [
-        _TextFeatures(hash(" ".join(words)), piece, signatures.get(i, ()))
+        _TextFeatures(hash(" ".join(words)), piece, signatures.get(i))
         for i, (words, piece) in enumerate(zip(word_lists, pieces, strict=True))
     ]
 
@@ -153,19 +154,8 @@ def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[
         unique.append(index)
         prompt_features[index], response_features[index] = prompt, response
 
-    candidates: set[tuple[int, int]] = set()
-    for band in range(MINHASH_BANDS):
-        buckets: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        rows = slice(band * MINHASH_ROWS, (band + 1) * MINHASH_ROWS)
-        for index in unique:
-            signature = response_features[index].signature
-            if signature:
-                buckets[signature[rows]].append(index)
-        for members in buckets.values():
-            for position in range(1, len(members)):
-                for earlier in members[max(0, position - _BUCKET_WINDOW):position]:
-                    candidates.add((earlier, members[position]))
-
+    candidates = _band_candidates([index for index in unique if response_features[index].signature is not None],
+                                  response_features)
     near: list[tuple[int, int, float]] = []
     for first, second in sorted(candidates):
         response_similarity = jaccard(response_features[first].shingle_set(), response_features[second].shingle_set())
@@ -177,3 +167,33 @@ def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[
     return exact, near
 
 
+def _band_candidates(indices: list[int], features: dict[int, _TextFeatures]) -> set[tuple[int, int]]:
+    """Index pairs (earlier, later) whose signatures agree on every row of some band."""
+    import numpy as np
+
+    candidates: set[tuple[int, int]] = set()
+    if len(indices) < 2:
+        return candidates
+    signatures = np.stack([features[index].signature for index in indices])  # (texts, rows * bands)
+    order_of = np.asarray(indices)
+    mixers = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+                      dtype=np.uint64)[:MINHASH_ROWS]
+    for band in range(MINHASH_BANDS):
+        rows = signatures[:, band * MINHASH_ROWS:(band + 1) * MINHASH_ROWS]
+        with np.errstate(over="ignore"):
+            keys = (rows * mixers).sum(axis=1)  # one 64-bit key per band; a rare false match is verified later
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        same_as_previous = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+        if not len(same_as_previous):
+            continue
+        # Walk the runs of equal keys; each member is compared with a few members before it.
+        run_start = None
+        for position in same_as_previous.tolist():
+            if run_start is None or position - 1 != previous:
+                run_start = position - 1
+            members = order_of[order[max(run_start, position - _BUCKET_WINDOW):position]].tolist()
+            later = int(order_of[order[position]])
+            candidates.update((min(earlier, later), max(earlier, later)) for earlier in members)
+            previous = position
+    return candidates

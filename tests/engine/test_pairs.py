@@ -296,6 +296,22 @@ def test_near_duplicate_search_scales_without_all_pairs_comparison():
     assert [(first, second) for first, second, _ in near] == [(1234, 3000)]
 
 
+def test_near_duplicates_are_found_reliably_and_distinct_texts_are_not():
+    import random
+
+    rng = random.Random(7)
+    words = [f"w{number}" for number in range(400)]
+    originals = [Pair(f"o{i}", "Write the next paragraph.", " ".join(rng.choices(words, k=120))) for i in range(40)]
+    planted = []
+    for i, pair in enumerate(originals[:20]):
+        tokens = pair.response.split()
+        tokens[rng.randrange(len(tokens))] = "changed"  # one word in 120: trigram Jaccard ≈ 0.95
+        planted.append(Pair(f"n{i}", pair.prompt, " ".join(tokens)))
+    exact, near = find_duplicates(originals + planted)
+    assert exact == []
+    assert sorted((first, second) for first, second, _ in near) == [(i, 40 + i) for i in range(20)]
+
+
 def test_leakage_is_reported_once_per_source_on_the_smaller_split(tmp_path):
     path = write_lines(
         tmp_path / "pairs.jsonl",
