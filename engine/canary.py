@@ -280,7 +280,7 @@ def run_canaries(
                                text=existing["text"], token_count=existing["token_count"] or 0,
                                seconds=existing["seconds"] or 0.0)
             continue
-        output = _generate(loaded, who.family, canary.prompt, settings, trace_dir, key)
+        output = _generate(loaded, who.family, canary.prompt, settings, trace_dir, key, who.label)
         record = {
             "identity_key": key, "model_id": model_id, "canary_id": version_row, "run_id": who.run_id,
             "checkpoint": who.checkpoint, "checkpoint_step": who.checkpoint_step,
@@ -313,12 +313,16 @@ def _load(who: Contestant) -> Any:
 
 
 def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
-              trace_dir: str | Path | None, key: str) -> dict[str, Any]:
-    """Run one canary through the shared sampler; text, counts, timing and metrics."""
+              trace_dir: str | Path | None, key: str, label: str) -> dict[str, Any]:
+    """Run one canary through the shared sampler; text, counts, timing and metrics.
+
+    With `trace_dir`, a diffusion run is also saved as a replayable trace (engine.trace)
+    named after the generation's identity, so the Canvas screen can replay any canary.
+    """
     from engine.models import FAMILY_CAUSAL
 
     started = time.perf_counter()
-    trace_lines: list[str] = []
+    frames: list[Any] = []
     if family == FAMILY_CAUSAL:
         from engine.generate import stream_causal
 
@@ -335,11 +339,12 @@ def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
         except StopIteration as stop:
             final = stop.value
             break
-        if trace_dir is not None:
-            trace_lines.append(frame.to_json())
+        if trace_dir is not None and family != FAMILY_CAUSAL:
+            frames.append(frame)
     trace_path = None
-    if trace_dir is not None:
-        trace_path = _write_trace(Path(trace_dir), key, [*trace_lines, final.to_json()])
+    if trace_dir is not None and family != FAMILY_CAUSAL:
+        trace_path = str(_save_trace(Path(trace_dir) / f"canary-{key[:16]}.jsonl", loaded, label, prompt,
+                                     settings, frames, final))
     token_ids = list(final.token_ids)
     return {
         "text": final.text, "token_count": len(token_ids),
@@ -349,19 +354,15 @@ def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
     }
 
 
-def _write_trace(folder: Path, key: str, lines: list[str]) -> str:
-    """The sampler's frames as JSON lines, saved atomically, for replay on the canvas."""
-    import os
-    import tempfile
+def _save_trace(path: Path, loaded: Any, label: str, prompt: str, settings: dict[str, Any],
+                frames: list[Any], final: Any) -> Path:
+    from engine.trace import TraceHeader, save_trace
 
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{key[:16]}.jsonl"
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, encoding="utf-8", suffix=".tmp") as handle:
-        handle.write("\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, target)
-    return str(target)
+    committed = {token_id for frame in frames for _, token_id, _ in frame.committed}
+    tokens = {token_id: loaded.tokenizer.decode([token_id]) for token_id in committed}
+    header = TraceHeader(model=label, prompt=prompt, family=loaded.family, tokens=tokens,
+                         settings={k: v for k, v in settings.items() if k != "sampler"})
+    return save_trace(path, header, frames, final)
 
 
 def text_metrics(loaded: Any, prompt: str, text: str, token_ids: list[int]) -> dict[str, Any]:

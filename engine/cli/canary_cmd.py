@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed, the same for every canary (default 0)")
     parser.add_argument("--label", default=None,
                         help="leaderboard name (default: the model name, or <run-id>/<checkpoint> inside runs/)")
-    parser.add_argument("--trace-dir", default=None, metavar="DIR", help="save each generation's frames as JSON lines here")
+    parser.add_argument("--trace-dir", default=None, metavar="DIR", help="diffusion models: save each canary's sampler trace here (replay it on the Canvas screen)")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of text")
     parser.set_defaults(func=run)
 

@@ -87,7 +87,8 @@ def drain(generator):
 
 def test_canary_runs_are_idempotent_on_a_diffusion_model(workspace, tiny_masked_dir):
     db = store.open_store(workspace.db_path)
-    events, ids = drain(canary.run_canaries(db, workspace, str(tiny_masked_dir), seed=0))
+    events, ids = drain(canary.run_canaries(db, workspace, str(tiny_masked_dir), seed=0,
+                                            trace_dir=workspace.runs_dir / "traces"))
     assert [e.kind for e in events] == ["canary_start", "canary", "canary_done"]
     assert events[0].new == 1 and not events[1].reused
     row = db["generations"].get(ids[0])
@@ -96,6 +97,11 @@ def test_canary_runs_are_idempotent_on_a_diffusion_model(workspace, tiny_masked_
     metrics = json.loads(row["metrics_json"])
     assert {"distinct_1", "seq_rep_4", "repetition_cascade", "length_tokens", "empty"} <= set(metrics)
     assert row["label"] == Path(tiny_masked_dir).name
+    from engine.trace import load_trace
+
+    trace = load_trace(row["trace_path"])  # replayable on the canvas without the model
+    assert trace.final.text == row["text"] and trace.header.settings["gen_length"] == 8
+    assert {token for frame in trace.frames for _, token, _ in frame.committed} <= set(trace.header.tokens)
 
     again, again_ids = drain(canary.run_canaries(db, workspace, str(tiny_masked_dir), seed=0))
     assert again[0].new == 0 and again[1].reused and again_ids == ids
