@@ -12,6 +12,7 @@ The screen never sees who wrote what. It works through this API only:
     blind.choose("left")                                # pairwise; choose("tie", "voice")
     blind.next(); blind.prev(); blind.skip(); blind.goto(7)
     reveal = blind.end()                                # -> list[RevealedItem]
+    judging.identifying_strings(db, session_id)         # what tests scan the screen for
 
 - `BlindItem` carries only what a rater may see: an opaque item id, position/total, the
   prompt, the output text (or left/right texts) and the rater's own answers so far. No
@@ -198,6 +199,19 @@ def build_session(
                 "status": "pending",
             }).last_pk)
     return session_id
+
+
+def identifying_strings(db: Database, session_id: int) -> set[str]:
+    """Everything that would give a source away if it reached the screen during this
+    session: labels, model names and paths, run ids, checkpoints and adapter paths of the
+    generations it shows. The Judge screen's tests scan rendered screens for these."""
+    found: set[str] = set()
+    for row in db.query(
+            "select g.label, g.run_id, g.checkpoint, g.adapter_path, m.name, m.path from generations g "
+            "join models m on m.id = g.model_id join session_items i "
+            "on g.id in (i.generation_id, i.right_generation_id) where i.session_id = ?", [session_id]):
+        found.update(value for value in row.values() if value)
+    return found
 
 
 def open_sessions(db: Database) -> list[dict[str, Any]]:

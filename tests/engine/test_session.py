@@ -33,9 +33,12 @@ def all_items(blind: judging.BlindSession) -> list[judging.BlindItem]:
 
 
 def test_blind_items_carry_no_identifying_fields(db):
-    blind = judging.BlindSession(db, judging.build_session(db, mode="rubric", seed=1))
+    session_id = judging.build_session(db, mode="rubric", seed=1)
+    blind = judging.BlindSession(db, session_id)
     assert {field.name for field in dataclasses.fields(judging.BlindItem)} == BLIND_FIELDS
-    secrets = [*LABELS, SECRET_PATH, "hash-", "seconds", "1.25", "checkpoint", "temperature"]
+    identifying = judging.identifying_strings(db, session_id)
+    assert set(LABELS) <= identifying and f"{SECRET_PATH}/{LABELS[0]}" in identifying
+    secrets = [*identifying, SECRET_PATH, "hash-", "seconds", "1.25", "checkpoint", "temperature"]
     for item in all_items(blind):
         shown = repr(item)
         assert not [secret for secret in secrets if secret in shown], shown
