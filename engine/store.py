@@ -356,9 +356,14 @@ def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
     """Insert a generation unless one with the same identity_key exists.
 
     Returns (id, inserted). `record` uses the generations columns; dict values for
-    settings/metrics may be given as `settings` / `metrics` and are stored as JSON.
+    settings/metrics may be given as `settings` / `metrics` and are stored as JSON. A
+    record without metrics gets them from its text (engine.metrics), so every stored
+    generation has them — token-level ones only when the caller measured token ids.
     """
     record = dict(record)
+    if "metrics" not in record and "metrics_json" not in record:
+        record["metrics"] = _metrics_from_text(record.get("text") or "", record.get("prompt") or "",
+                                               record.get("token_count"))
     if "settings" in record:
         record["settings_json"] = json.dumps(record.pop("settings"), sort_keys=True)
     if "metrics" in record:
@@ -368,3 +373,15 @@ def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
         return existing["id"], False
     record.setdefault("created_at", now())
     return db["generations"].insert(record).last_pk, True
+
+
+def _metrics_from_text(text: str, prompt: str, token_count: int | None) -> dict[str, Any]:
+    from engine.metrics import text_metrics
+
+    metrics = text_metrics(text, prompt=prompt)
+    metrics.pop("eos_share", None)  # needs the generated ids, which this caller did not give
+    if token_count is not None:
+        metrics["length_tokens"] = token_count
+    else:
+        metrics.pop("length_tokens", None)
+    return metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -159,3 +160,12 @@ def test_content_hash_follows_weights_not_optimizer_state(tmp_path):
     assert store.content_hash(folder) == first
     (folder / "model.safetensors").write_bytes(b"weights-2")
     assert store.content_hash(folder) != first
+
+
+def test_a_generation_stored_without_metrics_gets_them_from_its_text(db):
+    model_id = store.ensure_model(db, path="/models/x", hash_="abc")
+    generation_id, _ = store.record_generation(db, {
+        "identity_key": "k", "model_id": model_id, "prompt": "Write.", "text": "the the the the",
+        "token_count": 4, "label": "x"})
+    metrics = json.loads(db["generations"].get(generation_id)["metrics_json"])
+    assert metrics["distinct_1"] == 0.25 and metrics["length_tokens"] == 4 and "eos_share" not in metrics
