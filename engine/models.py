@@ -139,6 +139,10 @@ def load_model(
             bnb_4bit_compute_dtype=torch_dtype,
             bnb_4bit_use_double_quant=True,
         )
+        if device.startswith("cuda"):
+            # Quantised weights cannot be moved after loading; place them on this process's GPU
+            # (each rank of a multi-GPU launch passes its own cuda:N).
+            kwargs["device_map"] = {"": device}
 
     if family == FAMILY_CAUSAL:
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)

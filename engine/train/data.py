@@ -22,7 +22,6 @@ Collators pad to the longest sequence in the batch:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +50,12 @@ def load_training_pairs(path: str | Path) -> tuple[list[TrainingPair], list[str]
     """Pairs from a pairs JSONL file and problems (bad lines) as "path:line: message" strings."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no pairs file. Make pairs first (`voicebench pairs build`) or pass --pairs.")
-    try:
-        from engine.pairs import load_pairs
-    except ImportError:
-        load_pairs = None
-    if load_pairs is not None:
-        pair_file = load_pairs(path)
-        pairs = [TrainingPair(p.id, p.prompt, p.response, p.split) for p in pair_file.pairs]
-        problems = [f"{path}:{bad.line}: {bad.message}" for bad in pair_file.bad_lines]
-        return pairs, problems
-    # Minimal reader until engine/pairs.py lands: the same record shape, bad lines reported.
-    pairs, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            pairs.append(TrainingPair(str(record.get("id", number)), str(record["prompt"]),
-                                      str(record["response"]), str(record.get("split", "train"))))
-        except (ValueError, KeyError, TypeError) as error:
-            problems.append(f"{path}:{number}: {error}")
+        raise DataError(f"{path}: no pairs file. Make pairs first (`voicebench ingest`, or the Pairs screen) or pass --pairs.")
+    from engine.pairs import load_pairs
+
+    pair_file = load_pairs(path)
+    pairs = [TrainingPair(p.id, p.prompt, p.response, p.split) for p in pair_file.pairs]
+    problems = [f"{path}:{bad.line}: {bad.message}" for bad in pair_file.bad_lines]
     return pairs, problems
 
 

@@ -10,6 +10,8 @@ Order of a run: `start`, then `canary` lines for the base model (step 0), then `
 lines with `eval`, `checkpoint`, `canary` and `memorisation` lines interleaved, then
 exactly one `done` as the last line (preceded by `error` when the run failed). A run
 that is resumed appends a new `start` (with `resumed_from`) to the same events.jsonl.
+A run that cannot start (bad flag values, unreadable config) prints only `error` and
+`done` (run_dir "") and writes no run folder.
 
 | event | fields |
 | --- | --- |

@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -52,6 +53,11 @@ CUDA_ADVICE = (
     "The GPU reported an error. Check `nvidia-smi` (another process may hold the memory, or the driver "
     "may have reset), lower --batch-size / --max-length, and resume with --resume RUN_DIR. Set "
     "CUDA_LAUNCH_BLOCKING=1 to see which operation failed."
+)
+
+INTERNAL_ADVICE = (
+    "Unexpected error; the traceback is on stderr. Resume with --resume RUN_DIR after fixing the cause, "
+    "and report it if it looks like a bug in voicebench."
 )
 
 
@@ -111,20 +117,24 @@ def threading_main() -> bool:
 
 # Settings -----------------------------------------------------------------------------------
 def resolve_settings(workspace: Any, overrides: dict[str, Any], config_path: str | None,
-                     resume: str | None) -> tuple[TrainConfig, Path | None]:
-    """The config for this run and, when resuming, the run folder to continue."""
+                     resume: str | None) -> tuple[TrainConfig, Path | None, Path | None]:
+    """The config for this run and, when resuming, the run folder to continue and the
+    checkpoint asked for (None: its last one)."""
     resume_dir: Path | None = None
+    resume_checkpoint: Path | None = None
     base: dict[str, Any] = {}
     source = "flags"
     if config_path:
         path = _in_workspace(workspace, config_path)
         base = config_to_dict(load_config(path))
         source = str(path)
+        if resume is None:
+            base.pop("out", None)  # same settings, new run folder (unless --out says otherwise)
     if resume is not None:
         if resume:
             resume_dir = _in_workspace(workspace, resume)
             if resume_dir.name.startswith("checkpoint-"):
-                resume_dir = resume_dir.parent.parent
+                resume_checkpoint, resume_dir = resume_dir, resume_dir.parent.parent
         elif "out" in overrides:
             resume_dir = _in_workspace(workspace, overrides["out"])
         elif config_path:
@@ -141,7 +151,7 @@ def resolve_settings(workspace: Any, overrides: dict[str, Any], config_path: str
     explicit = set(overrides) | set(base)
     config = apply_workspace_defaults(TrainConfig(), workspace.section("train"), explicit)
     merged = {**config_to_dict(config), **base, **overrides}
-    return config_from_dict(merged, source), resume_dir
+    return config_from_dict(merged, source), resume_dir, resume_checkpoint
 
 
 def _in_workspace(workspace: Any, path: str) -> Path:
@@ -190,7 +200,7 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
     out = stdout or sys.stdout
     try:
         workspace = Workspace.open(workspace_dir)
-        config, resume_dir = resolve_settings(workspace, dict(overrides or {}), config_path, resume)
+        config, resume_dir, resume_checkpoint = resolve_settings(workspace, dict(overrides or {}), config_path, resume)
     except (ConfigError, WorkspaceError) as error:
         return _early_failure(out, json_mode, rank, "config", str(error), "Fix the setting named above and run again.")
 
@@ -208,6 +218,7 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
     run_id = run_dir.name
     log = RunLog(run_dir, is_main=rank.is_main, json_mode=json_mode, stdout=out)
     session = _Session(workspace, config, entry, run_dir, run_id, rank, log, cancel, resume_dir, use_cpu)
+    session.resume_checkpoint = resume_checkpoint
     try:
         return session.run(started)
     finally:
@@ -240,6 +251,7 @@ class _Session:
         self.cancel, self.resume_dir, self.use_cpu = cancel, resume_dir, use_cpu
         self.callback = None
         self.step = 0
+        self.resume_checkpoint: Path | None = None  # a specific checkpoint-N to resume from
 
     def run(self, started: float) -> int:
         from engine.models import ModelNotFoundError, RemoteCodeRefused
@@ -269,10 +281,12 @@ class _Session:
             status, error_event = "failed", self._error("data", error, "Fix the pairs file and run again.")
         except KeyboardInterrupt:
             status = "cancelled"  # forced (second Ctrl-C): no checkpoint for this step
-        except RuntimeError as error:
-            if "CUDA" not in str(error) and "cuda" not in str(error):
-                raise
-            status, error_event = "failed", self._error("cuda", error, CUDA_ADVICE, resumable=True)
+        except Exception as error:  # noqa: BLE001 - the run must end with a status, whatever broke
+            traceback.print_exc(file=sys.stderr)
+            if "cuda" in str(error).lower():
+                status, error_event = "failed", self._error("cuda", error, CUDA_ADVICE, resumable=True)
+            else:
+                status, error_event = "failed", self._error("internal", error, INTERNAL_ADVICE, resumable=True)
         if error_event is not None:
             self.log.emit(error_event)
         last = self._last_checkpoint()
@@ -300,6 +314,8 @@ class _Session:
     def _checkpoint_to_resume(self) -> str | None:
         if self.resume_dir is None:
             return None
+        if self.resume_checkpoint is not None:
+            return str(self.resume_checkpoint)
         return self._last_checkpoint()
 
     # Preparation ---------------------------------------------------------------------------

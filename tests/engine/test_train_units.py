@@ -204,3 +204,63 @@ def test_memorisation_fires_when_val_rises_while_train_falls():
     noisy = MemorisationWatch(patience=1)
     noisy.update(val_loss=2.0, train_loss=2.0)
     assert not noisy.update(val_loss=2.1, train_loss=2.2)  # both worse: noise, not memorisation
+
+
+ARGS = type("Args", (), {"device": "cpu"})()  # on_log reads args.device for memory
+
+
+def _callback(**kwargs):
+    from engine.train.trainer import EventCallback
+
+    emitted = []
+    settings = dict(emit=emitted.append, is_main=True, world_size=1, cancel_requested=lambda: False,
+                    early_stop=False, patience=1)
+    settings.update(kwargs)
+    return EventCallback(**settings), emitted
+
+
+def _state(step):
+    from transformers import TrainerControl, TrainerState
+
+    state = TrainerState()
+    state.global_step, state.max_steps, state.epoch = step, 10, step / 10
+    return state, TrainerControl()
+
+
+def test_early_stop_saves_and_stops_when_memorisation_fires():
+    callback, emitted = _callback(early_stop=True)
+    for step, train_loss, val_loss in [(1, 3.0, 2.0), (2, 2.0, 2.5)]:
+        state, control = _state(step)
+        callback.on_log(ARGS, state, control, logs={"loss": train_loss, "learning_rate": 1e-3})
+        callback.on_evaluate(None, state, control, metrics={"eval_loss": val_loss})
+    warning = [event for event in emitted if event.kind == "memorisation"]
+    assert len(warning) == 1 and warning[0].stopping and warning[0].step == 2
+    assert control.should_training_stop and control.should_save and callback.stopped_early
+
+
+def test_a_cancel_request_finishes_the_step_with_a_save():
+    callback, emitted = _callback(cancel_requested=lambda: True)
+    state, control = _state(3)
+    callback.on_step_end(None, state, control)
+    assert control.should_save and control.should_training_stop and callback.cancelled
+    assert emitted[-1].kind == "log" and "step 3" in emitted[-1].message
+
+
+def test_settings_layering_for_config_and_resume(tmp_path):
+    from engine.train.run import resolve_settings
+    from engine.workspace import Workspace
+
+    (tmp_path / "voicebench.toml").write_text("[train]\nlora_rank = 4\nbatch_size = 2\n")
+    workspace = Workspace.open(tmp_path)
+    fresh, resume_dir, _ = resolve_settings(workspace, {"batch_size": 8}, None, None)
+    assert (fresh.lora_rank, fresh.batch_size, resume_dir) == (4, 8, None)  # workspace < flags
+    run = tmp_path / "runs" / "x"
+    train_config.save_config(train_config.TrainConfig(lr=1e-3, max_steps=7, out=str(run)), run / "config.toml")
+    again, resume_dir, _ = resolve_settings(workspace, {}, "runs/x/config.toml", None)
+    assert again.max_steps == 7 and again.out is None and resume_dir is None  # same settings, new folder
+    resumed, resume_dir, checkpoint = resolve_settings(workspace, {"max_steps": 9}, None, "runs/x")
+    assert resume_dir == run and resumed.max_steps == 9 and resumed.lr == 1e-3 and checkpoint is None
+    _, resume_dir, checkpoint = resolve_settings(workspace, {}, None, "runs/x/checkpoints/checkpoint-3")
+    assert resume_dir == run and checkpoint == run / "checkpoints" / "checkpoint-3"
+    with pytest.raises(train_config.ConfigError, match="not a run folder"):
+        resolve_settings(workspace, {}, None, "runs/missing")
