@@ -246,7 +246,18 @@ def _run_progress(db: Database) -> list[dict[str, Any]]:
         checkpoint = run["checkpoints"].setdefault(row["checkpoint"] or "", {
             "checkpoint": row["checkpoint"], "step": row["checkpoint_step"], "outputs": {}})
         checkpoint["outputs"][row["canary_id"]] = row["text"]
-    return [{"run_id": run["run_id"], "checkpoints": list(run["checkpoints"].values())} for run in runs.values()]
+    summaries = {row["id"]: row for row in db.query("select id, method, status from runs")}
+    last_values = defaultdict(dict)
+    for run_id, name, value in db.execute(
+            "select m.run_id, m.name, m.value from run_metrics m join (select run_id, name, max(step) as step "
+            "from run_metrics where name in ('loss', 'val_loss') group by run_id, name) last "
+            "on last.run_id = m.run_id and last.name = m.name and last.step = m.step"):
+        last_values[run_id][name] = value
+    return [{"run_id": run["run_id"], "method": summaries.get(run["run_id"], {}).get("method"),
+             "status": summaries.get(run["run_id"], {}).get("status"),
+             "last_loss": last_values[run["run_id"]].get("loss"),
+             "last_val_loss": last_values[run["run_id"]].get("val_loss"),
+             "checkpoints": list(run["checkpoints"].values())} for run in runs.values()]
 
 
 # Rendering ---------------------------------------------------------------------------------
@@ -320,7 +331,9 @@ def _render_markdown(data: dict[str, Any]) -> str:
     if data["runs"]:
         lines += ["", "## Runs across checkpoints"]
         for run in data["runs"]:
-            lines += ["", f"### {run['run_id']}"]
+            facts = [f"{key.replace('_', ' ')} {_num(run[key], 3) if 'loss' in key else run[key]}"
+                     for key in ("method", "status", "last_loss", "last_val_loss") if run.get(key) is not None]
+            lines += ["", f"### {run['run_id']}"] + (["", "; ".join(facts)] if facts else [])
             for checkpoint in run["checkpoints"]:
                 name = checkpoint["checkpoint"] or ("base model (step 0)" if checkpoint["step"] == 0 else "final")
                 lines += ["", f"- **{name}**"]

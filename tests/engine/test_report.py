@@ -109,7 +109,18 @@ def test_canaries_side_by_side_and_runs_across_checkpoints(db):
     assert first["outputs"]["base"] == "[base] text 0"
     [run] = data["runs"]
     assert [c["step"] for c in run["checkpoints"]] == [5, 10]
+    assert (run["method"], run["status"], run["last_loss"]) == ("lora", "running", None)
     assert run["checkpoints"][1]["outputs"]["canary-3"] == "[run-1/checkpoint-10] text 3"
+
+
+def test_runs_show_their_last_losses(db):
+    store.record_run_metrics(db, "run-1", 5, {"loss": 3.0, "val_loss": 3.5})
+    store.record_run_metrics(db, "run-1", 10, {"loss": 2.0})
+    store.finish_run(db, "run-1", "done")
+    data = report.build_report(db, bt_samples=10)
+    [run] = data["runs"]
+    assert (run["status"], run["last_loss"], run["last_val_loss"]) == ("done", 2.0, 3.5)
+    assert "method lora; status done; last loss 2.000; last val loss 3.500" in report.render(data, "markdown")
 
 
 def test_formats_render_the_same_numbers(db):
