@@ -66,7 +66,7 @@ FILTER_SCRIPT = textwrap.dedent("""
                 filter_input.value = query
                 await pilot.pause()
                 samples.append(time.perf_counter() - start)
-            print(json.dumps(samples), len(table.row_ids))
+            print(json.dumps(samples, separators=(",", ":")), len(table.row_ids))
 
     asyncio.run(main())
 """)

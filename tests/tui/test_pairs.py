@@ -399,3 +399,16 @@ async def test_two_pairs_sharing_an_id_are_separate_rows(workspace):
     first, again = [pair for pair in load_pairs(workspace.pairs_path).pairs if pair.id == "letters-note"]
     assert first.prompt == "Write a short note about letters."
     assert again.prompt == "Write a short note about letters, again Twice."
+
+
+async def test_without_a_tokenizer_the_screen_still_works_and_says_why(workspace):
+    import shutil
+
+    shutil.rmtree(workspace.root / "data" / "models" / "demo-ar")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert cells(app, "hands-note")["tokens"] == "–"
+        assert "no tokenizer for demo-ar" in str(app.screen.query_one("#pairs-status-left").render())
+        assert "no response" in cells(app, "walking-note")["flags"]  # validation ran anyway
+        assert "too long" not in cells(app, "river-thesis")["flags"]

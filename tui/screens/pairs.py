@@ -131,6 +131,7 @@ class PairsScreen(WorkbenchScreen):
         self._budget: int | None = None
         self._selected: str | None = None
         self._autosave_timer: Timer | None = None
+        self._last_filter: tuple[str, int, list[Pair]] = ("", -1, [])  # query, version, matches
         self._validating = False  # a validation worker is running
         self._validate_again = False  # …and another was asked for meanwhile
         self._validate_timer: Timer | None = None
@@ -168,6 +169,7 @@ class PairsScreen(WorkbenchScreen):
 
     def _start_background_work(self) -> None:
         self._counter = None
+        self._token_error = ""
         self._token_state = "counting tokens…"
         self._count_tokens(list(self.session.pairs))
         # Structural problems at once; token budgets are checked again when the counts
@@ -189,9 +191,12 @@ class PairsScreen(WorkbenchScreen):
             (TIER_SHORT.get(pair.tier, pair.tier), "pair-table--dim"),
             (pair.split, "pair-table--val" if pair.split == "val" else ""),
             (source_label(pair.source), "pair-table--dim"),
-            ("…" if tokens is None else str(tokens), "pair-table--flag" if too_long else ""),
+            (self._token_placeholder() if tokens is None else str(tokens), "pair-table--flag" if too_long else ""),
             (flags, "pair-table--flag"),
         ]
+
+    def _token_placeholder(self) -> str:
+        return "–" if self._token_error else "…"  # no tokenizer here / still counting
 
     def _tokens(self, pair: Pair) -> int | None:
         if self._counter is None:
@@ -204,7 +209,7 @@ class PairsScreen(WorkbenchScreen):
         the filter would hide it (a new pair must be visible to be edited)."""
         query = self.query_one("#pairs-filter", Input).value
         keys = self.session.row_keys()
-        ids = [keys[id(pair)] for pair in filter_pairs(self.session.pairs, query)]
+        ids = [keys[id(pair)] for pair in self._matches(query)]
         if ensure is not None and ensure not in ids:
             ids.append(ensure)
         table = self.query_one(PairTable)
@@ -214,6 +219,20 @@ class PairsScreen(WorkbenchScreen):
         )
         self._show_selected(table.cursor_id)
         self._update_status()
+
+    def _matches(self, query: str) -> list[Pair]:
+        """filter_pairs, narrowed from the previous result while the writer types on:
+        every term of a longer query is the same or stricter (a substring test), so the
+        pairs it matches are among the previous matches."""
+        previous_query, previous_version, previous = self._last_filter
+        narrowing = (
+            previous_version == self.session.version and previous_query.strip()
+            and query.startswith(previous_query)
+            and not any(term.endswith(":") for term in previous_query.split())  # `tier:` is not a field term yet
+        )
+        matches = filter_pairs(previous if narrowing else self.session.pairs, query)
+        self._last_filter = (query, self.session.version, matches)
+        return matches
 
     def _show_selected(self, pair_id: str | None) -> None:
         if pair_id != self._selected:
