@@ -101,7 +101,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
         raise DemoError(str(error)) from None
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run_dir = workspace.runs_dir / f"demo-{stamp}-{model}-{method}"
+    run_dir = workspace.runs_dir / f"{model}-{method}-{stamp}"  # also the run id on the leaderboard
     say(f"[3/5] training: {model}, {method}, {max_steps} steps → {run_dir.relative_to(workspace.root)}")
     checkpoint = _train(workspace, model, method, max_steps, seed, run_dir, say)
 
