@@ -5,6 +5,7 @@
 
 Modules: `config` (TrainConfig, TOML), `data` (pairs → examples → batches), `lora`
 (targets per family), `trainer` (transformers Trainer subclass + event callback),
-`events` (the JSON-lines protocol), `canaries`, `run` (one run end to end), `options`
+`events` (the JSON-lines protocol), `canaries`, `run` (one run end to end), `record`
+(events.jsonl, status.json, stdout, store), `runs` (reading run folders back), `options`
 (command-line flags). Importing this package does not import torch.
 """

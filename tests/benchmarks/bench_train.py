@@ -126,7 +126,14 @@ def baseline_loop(root: Path, model_path: Path, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="optimizer steps per measurement")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats; the best of each is kept")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 keeps timings stable on a shared machine: spinning "
+                             "OpenMP threads on oversubscribed cores were 30x slower here)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     from huggingface_hub.utils import disable_progress_bars
 
     disable_progress_bars()
@@ -136,22 +143,26 @@ def main() -> None:
         causal, masked = build_models(root)
         print(f"models: causal={causal.name} masked={masked.name}; steps={args.steps}, batch={BATCH_SIZE}")
 
-        baseline = baseline_loop(root, causal, args.steps)
-        lora = engine_run(root, causal, "lora", args.steps, True, "runs/lora")
+        def best(*measure):
+            """Alternate the measurements `repeats` times; keep each one's fastest run."""
+            runs = [[m(i) for m in measure] for i in range(args.repeats)]
+            return [min((run[k] for run in runs), key=lambda r: r["step_s"]) for k in range(len(measure))]
+
+        baseline, lora = best(lambda i: baseline_loop(root, causal, args.steps),
+                              lambda i: engine_run(root, causal, "lora", args.steps, True, f"runs/lora{i}"))
         print(f"1. LoRA tokens/s: engine.train {lora['tokens_per_s']:.0f}, plain peft loop "
               f"{baseline['tokens_per_s']:.0f} -> ratio {lora['tokens_per_s'] / baseline['tokens_per_s']:.2f} "
               f"(step {lora['step_s'] * 1000:.0f} ms vs {baseline['step_s'] * 1000:.0f} ms)")
 
-        causal_full = engine_run(root, causal, "full", args.steps, True, "runs/causal-full")
-        diffusion = engine_run(root, masked, "diffusion", args.steps, True, "runs/diffusion")
+        causal_full, diffusion = best(lambda i: engine_run(root, causal, "full", args.steps, True, f"runs/causal{i}"),
+                                      lambda i: engine_run(root, masked, "diffusion", args.steps, True, f"runs/diff{i}"))
         print(f"2. step time: masked diffusion {diffusion['step_s'] * 1000:.0f} ms, causal "
               f"{causal_full['step_s'] * 1000:.0f} ms -> ratio {diffusion['step_s'] / causal_full['step_s']:.2f}")
 
-        human = engine_run(root, causal, "lora", args.steps, False, "runs/human")
-        json_again = engine_run(root, causal, "lora", args.steps, True, "runs/json")
+        human, json_again = best(lambda i: engine_run(root, causal, "lora", args.steps, False, f"runs/human{i}"),
+                                 lambda i: engine_run(root, causal, "lora", args.steps, True, f"runs/json{i}"))
         print(f"3. event stream: step time with --json {json_again['step_s'] * 1000:.0f} ms, without "
               f"{human['step_s'] * 1000:.0f} ms -> ratio {json_again['step_s'] / human['step_s']:.2f}")
-
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,18 @@ RESPONSES = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Spinning OpenMP threads on an oversubscribed 2-core box made steps ~30x slower; one
+    thread keeps these runs fast. Restored afterwards for other modules."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture()
 def workspace(tmp_path) -> Path:
     """A workspace with four train pairs (one batch, so every step sees the same data) and one val pair."""

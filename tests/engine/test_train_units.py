@@ -264,3 +264,23 @@ def test_settings_layering_for_config_and_resume(tmp_path):
     assert resume_dir == run and checkpoint == run / "checkpoints" / "checkpoint-3"
     with pytest.raises(train_config.ConfigError, match="not a run folder"):
         resolve_settings(workspace, {}, None, "runs/missing")
+
+
+def test_runs_list_reads_status_marks_killed_runs_stale_and_diffs_configs(tmp_path):
+    from engine.train.runs import config_diff, list_runs, read_events
+
+    runs = tmp_path / "runs"
+    for run_id, status, pid, created in [("a", "done", None, "2026-01-01"), ("b", "running", 2**22 + 12345, "2026-01-02")]:
+        folder = runs / run_id
+        train_config.save_config(train_config.TrainConfig(lr=1e-3 if run_id == "a" else 5e-4), folder / "config.toml")
+        (folder / "status.json").write_text(json.dumps({"status": status, "step": 4, "pid": pid}))
+        (folder / "run.json").write_text(json.dumps({"model": "demo-ar", "method": "lora", "created_at": created}))
+    lines = [event.to_json() for event in _one_of_each()[:3]]
+    (runs / "b" / "events.jsonl").write_text("\n".join(lines) + '\n{"event":"step","st')  # torn last line
+    (runs / "empty").mkdir()
+    listed = list_runs(runs)
+    assert [s.run_id for s in listed] == ["b", "a"]
+    assert listed[0].stale and listed[0].resumable  # "running" but no such process: killed
+    assert not listed[1].stale and listed[1].status == "done"
+    assert [event.kind for event in read_events(runs / "b")] == ["start", "step", "eval"]
+    assert config_diff(listed[1].config, listed[0].config) == [("lr", 1e-3, 5e-4)]
