@@ -48,7 +48,7 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.append(signum))
-    max_steps = int(flag("--max-steps", "1000"))
+    max_steps = 3 if "--resume" in sys.argv else int(flag("--max-steps", "1000"))
     run_dir = "runs/fake-run"
     emit(StartEvent(run_id="fake-run", run_dir=run_dir, model=flag("--model", "demo-ar"), family="causal",
                     objective="causal", method=flag("--method", "lora"), max_steps=max_steps, start_step=0,

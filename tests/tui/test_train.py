@@ -254,6 +254,7 @@ async def test_cancel_is_graceful_then_forced(tmp_path, monkeypatch):
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
+        screen.query_one("TrainForm").input("max_steps").value = "100000"  # runs until stopped
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: len(screen.live.curves.train) >= 2)
         await pilot.press("ctrl+t")
@@ -272,6 +273,7 @@ async def test_graceful_cancel_reports_cancelled(tmp_path, monkeypatch):
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
+        screen.query_one("TrainForm").input("max_steps").value = "100000"
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: len(screen.live.curves.train) >= 1)
         await pilot.press("ctrl+t")
@@ -309,3 +311,63 @@ async def test_real_run_on_a_tiny_model_moves_then_cancels(tmp_path, tiny_llama_
         table = screen.query_one(RunsTable)
         assert [run.status for run in table.runs] == [status["status"]]
         assert app.is_running
+
+
+async def test_resume_passes_the_run_folder_and_refuses_finished_runs(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    root = write_workspace(tmp_path / "ws")
+    finished, _ = write_two_runs(root / "runs")
+    stopped = write_run(root / "runs", "20260105-stopped", status="cancelled", losses=[5.0, 4.0], val={},
+                        updated_at="2026-01-05T00:00:00+00:00", model="demo-ar", max_steps=4)
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        await pilot.press("f8")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = screen.query_one(RunsTable)
+        table.move_cursor(row=[run.run_id for run in table.runs].index(finished.name))
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.live is None  # a finished run has nothing to resume
+        table.move_cursor(row=0)
+        assert table.highlighted_run.run_id == stopped.name
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.live is not None and not screen.live.active)
+        command = screen.live.process.command
+        assert command[-3:] == ["--resume", str(stopped), "--json"]
+        assert "--max-steps" not in command  # the run's own config.toml decides
+
+
+async def test_quitting_during_a_run_cancels_it_without_breaking_its_output(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        screen.query_one("TrainForm").input("max_steps").value = "100000"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(screen.live.curves.train) >= 1)
+        process = screen.live.process
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running and screen.quit_warned  # the first ctrl+q only warns
+        await pilot.press("ctrl+q")
+    # The child was asked to stop and could still print its last events into the drain:
+    # it exits by itself with 0 (a broken pipe would have made it fail).
+    assert process.wait(timeout=30) == 0
+    assert process.cancel_requested
+
+
+async def test_leaving_from_another_screen_still_stops_the_child(tmp_path, monkeypatch):
+    fake_child(monkeypatch, "steps")
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot)
+        screen.query_one("TrainForm").input("max_steps").value = "100000"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(screen.live.curves.train) >= 1)
+        process = screen.live.process
+        await pilot.press("f1")
+        await pilot.pause()
+        await pilot.press("ctrl+q")
+    assert process.wait(timeout=30) == 0

@@ -96,6 +96,7 @@ def short_command(command: list[str]) -> str:
 class TrainScreen(WorkbenchScreen):
     SCREEN_NAME = "train"
     CSS_PATH = "train.tcss"
+    AUTO_FOCUS = "#train-model"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", id="train.start", priority=True,
                 tooltip="Start a run with these settings (a child process)"),
@@ -161,7 +162,7 @@ class TrainScreen(WorkbenchScreen):
                 yield TrainStats(id="train-stats")
                 yield Static("", id="train-error")
                 yield LossPlot(id="train-plot")
-                with TabbedContent(id="train-tabs", initial="log"):
+                with TabbedContent(id="train-tabs", initial="runs"):
                     with TabPane("Log F5", id="log"):
                         yield RichLog(id="train-log", max_lines=LOG_LINES, wrap=True, markup=False)
                     with TabPane("Canaries F6", id="canaries"):
@@ -531,7 +532,8 @@ class TrainScreen(WorkbenchScreen):
         if live.view.status == "starting":
             live.view.status = "running"
         resumed = f", resumed at step {event.start_step}" if event.resumed_from else ""
-        self._log(f"run {event.run_id}: {event.model} ({event.family}, {event.objective}) {event.method}, "
+        kind = event.family if event.family == event.objective else f"{event.family}, {event.objective}"
+        self._log(f"run {event.run_id}: {event.model} ({kind}) {event.method}, "
                   f"{event.train_examples} train / {event.val_examples} val examples, "
                   f"{event.trainable_parameters:,} of {event.total_parameters:,} parameters trained{resumed}")
         self._log(f"lr {event.lr:g}: {event.lr_note}", "dim")

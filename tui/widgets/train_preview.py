@@ -12,7 +12,11 @@ from textual.widgets import Static
 
 from tui.mask_preview import MaskPreview
 
-TRAINED_STYLE = {"causal": "bold black on green", "diffusion": "bold black on magenta"}
+# Two shades per region, alternating token by token, so token boundaries show without
+# adding characters: (trained, trained) per objective, then the prompt's pair.
+TRAINED_STYLES = {"causal": ("black on #66bb6a", "black on #a5d6a7"),
+                  "diffusion": ("black on #ba68c8", "black on #e1bee7")}
+PROMPT_STYLES = ("#9e9e9e on #262626", "#9e9e9e on #3a3a3a")
 PROMPT_STYLE = "dim"
 BOUNDARY_STYLE = "dim italic"
 
@@ -23,7 +27,8 @@ def _visible(token: str) -> str:
 
 
 def preview_text(preview: MaskPreview, objective: str, pair_label: str) -> Text:
-    style = TRAINED_STYLE.get(objective, TRAINED_STYLE["causal"])
+    shades = TRAINED_STYLES.get(objective, TRAINED_STYLES["causal"])
+    style = shades[0]
     what = "trained (labels)" if objective == "causal" else "maskable (p = (1-ε)t + ε each)"
     text = Text()
     text.append(f"{pair_label}  ·  template {preview.template}  ·  ")
@@ -38,18 +43,14 @@ def preview_text(preview: MaskPreview, objective: str, pair_label: str) -> Text:
     else:
         text.append("loss only on the response; prompt and padding labels are -100\n", style=BOUNDARY_STYLE)
     text.append("\n")
-    for token, trained in preview.tokens:
-        shown = _visible(token)
-        if trained:
-            # Style each visual line separately so a highlighted newline does not paint a whole row.
-            for index, part in enumerate(shown.split("\n")):
-                if index:
-                    text.append("\n")
-                if part:
-                    text.append(part, style=style)
-        else:
-            text.append(shown, style=PROMPT_STYLE)
-        text.append("\u200b")  # zero-width break between tokens: long words still wrap
+    for index, (token, trained) in enumerate(preview.tokens):
+        shade = (shades if trained else PROMPT_STYLES)[index % 2]
+        # Style each visual line separately so a highlighted newline does not paint a whole row.
+        for part_index, part in enumerate(_visible(token).split("\n")):
+            if part_index:
+                text.append("\n")
+            if part:
+                text.append(part, style=shade)
     return text
 
 

@@ -6,6 +6,7 @@ the screen overlays the marked runs' curves and shows `diff_text` of their confi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
@@ -17,6 +18,13 @@ from tui.train_runs import RunSummary, config_diff
 from tui.widgets.train_stats import STATUS_STYLES
 
 COMPARE_LABELS = ("A", "B")
+
+
+def short_run_id(run: RunSummary) -> str:
+    """The id without the "-<model>-<method>" tail the engine appends (those have their own
+    columns): "20260102-090000-demo-ar-lora" shows as "20260102-090000"."""
+    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "-", run.model.rsplit("/", 1)[-1]).strip("-").lower()
+    return run.run_id.removesuffix(f"-{model_slug}-{run.method}") or run.run_id
 
 
 class RunsTable(DataTable):
@@ -36,9 +44,9 @@ class RunsTable(DataTable):
         self.marked: list[str] = []
 
     def on_mount(self) -> None:
-        for label, width in (("", 1), ("run", 19), ("model", 11), ("method", 9), ("status", 11),
-                             ("steps", 7), ("last loss", 9)):
-            self.add_column(label, width=width, key=label or "mark")
+        for label, width in (("", 1), ("run", 17), ("model", 11), ("method", 9), ("status", 11),
+                             ("steps", 7), ("loss", 7)):
+            self.add_column(label, width=width, key=label or "mark")  # "loss": the last training loss
 
     def set_runs(self, runs: list[RunSummary]) -> None:
         """Replace the rows, keeping the cursor on the same run and marks on runs that still exist."""
@@ -57,7 +65,7 @@ class RunsTable(DataTable):
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         loss = f"{run.last_loss:.4f}" if run.last_loss is not None else "–"
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
-        return [Text(mark, style="bold reverse"), run.run_id, run.model, run.method, status, steps, loss]
+        return [Text(mark, style="bold reverse"), short_run_id(run), run.model, run.method, status, steps, loss]
 
     @property
     def highlighted_run(self) -> RunSummary | None:

@@ -1,0 +1,41 @@
+"""Snapshots of the Train screen over hand-written run folders (no child process, no timing)."""
+
+from __future__ import annotations
+
+from engine.workspace import Workspace
+from tests.tui.train_fixtures import write_two_runs, write_workspace
+from tui.app import make_app
+
+SIZE = (120, 40)
+
+
+def _app(tmp_path):
+    root = write_workspace(tmp_path / "ws")  # the nav bar shows the folder name only: "ws"
+    write_two_runs(root / "runs")
+    return make_app(Workspace.open(root))
+
+
+async def _open_train(pilot, *keys: str) -> None:
+    await pilot.press("f2")
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    pilot.app.clear_notifications()  # the Pairs screen's start-up toasts (no demo model here)
+    await pilot.pause()
+    for key in keys:
+        await pilot.press(key)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def test_train_screen_shows_the_latest_finished_run(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _open_train(pilot)
+
+    assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SIZE)
+
+
+def test_train_screen_compares_two_runs(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _open_train(pilot, "f8", "space", "down", "space")
+
+    assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SIZE)
