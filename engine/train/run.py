@@ -358,9 +358,6 @@ class _Session:
         self._open_store(pairs_path)
 
         canary_plan = self._canary_plan(loaded, template, quantised)
-        if canary_plan is not None and self.resume_dir is None and self.rank.is_main:
-            self._run_canaries(canary_plan, loaded, step=0)
-
         model = self._trainable_model(loaded, objective, quantised)
         loaded.model = model
         trainable, total = _parameter_counts(model)
@@ -383,6 +380,10 @@ class _Session:
             log.emit(LogEvent(level="warning", message="every val prompt exceeds max_length; no evaluation"))
         elif not val_pairs and config.eval_every:
             log.emit(LogEvent(level="info", message=f"{pairs_path}: no pairs with split \"val\"; no evaluation"))
+        if canary_plan is not None and self.resume_dir is None and self.rank.is_main:
+            # Fresh LoRA adapters start at B = 0 and dropout is off in eval mode, so the
+            # wrapped model answers exactly as the base model does.
+            self._run_canaries(canary_plan, loaded, step=0)
         if self.cancel():
             return None
         return trainer
