@@ -413,6 +413,8 @@ class PairsScreen(WorkbenchScreen):
 
     def on_screen_suspend(self) -> None:
         # Leaving for another screen: save now; a conflict is asked about on return.
+        if self._conflict_open:
+            return  # the conflict dialog itself is what covers this screen
         if self._autosave_timer is not None:
             self._autosave_timer.stop()
             self._autosave_timer = None
