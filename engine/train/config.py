@@ -219,6 +219,18 @@ def default_lr(objective: str, method: str, parameter_count: int | None = None) 
     return lr
 
 
+def default_lr_with_reason(objective: str, method: str, parameter_count: int | None = None) -> tuple[float, str]:
+    """The default learning rate and a sentence saying why (shown on the Train screen)."""
+    lr = default_lr(objective, method, parameter_count)
+    update = "full" if method in ("full", "diffusion") else "lora"
+    note = f"default for {objective} {update} training"
+    if objective == "diffusion":
+        note += f": {DIFFUSION_LR_REASON}"
+    if parameter_count is not None and parameter_count < TINY_MODEL_PARAMETERS:
+        note += f"; x{TINY_MODEL_LR_FACTOR:g} for a model under {TINY_MODEL_PARAMETERS // 1_000_000}M parameters"
+    return lr, note
+
+
 def apply_workspace_defaults(config: TrainConfig, section: dict[str, Any], explicit: set[str]) -> TrainConfig:
     """Fill fields the user did not set from the workspace's [train] table."""
     fields = {field.name for field in dataclasses.fields(TrainConfig)}

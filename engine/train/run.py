@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.train.config import (
-    DIFFUSION_LR_REASON,
     ConfigError,
     TrainConfig,
     apply_workspace_defaults,
     atomic_write_text,
     config_from_dict,
     config_to_dict,
-    default_lr,
+    default_lr_with_reason,
     load_config,
     objective_for,
     save_config,
@@ -399,13 +398,7 @@ class _Session:
         if self.config.lr is not None:
             return float(self.config.lr), "set by you"
         total = sum(parameter.numel() for parameter in model.parameters())
-        lr = default_lr(objective, self.config.method, total)
-        note = f"default for {objective} {self.config.method}"
-        if objective == "diffusion":
-            note += f": {DIFFUSION_LR_REASON}"
-        if total < 50_000_000:
-            note += "; x5 for a model under 50M parameters"
-        return lr, note
+        return default_lr_with_reason(objective, self.config.method, total)
 
     def _write_run_json(self, loaded: Any, objective: str, pairs_path: Path) -> None:
         import peft

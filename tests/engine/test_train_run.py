@@ -122,12 +122,14 @@ def test_qlora_trains_4bit_weights_on_cpu(workspace, tiny_llama_dir, monkeypatch
 
     def spy(model, **kwargs):
         seen["4bit"] = sorted({type(m).__name__ for m in model.modules() if "4bit" in type(m).__name__})
+        seen["checkpointing"] = model.is_gradient_checkpointing
         return original(model, **kwargs)
 
     monkeypatch.setattr(lora, "apply_lora", spy)
-    code, events = train(workspace, model=str(tiny_llama_dir), method="qlora", lr=2e-2, max_steps=2, out="runs/q")
+    code, events = train(workspace, model=str(tiny_llama_dir), method="qlora", lr=2e-2, max_steps=2, out="runs/q",
+                         gradient_checkpointing=True)
     assert code == 0 and events[-1]["status"] == "done"
-    assert seen["4bit"] == ["Linear4bit"]
+    assert seen["4bit"] == ["Linear4bit"] and seen["checkpointing"]
     assert all(event["loss"] == event["loss"] for event in of(events, "step"))  # not NaN
     assert (workspace / "runs" / "q" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors").exists()
 
