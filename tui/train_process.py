@@ -50,6 +50,15 @@ def flag_value(value: Any) -> str:
     return str(value)
 
 
+def launcher(processes: int, base: Sequence[str] = ENGINE_COMMAND) -> list[str]:
+    """The engine command, under torchrun when several processes (GPUs, or CPU ranks on gloo)
+    should train together; only rank 0 prints events, so the stream looks the same."""
+    if processes <= 1 or tuple(base) != ENGINE_COMMAND:
+        return list(base)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "engine.train"]
+
+
 def build_command(settings: dict[str, Any], *, workspace: Path, resume: str | None = None,
                   base: Sequence[str] = ENGINE_COMMAND) -> list[str]:
     """argv for one run. `settings` are TrainConfig fields the user set (None = engine default);

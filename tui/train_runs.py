@@ -66,6 +66,7 @@ class RunSummary:
     resumable: bool
     last_checkpoint: str | None
     config: dict[str, Any]
+    world_size: int = 1  # processes it trained with (resume with the same number)
     problem: str = ""  # why a file could not be read, shown instead of failing
 
 
@@ -155,6 +156,7 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
         resumable=bool(status.get("resumable")) or (state == STALE_STATUS and bool(status.get("last_checkpoint"))),
         last_checkpoint=status.get("last_checkpoint"),
         config=config,
+        world_size=_int(status.get("world_size")) or 1,
         problem=problem,
     )
 

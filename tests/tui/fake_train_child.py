@@ -3,7 +3,8 @@
     python tests/tui/fake_train_child.py MODE [engine flags…]
 
 MODE:
-- "steps": start, then one `step` a tick (eval every 2), `checkpoint` and `done`; SIGTERM
+- "steps": start, a base-model `canary`, then one `step` a tick (eval every 2, a memorisation
+  warning at step 4), `checkpoint` and `done`; SIGTERM
   makes it finish the step, checkpoint and report `done` with status "cancelled".
 - "garbage": prints non-protocol text on stdout and a traceback on stderr, exits 1.
 - "error": an `error` event with advice, then `done` failed, exits 1 (like a bad model path).
@@ -17,7 +18,16 @@ import signal
 import sys
 import time
 
-from engine.train.events import CheckpointEvent, DoneEvent, ErrorEvent, EvalEvent, StartEvent, StepEvent
+from engine.train.events import (
+    CanaryEvent,
+    CheckpointEvent,
+    DoneEvent,
+    ErrorEvent,
+    EvalEvent,
+    MemorisationEvent,
+    StartEvent,
+    StepEvent,
+)
 
 TICK_SECONDS = 0.05
 
@@ -54,6 +64,8 @@ def main() -> int:
                     objective="causal", method=flag("--method", "lora"), max_steps=max_steps, start_step=0,
                     resumed_from=None, world_size=1, train_examples=8, val_examples=2, skipped_examples=0,
                     trainable_parameters=100, total_parameters=1000, lr=1e-3, lr_note="default"))
+    emit(CanaryEvent(step=0, canary_id="river-short", prompt="Write about the river.",
+                     text="The river keeps its own counsel.", seed=0, settings={"temperature": 0.0}, seconds=0.5))
     step = 0
     while step < max_steps and not cancelled:
         time.sleep(TICK_SECONDS)
@@ -63,6 +75,9 @@ def main() -> int:
                        eta_s=(max_steps - step) * 0.1))
         if step % 2 == 0:
             emit(EvalEvent(step=step, val_loss=5.5 / step))
+        if step == 4:
+            emit(MemorisationEvent(step=4, val_loss=2.0, best_val_loss=1.5, train_loss=1.0, best_train_loss=1.2,
+                                   stopping=False))
     checkpoint = f"{run_dir}/checkpoints/checkpoint-{step}"
     emit(CheckpointEvent(step=step, path=checkpoint))
     status = "cancelled" if cancelled else "done"

@@ -15,7 +15,7 @@ from tests.tui.train_fixtures import write_run, write_two_runs, write_workspace
 from tui.app import make_app
 from tui.mask_preview import build_preview
 from tui.screens.train import TrainScreen
-from tui.train_process import build_command, parse_line
+from tui.train_process import ENGINE_COMMAND, build_command, launcher, parse_line
 from tui.train_runs import STALE_STATUS, config_diff, list_runs, read_curves
 from tui.widgets.loss_plot import BRAILLE_BASE, Y_LABEL_WIDTH, Series, plot_lines
 from tui.widgets.train_runs_list import RunsTable
@@ -120,6 +120,14 @@ def test_command_carries_the_form_settings_or_only_the_run_to_resume(tmp_path):
     assert resume == ["python", "--workspace", str(tmp_path), "--resume", "runs/a", "--json"]
 
 
+def test_several_processes_launch_under_torchrun_and_one_runs_plain():
+    assert launcher(1) == list(ENGINE_COMMAND)
+    several = launcher(4)
+    assert several[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+    assert "--nproc_per_node=4" in several and several[-2:] == ["-m", "engine.train"]
+    assert launcher(4, ("python", "fake.py")) == ["python", "fake.py"]  # a test's fake child stays as is
+
+
 def test_parse_line_keeps_garbage_as_text():
     assert parse_line('{"event":"eval","step":2,"val_loss":1.5}').val_loss == 1.5
     assert parse_line('{"event":"eval","step":2}') == '{"event":"eval","step":2}'  # missing field
@@ -215,6 +223,12 @@ async def test_fake_run_streams_events_into_plot_and_stats(tmp_path, monkeypatch
         stats = str(screen.query_one("#train-stats").render())
         assert "step 6/6" in stats and "done" in stats
         assert not screen.query_one("#train-error").display
+        await pilot.press("f6")  # a RichLog lays out what it was given once it is shown
+        await pilot.pause()
+        canaries = [line.text for line in screen.query_one("#train-canary-log").lines]
+        assert canaries[0].startswith("step 0 · river-short") and canaries[1] == "The river keeps its own counsel."
+        log = "\n".join(line.text for line in screen.query_one("#train-log").lines)
+        assert "may be memorising" in log
 
 
 async def test_child_printing_garbage_and_crashing_shows_the_exit_code(tmp_path, monkeypatch):

@@ -39,6 +39,7 @@ from tui.train_process import (
     ChildOutput,
     TrainProcess,
     build_command,
+    launcher,
 )
 from tui.train_runs import Curves, RunSummary, list_runs, read_curves
 from tui.widgets.loss_plot import LossPlot, Series
@@ -407,13 +408,16 @@ class TrainScreen(WorkbenchScreen):
         form = self.query_one(TrainForm)
         try:
             settings = form.settings()
+            processes = form.processes
         except FormError as error:
             self.notify(str(error), title="Check the form", severity="error")
             if error.field:
                 form.input(error.field).focus()
             return
-        command = build_command(settings, workspace=self.app.workspace.root, base=self.child_command)
-        self.launch(command, f"{settings['model']} · {settings['method']}")
+        base = launcher(processes, self.child_command)
+        command = build_command(settings, workspace=self.app.workspace.root, base=base)
+        ranks = f" · {processes} processes" if processes > 1 else ""
+        self.launch(command, f"{settings['model']} · {settings['method']}{ranks}")
 
     def action_resume(self) -> None:
         if self.live is not None and self.live.active:
@@ -429,7 +433,9 @@ class TrainScreen(WorkbenchScreen):
             return
         if not run.last_checkpoint:
             self.notify(f"{run.run_id} has no checkpoint yet; it will start again from step 0.", timeout=4)
-        command = build_command({}, workspace=self.app.workspace.root, resume=str(run.path), base=self.child_command)
+        # The same number of processes as before, so the restored data order matches.
+        base = launcher(run.world_size, self.child_command)
+        command = build_command({}, workspace=self.app.workspace.root, resume=str(run.path), base=base)
         self.launch(command, f"resume {run.run_id}")
 
     def launch(self, command: list[str], label: str) -> None:

@@ -54,7 +54,11 @@ FIELDS = (
     Field("lora_dropout", "LoRA dropout", float, lora=True),
     Field("lora_targets", "LoRA targets", list, optional=True, lora=True),
     Field("canaries", "canaries", str),
+    Field("processes", "processes", int),  # not a TrainConfig field: how many ranks to launch
 )
+LAUNCH_FIELDS = ("processes",)
+PROCESSES_HELP = ("training processes: 1 runs `python -m engine.train`; more launch it under torchrun "
+                  "(one per GPU, or CPU ranks on gloo); only rank 0 reports")
 LORA_METHODS = ("lora", "qlora")
 INPUT_TYPES = {int: "integer", float: "number"}
 
@@ -101,7 +105,7 @@ class TrainForm(VerticalScroll):
             with Horizontal(classes=classes, id=f"train-row-{field.name}"):
                 yield Label(field.label, classes="train-label")
                 yield Input(id=f"train-{field.name}", type=INPUT_TYPES.get(field.kind, "text"), compact=True,
-                            tooltip=help_text.get(field.name), select_on_focus=False)
+                            tooltip=help_text.get(field.name, PROCESSES_HELP), select_on_focus=False)
             if field.name == "lr":
                 yield Static("", id="train-lr-note")
 
@@ -115,7 +119,10 @@ class TrainForm(VerticalScroll):
         self.set_method_options(facts, method)
         self.query_one("#train-template", Select).value = config.template
         for field in FIELDS:
-            self.input(field.name).value = _shown(getattr(config, field.name))
+            if field.name not in LAUNCH_FIELDS:
+                self.input(field.name).value = _shown(getattr(config, field.name))
+        if not self.input("processes").value:
+            self.input("processes").value = "1"
         self.update_hints()
 
     def set_method_options(self, facts: ModelFacts, method: str) -> None:
@@ -148,11 +155,24 @@ class TrainForm(VerticalScroll):
             row.set_class(method not in LORA_METHODS, "-unused")
 
     # Reading ----------------------------------------------------------------------------
+    @property
+    def processes(self) -> int:
+        text = self.input("processes").value.strip() or "1"
+        try:
+            count = int(text)
+        except ValueError:
+            raise FormError("processes", f"processes: {text!r} is not a whole number.") from None
+        if count < 1:
+            raise FormError("processes", "processes: must be at least 1.")
+        return count
+
     def settings(self) -> dict[str, Any]:
         """TrainConfig fields for the run; validated by the engine's own `config_from_dict`."""
         values: dict[str, Any] = {"model": self.model, "method": self.method,
                                   "template": str(self.query_one("#train-template", Select).value)}
         for field in FIELDS:
+            if field.name in LAUNCH_FIELDS:
+                continue
             text = self.input(field.name).value.strip()
             if not text:
                 if field.optional:
