@@ -219,3 +219,19 @@ def test_canaries_run_on_the_base_model_and_at_each_checkpoint(workspace, tiny_m
     assert kinds[kinds.index("checkpoint") + 1] == "canary"
     lines = (workspace / "runs" / "c" / "canaries.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == canaries
+
+
+def test_llada_lora_diffusion_run_adapts_blocks_not_the_head(workspace, tmp_path_factory):
+    build = pytest.importorskip("tests.llada_standin.build")
+    from safetensors.torch import load_file
+
+    folder = build.build_tiny_llada(tmp_path_factory.mktemp("llada"))
+    (workspace / "voicebench.toml").write_text(
+        f'[models.tiny-llada]\npath = "{folder}"\nfamily = "llada"\ntrust_remote_code = true\n')
+    code, events = train(workspace, model="tiny-llada", method="lora", lr=1e-2, max_steps=2, out="runs/llada")
+    assert code == 0, of(events, "error")
+    assert (events[0]["family"], events[0]["objective"]) == ("llada", "diffusion")
+    adapter = load_file(workspace / "runs" / "llada" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
+    adapted = {name.split(".lora_")[0] for name in adapter}
+    assert any(name.endswith("blocks.0.ff_out") for name in adapted)
+    assert not any(name.endswith("transformer.ff_out") for name in adapted)
