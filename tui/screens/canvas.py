@@ -236,9 +236,11 @@ class CanvasScreen(WorkbenchScreen):
                 family = read_family(entry.path, entry.family)
             except Exception:  # noqa: BLE001 - not on disk yet: trust the configured family
                 family = entry.family or FAMILY_CAUSAL
-            # 0: a local folder; 1: a Hugging Face id (maybe cached); 2: a missing folder.
-            rank = 0 if Path(entry.path).is_dir() else 1 if _looks_like_hub_id(entry.path) else 2
-            label = f"{name} (missing)" if rank == 2 else name
+            # 0: a local folder; 1: a missing local folder (the demo models before they are
+            # built: their error says how); 2: a Hugging Face id, big and maybe not cached.
+            hub = _looks_like_hub_id(entry.path)
+            rank = 0 if Path(entry.path).is_dir() else 2 if hub else 1
+            label = f"{name} (missing)" if rank == 1 else name
             # Local models first, so the default is one that can run here.
             (painters if family in DIFFUSION_FAMILIES else typists).append((rank, label, name))
         return ([(label, name) for _, label, name in sorted(painters, key=lambda item: item[0])],
@@ -457,10 +459,10 @@ class CanvasScreen(WorkbenchScreen):
         latest = timeline.steps
         running = self.live_run is not None
         if self.step >= latest:
+            # Caught up: sleep until the worker posts more frames (FramesAvailable wakes us).
             self._following = running
-            if not running:
-                self._ticker.pause()
-                self._refresh_header()
+            self._ticker.pause()
+            self._refresh_header()
             return
         if running and self._following:
             backlog = latest - self.step
@@ -627,6 +629,7 @@ class CanvasScreen(WorkbenchScreen):
             self.query_one("#canvas-prompt", Input).value = header.prompt
             self.query_one(SamplerSettingsPanel).load(header.settings)
         self.last_run, self.ended = None, ("done" if trace.final is not None else "cancelled")
+        self.query_one(Typewriter).clear("idle while a trace replays")
         self._show_timeline(timeline, info, paused=not play)
         self._status(f"replaying {target.name} — {timeline.steps} steps · space pause · ←/→ scrub · +/- speed")
         self.query_one(CanvasView).focus()

@@ -263,7 +263,7 @@ class CanvasHeader(Widget):
         if self.blocks:
             block = self.blocks if self.block < 0 else self.block + 1
             text.append(f"  block {block}/{self.blocks}")
-        if frame is not None:
+        if frame is not None and frame.forward_passes != self.step:  # equal in this sampler; shown only if one differs
             text.append(f"  passes {frame.forward_passes}")
         if self.tokens_per_second is not None:
             text.append(f"  {self.tokens_per_second:.1f} tok/s")

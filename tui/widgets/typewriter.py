@@ -61,6 +61,14 @@ class Typewriter(Vertical):
         self._status(message, error=True)
         self._draw()
 
+    def clear(self, note: str) -> None:
+        """Empty the panel (a replayed trace has no typewriter run)."""
+        self.border_title = "typewriter"
+        self.pieces = []
+        self.typing = False
+        self._status(note)
+        self._draw()
+
     def _status(self, message: str, error: bool = False) -> None:
         status = self.query_one("#typewriter-status", Static)
         status.set_class(error, "error")

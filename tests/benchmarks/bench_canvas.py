@@ -1,0 +1,131 @@
+"""Does the Canvas screen keep up with the sampler at gen_length 1,024?
+
+Measures, in one run on this machine:
+- the sampler alone: `engine.diffusion.sample` consumed in a plain loop (the baseline);
+- the same run watched by the app (headless, 120×40): the worker's own sampling time, the
+  frames the sampler produced and the steps the canvas header actually drew;
+and prints the ratio watched / alone (target: within 5%) and drawn / produced.
+
+    python tests/benchmarks/bench_canvas.py [--model DIR] [--repeats 2] [--gen-length 1024]
+
+Without --model it builds a small ModernBERT masked LM with a 1,280-token context in a temp
+folder (the fixtures' tiny models stop at 256 tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def build_model(folder: Path, context: int) -> Path:
+    import torch
+    from transformers import AutoTokenizer, ModernBertConfig, ModernBertForMaskedLM
+
+    from transformers.utils import logging as hf_logging
+
+    from tests.tiny_models import build_tokenizer
+
+    hf_logging.disable_progress_bar()
+    build_tokenizer(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    config = ModernBertConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=context, global_attn_every_n_layers=1,
+        local_attention=context, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id, cls_token_id=tokenizer.eos_token_id,
+        sep_token_id=tokenizer.eos_token_id, mask_token_id=tokenizer.mask_token_id,
+    )
+    ModernBertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def sample_alone(model_dir: Path, prompt: str, settings) -> tuple[float, int]:
+    from engine.diffusion import sample
+    from engine.models import load_model
+
+    loaded = load_model(str(model_dir))
+    stream = sample(loaded, prompt, settings)
+    started = time.perf_counter()
+    frames = 0
+    for _frame in stream:
+        frames += 1
+    return time.perf_counter() - started, frames
+
+
+async def sample_watched(workspace_root: Path, prompt: str) -> tuple[float, int, int]:
+    from textual.widgets import Input, Select
+
+    from engine.workspace import Workspace
+    from tui.app import make_app
+    from tui.widgets.canvas_view import CanvasHeader
+
+    app = make_app(Workspace.open(workspace_root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#canvas-model", Select).value = "bench"
+        screen.query_one("#canvas-typist", Select).value = "__off__"
+        screen.query_one("#canvas-prompt", Input).value = prompt
+        header = screen.query_one(CanvasHeader)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        run = screen.last_run
+        while screen.step < run.timeline.steps:  # let the display finish what it was drawing
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+        drawn = len(header.drawn_steps - {0})
+        return run.sampling_seconds, run.timeline.steps, drawn
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a masked-diffusion model folder (default: build one)")
+    parser.add_argument("--gen-length", type=int, default=1024, help="tokens to generate (= steps)")
+    parser.add_argument("--block-length", type=int, default=32, help="block length")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each")
+    args = parser.parse_args()
+
+    from engine.diffusion import SamplerSettings
+
+    prompt = "The river in winter"
+    settings = SamplerSettings(steps=args.gen_length, gen_length=args.gen_length, block_length=args.block_length)
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = Path(args.model) if args.model else build_model(Path(scratch) / "model", args.gen_length + 256)
+        root = Path(scratch) / "workspace"
+        root.mkdir()
+        (root / "voicebench.toml").write_text(
+            f'[models.bench]\npath = "{model_dir.resolve()}"\nfamily = "masked"\n'
+            f"[sampler]\nsteps = {settings.steps}\ngen_length = {settings.gen_length}\n"
+            f"block_length = {settings.block_length}\n",
+            encoding="utf-8",
+        )
+        alone, watched, produced, drawn = [], [], [], []
+        for _ in range(args.repeats):
+            seconds, frames = sample_alone(model_dir, prompt, settings)
+            alone.append(seconds)
+            seconds, frames_made, frames_drawn = asyncio.run(sample_watched(root, prompt))
+            watched.append(seconds)
+            produced.append(frames_made)
+            drawn.append(frames_drawn)
+            print(f"  alone {alone[-1]:.2f}s ({frames} frames, {frames / alone[-1]:.0f} fps)   "
+                  f"watched {seconds:.2f}s ({frames_made} frames, {frames_made / seconds:.0f} fps), "
+                  f"drawn {frames_drawn}/{frames_made}", flush=True)
+    ratio = statistics.median(watched) / statistics.median(alone)
+    print(f"gen_length {args.gen_length}, {settings.steps} steps, model {model_dir.name}")
+    print(f"sampling watched by the app / alone: {ratio:.3f} (median of {args.repeats}; target ≤ 1.05)")
+    print(f"frames drawn / produced: {sum(drawn)}/{sum(produced)} = {sum(drawn) / max(1, sum(produced)):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
