@@ -45,6 +45,7 @@ WINNERS = ("left", "right", "tie")
 # Every query below aggregates in SQLite, so a store with 100,000 ratings and votes hands
 # Python a few hundred grouped rows rather than every rating.
 FIRST_ONLY = "i.repeat_of_item_id is null"  # repeats measure consistency, not quality
+FIRST_RATING = "r.repeat_of_item_id is null"  # the same, read off the rating row itself
 
 
 def _vote_cells(db: Database) -> tuple[list[tuple[str, str, float]], list[int]]:
@@ -68,9 +69,8 @@ def _score_counts(db: Database) -> dict[tuple[str, int], tuple[list[int], list[i
     table: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
     for label, criterion_id, score, count in db.execute(
             "select g.label, s.criterion_id, s.score, count(*) from rating_scores s "
-            "join ratings r on r.id = s.rating_id join session_items i on i.id = r.item_id "
-            f"join generations g on g.id = r.generation_id where {FIRST_ONLY} "
-            "group by g.label, s.criterion_id, s.score"):
+            "join ratings r on r.id = s.rating_id join generations g on g.id = r.generation_id "
+            f"where {FIRST_RATING} group by g.label, s.criterion_id, s.score"):
         scores, counts = table.setdefault((label, criterion_id), ([], []))
         scores.append(score)
         counts.append(count)
@@ -141,13 +141,13 @@ def _position_bias(db: Database) -> dict[str, Any]:
 def _flag_shares(db: Database) -> dict[str, dict[str, float]]:
     """Per label: the share of its first ratings carrying each flag."""
     totals = dict(db.execute(
-        "select g.label, count(*) from ratings r join session_items i on i.id = r.item_id "
-        f"join generations g on g.id = r.generation_id where {FIRST_ONLY} group by g.label").fetchall())
+        "select g.label, count(*) from ratings r join generations g on g.id = r.generation_id "
+        f"where {FIRST_RATING} group by g.label").fetchall())
     shares: dict[str, dict[str, float]] = defaultdict(dict)
     for label, flag, count in db.execute(
-            "select g.label, f.value, count(*) from ratings r join session_items i on i.id = r.item_id "
+            "select g.label, f.value, count(*) from ratings r "
             "join generations g on g.id = r.generation_id, json_each(r.flags_json) f "
-            f"where {FIRST_ONLY} group by g.label, f.value"):
+            f"where {FIRST_RATING} group by g.label, f.value"):
         shares[label][flag] = count / totals[label]
     return dict(shares)
 
@@ -200,8 +200,8 @@ def _inter_rater(db: Database, criteria_rows: list[dict[str, Any]], level: str) 
     units: dict[int, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     for criterion_id, generation_id, rater, score in db.execute(
             "select s.criterion_id, r.generation_id, coalesce(r.rater, ''), avg(s.score) from rating_scores s "
-            "join ratings r on r.id = s.rating_id join session_items i on i.id = r.item_id "
-            f"where {FIRST_ONLY} group by s.criterion_id, r.generation_id, coalesce(r.rater, '')"):
+            "join ratings r on r.id = s.rating_id "
+            f"where {FIRST_RATING} group by s.criterion_id, r.generation_id, coalesce(r.rater, '')"):
         units[criterion_id][generation_id][rater] = score
     result = {}
     for criterion_row in criteria_rows:

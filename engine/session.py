@@ -25,6 +25,8 @@ The screen never sees who wrote what. It works through this API only:
   `db.atomic()`); killing the process loses at most the call in flight. The cursor is
   stored too, so reopening resumes where the rater was.
 - `end()` stamps `ended_at` and returns the reveal; `reveal()` refuses before that.
+- Keep one `BlindSession` object per session at a time (it caches the cursor); make it
+  in the thread that owns the connection.
 
 Pairwise items show two outputs for the same canary version; `choose(winner,
 criterion=None)` records "left" | "right" | "tie" overall (criterion None) or for one
@@ -236,6 +238,10 @@ class BlindSession:
         self.mode: str = row["mode"]
         self.rater: str = row["rater"] or ""
         self.total: int = db["session_items"].count_where("session_id = ?", [session_id])
+        # This object is the session's only writer while open, so cursor and ended state
+        # are kept here as well as in the store (saving two queries per key press).
+        self._cursor: int = row["cursor"]
+        self._ended: bool = row["ended_at"] is not None
         self._load_rubric()
 
     def _load_rubric(self) -> None:
@@ -243,18 +249,14 @@ class BlindSession:
         self._criterion_names = {v: k for k, v in self._criterion_ids.items()}
         self._flag_names = {r["name"] for r in self.db.query("select name from flags")}
 
-    def _criteria_changed(self) -> bool:
-        return self.db["criteria"].count != len(self._criterion_ids) or \
-            self.db["flags"].count != len(self._flag_names)
-
     # State ---------------------------------------------------------------------------------
     @property
     def ended(self) -> bool:
-        return next(self.db.query("select ended_at from sessions where id = ?", [self.session_id]))["ended_at"] is not None
+        return self._ended
 
     @property
     def cursor(self) -> int:
-        return next(self.db.query("select cursor from sessions where id = ?", [self.session_id]))["cursor"]
+        return self._cursor
 
     def progress(self) -> dict[str, int]:
         """Counts of done, skipped and pending items (safe to show: no identities)."""
@@ -280,10 +282,10 @@ class BlindSession:
         first = texts[row["generation_id"]]
         rating = next(self.db.query("select id, flags_json, note from ratings where item_id = ?", [row["id"]]), None)
         scores: dict[str, int] = {}
-        if rating and self._criteria_changed():
-            self._load_rubric()  # a criterion was added in the rubric editor mid-session
         if rating:
             for score in self.db.query("select criterion_id, score from rating_scores where rating_id = ?", [rating["id"]]):
+                if score["criterion_id"] not in self._criterion_names:
+                    self._load_rubric()  # a criterion was added in the rubric editor mid-session
                 scores[self._criterion_names.get(score["criterion_id"], str(score["criterion_id"]))] = score["score"]
         choices = {self._criterion_names.get(c["criterion_id"], "overall") if c["criterion_id"] else "overall": c["winner"]
                    for c in self.db.query("select criterion_id, winner from comparisons where item_id = ?", [row["id"]])}
@@ -302,6 +304,7 @@ class BlindSession:
         position = max(0, min(position, self.total))  # total = "past the end"
         self._check_open()
         self.db.execute("update sessions set cursor = ? where id = ?", [position, self.session_id])
+        self._cursor = position
         return self.current()
 
     def next(self) -> BlindItem | None:
@@ -423,6 +426,7 @@ class BlindSession:
     def end(self) -> list[RevealedItem]:
         """Close the session (no more changes) and reveal who wrote what."""
         self.db.execute("update sessions set ended_at = ? where id = ? and ended_at is null", [now(), self.session_id])
+        self._ended = True
         return self.reveal()
 
     def reveal(self) -> list[RevealedItem]:
