@@ -31,14 +31,24 @@ class HelpScreen(ModalScreen[None]):
         table = Table(title=f"Keys · {name}", expand=True, show_edge=False)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
-        table.add_column("where", style="dim")
+        table.add_column("where", style="dim", no_wrap=True)
+        # One row per action: `d` and `delete` for the same thing share a row.
+        rows: dict[tuple[str, str, str], list[str]] = {}
+        tooltips: dict[tuple[str, str, str], str] = {}
         for active in self.underneath.active_bindings.values():
             binding = active.binding
             if not binding.description:
                 continue
             where = "app" if active.node is self.app else type(active.node).__name__.removesuffix("Screen")
-            what = Text(binding.description)
-            if binding.tooltip:
-                what.append(f" — {binding.tooltip}", style="dim")
-            table.add_row(self.app.get_key_display(binding), what, where)
+            row = (binding.action, binding.description, where)
+            key = self.app.get_key_display(binding)
+            if key not in rows.setdefault(row, []):
+                rows[row].append(key)
+            tooltips.setdefault(row, binding.tooltip)
+        for row, keys in rows.items():
+            _action, description, where = row
+            what = Text(description)
+            if tooltips[row]:
+                what.append(f" — {tooltips[row]}", style="dim")
+            table.add_row(" ".join(keys), what, where)
         return table

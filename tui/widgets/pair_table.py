@@ -36,7 +36,7 @@ class Column:
 Cells = Sequence[tuple[str, str]]
 
 
-class PairTable(ScrollView, can_focus=True):
+class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
     """Rows of pairs with a fixed header line and a cursor; posts Highlighted/Selected."""
 
     BINDINGS = [
