@@ -114,3 +114,15 @@ def test_first_screen_does_not_import_torch_or_transformers(tmp_path):
     assert int(rows) == 11  # the Pairs screen really was shown, tokens counted
     assert torch_loaded == "False"
     assert transformers_loaded == "False"
+
+
+async def test_command_palette_runs_pairs_actions(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Pairs: Export")
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)

@@ -410,3 +410,15 @@ async def test_without_a_tokenizer_the_screen_still_works_and_says_why(workspace
         assert "no tokenizer for demo-ar" in str(app.screen.query_one("#pairs-status-left").render())
         assert "no response" in cells(app, "walking-note")["flags"]  # validation ran anyway
         assert "too long" not in cells(app, "river-thesis")["flags"]
+
+
+async def test_a_filter_that_matches_nothing_says_so(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#pairs-filter", Input).value = "zebra"
+        await pilot.pause()
+        table = app.screen.query_one(PairTable)
+        assert table.row_ids == []
+        assert "No pair matches “zebra”" in table.render_line(2).text
+        assert app.screen.query_one(PairEditor).pair_id is None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
@@ -88,9 +90,35 @@ def short_flag(problem: Problem) -> str:
     return problem.field or problem.severity
 
 
+class PairsCommands(Provider):
+    """Command palette: every Pairs key as a command ("Pairs: Ingest — Build pairs …")."""
+
+    def _commands(self):
+        screen = self.screen
+        if not isinstance(screen, PairsScreen):
+            return
+        for binding in PairsScreen.BINDINGS:
+            if binding.action == "leave_field":
+                continue
+            text = f"Pairs: {binding.description}"
+            yield text, binding.tooltip or binding.description, binding.action
+
+    async def discover(self) -> Hits:
+        for text, help_text, action in self._commands():
+            yield DiscoveryHit(text, partial(self.screen.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, action in self._commands():
+            score = matcher.match(f"{text} {help_text}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.screen.run_action, action), help=help_text)
+
+
 class PairsScreen(WorkbenchScreen):
     SCREEN_NAME = "pairs"
     CSS_PATH = "pairs.tcss"
+    COMMANDS = {PairsCommands}
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="pairs.filter", tooltip="Filter by words or tier:/split:/tag:/source:/id:"),
         Binding("escape", "leave_field", "Back to table", show=False, id="pairs.back"),
@@ -213,6 +241,10 @@ class PairsScreen(WorkbenchScreen):
         if ensure is not None and ensure not in ids:
             ids.append(ensure)
         table = self.query_one(PairTable)
+        table.empty_message = (
+            f"No pair matches “{query.strip()}”. esc clears the filter." if query.strip()
+            else "No pairs yet: i ingests your essays and notes, n adds one by hand."
+        )
         table.set_rows(ids, keep=select if select is not None else self._selected)
         table.border_title = (
             f"pairs · {len(ids)} of {len(self.session.pairs)}" if query.strip() else f"pairs · {len(ids)}"
@@ -379,6 +411,9 @@ class PairsScreen(WorkbenchScreen):
         self.save_now()
 
     def action_save(self) -> None:
+        if not self.session.dirty and self._save_state == "saved":
+            self.notify("No unsaved edits.", timeout=3)
+            return
         if self.save_now() and self._save_state == "saved":
             self.notify(f"Saved {display_path(self.session.path, self.app.workspace.root)}.", markup=False)
 

@@ -89,6 +89,7 @@ class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.columns = tuple(columns)
         self._cells = cells
         self.row_ids: list[str] = []
+        self.empty_message = ""  # shown under the header when there are no rows
         self._last_highlighted: str | None | bool = False  # False = nothing posted yet
 
     # Data ------------------------------------------------------------------------------
@@ -190,6 +191,10 @@ class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
             header = self.get_component_rich_style("pair-table--header")
             return self._line([(column.title, "") for column in self.columns], header, width)
         row = int(self.scroll_y) + y - 1
+        if not self.row_ids and y == 2 and self.empty_message:
+            message = Text(f" {self.empty_message}", style=self.get_component_rich_style("pair-table--dim"))
+            message.truncate(width, overflow="ellipsis", pad=True)
+            return Strip(list(message.render(self.app.console))).adjust_cell_length(width, self.rich_style)
         if row >= len(self.row_ids):
             return Strip.blank(width, self.rich_style)
         base = self.rich_style
