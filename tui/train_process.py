@@ -3,8 +3,9 @@
 Training never runs in the UI process (no torch here). `TrainProcess` starts
 `python -m engine.train … --json` in its own session, and two thread workers read its
 pipes: stdout carries the JSON-lines protocol of engine/train/events.py, stderr is logs.
-The workers turn each line into a message (`ChildEvent`, `ChildOutput`) and, when the
-pipes close, `ChildExited` with the exit code — so a crash, an OOM kill or a SIGKILL from
+The workers turn what each read returns into one message (`ChildEvents` for stdout, a batch
+of events and stray lines; `ChildOutput` for stderr) — batching, as Toolong does, so a fast
+child cannot flood the UI — and, when the pipes close, `ChildExited` with the exit code — so a crash, an OOM kill or a SIGKILL from
 the user all end the same way: the screen hears the exit code and stays up.
 
 Cancel is two-stage: `cancel()` sends SIGTERM (the engine finishes its step, saves a
@@ -76,23 +77,23 @@ def build_command(settings: dict[str, Any], *, workspace: Path, resume: str | No
     return [*command, "--json"]
 
 
-class ChildEvent(Message):
-    """One protocol event from the child's stdout (an engine/train/events.py dataclass)."""
+class ChildEvents(Message):
+    """What one read of the child's stdout held: protocol events (engine/train/events.py
+    dataclasses) and, as plain strings, lines that are not protocol."""
 
-    def __init__(self, run_token: int, event: Event) -> None:
+    def __init__(self, run_token: int, items: list[Event | str]) -> None:
         super().__init__()
         self.run_token = run_token
-        self.event = event
+        self.items = items
 
 
 class ChildOutput(Message):
-    """A line that is not protocol: stderr logs, or stray stdout text."""
+    """Lines from the child's stderr: logs, warnings, tracebacks."""
 
-    def __init__(self, run_token: int, line: str, stream: str) -> None:
+    def __init__(self, run_token: int, lines: list[str]) -> None:
         super().__init__()
         self.run_token = run_token
-        self.line = line
-        self.stream = stream
+        self.lines = lines
 
 
 class ChildExited(Message):
@@ -147,18 +148,15 @@ class TrainProcess:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def stdout_items(self, stop: Callable[[], bool] = lambda: False) -> Iterator[Event | str]:
-        """Parsed stdout lines until the pipe closes or `stop()` turns true."""
+    def stdout_batches(self, stop: Callable[[], bool] = lambda: False) -> Iterator[list[Event | str]]:
+        """Parsed stdout lines, a batch per read, until the pipe closes or `stop()` turns true."""
         assert self.popen is not None and self.popen.stdout is not None
-        for line in _read_lines(self.popen.stdout, lambda: stop() or self.detached):
-            if line.strip():
-                yield parse_line(line)
+        for lines in _read_batches(self.popen.stdout, lambda: stop() or self.detached):
+            yield [parse_line(line) for line in lines]
 
-    def stderr_lines(self, stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+    def stderr_batches(self, stop: Callable[[], bool] = lambda: False) -> Iterator[list[str]]:
         assert self.popen is not None and self.popen.stderr is not None
-        for line in _read_lines(self.popen.stderr, lambda: stop() or self.detached):
-            if line.strip():
-                yield line
+        yield from _read_batches(self.popen.stderr, lambda: stop() or self.detached)
 
     def wait(self, timeout: float | None = None) -> int:
         assert self.popen is not None
@@ -201,8 +199,9 @@ class TrainProcess:
             pass  # it exited between the check and the signal
 
 
-def _read_lines(pipe: Any, stop: Callable[[], bool]) -> Iterator[str]:
-    """Lines of a binary pipe, decoded as UTF-8 (bad bytes replaced), polling `stop`."""
+def _read_batches(pipe: Any, stop: Callable[[], bool]) -> Iterator[list[str]]:
+    """Non-blank lines of a binary pipe, decoded as UTF-8 (bad bytes replaced), one list per
+    read that completed at least one line; polls `stop` while the pipe is quiet."""
     fd = pipe.fileno()
     pending = b""
     with selectors.DefaultSelector() as selector:
@@ -213,8 +212,10 @@ def _read_lines(pipe: Any, stop: Callable[[], bool]) -> Iterator[str]:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 break
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", errors="replace").rstrip("\r")
-    if pending and not stop():
-        yield pending.decode("utf-8", errors="replace")
+            *complete, pending = (pending + chunk).split(b"\n")
+            lines = [line.decode("utf-8", errors="replace").rstrip("\r") for line in complete]
+            lines = [line for line in lines if line.strip()]
+            if lines:
+                yield lines
+    if pending.strip() and not stop():
+        yield [pending.decode("utf-8", errors="replace")]

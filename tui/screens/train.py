@@ -34,7 +34,7 @@ from tui.train_defaults import ModelFacts, base_config, default_method, model_fa
 from tui.train_process import (
     ENGINE_COMMAND,
     GRACEFUL_CANCEL_SECONDS,
-    ChildEvent,
+    ChildEvents,
     ChildExited,
     ChildOutput,
     TrainProcess,
@@ -466,11 +466,8 @@ class TrainScreen(WorkbenchScreen):
     def read_stdout(self, process: TrainProcess) -> None:
         worker = get_current_worker()
         token = process.run_token
-        for item in process.stdout_items(lambda: worker.is_cancelled):
-            if isinstance(item, str):
-                self.post_message(ChildOutput(token, item, "stdout"))
-            else:
-                self.post_message(ChildEvent(token, item))
+        for items in process.stdout_batches(lambda: worker.is_cancelled):
+            self.post_message(ChildEvents(token, items))
         if worker.is_cancelled or process.detached:
             return
         code = process.wait()
@@ -479,8 +476,8 @@ class TrainScreen(WorkbenchScreen):
     @work(thread=True, exit_on_error=False, group="train-stderr")
     def read_stderr(self, process: TrainProcess) -> None:
         worker = get_current_worker()
-        for line in process.stderr_lines(lambda: worker.is_cancelled):
-            self.post_message(ChildOutput(process.run_token, line, "stderr"))
+        for lines in process.stderr_batches(lambda: worker.is_cancelled):
+            self.post_message(ChildOutput(process.run_token, lines))
 
     def action_cancel(self) -> None:
         live = self.live
@@ -515,21 +512,24 @@ class TrainScreen(WorkbenchScreen):
         live = self._current(message.run_token)
         if live is None:
             return
-        if message.stream == "stderr":
-            live.stderr_tail.append(message.line)
-        self._log(message.line, "dim" if message.stream == "stderr" else "")
+        live.stderr_tail.extend(message.lines)
+        for line in message.lines:
+            self._log(line, "dim")
 
-    @on(ChildEvent)
-    def _child_event(self, message: ChildEvent) -> None:
+    @on(ChildEvents)
+    def _child_events(self, message: ChildEvents) -> None:
         live = self._current(message.run_token)
         if live is None:
             return
-        event = message.event
-        live.curves.add(event.to_dict())
-        handler = getattr(self, f"_on_{event.kind}", None)
-        if handler is not None:
-            handler(live, event)
-        self.update_plot()
+        for item in message.items:
+            if isinstance(item, str):
+                self._log(item)  # not protocol: stray prints, or a newer event kind
+                continue
+            live.curves.add(item.to_dict())
+            handler = getattr(self, f"_on_{item.kind}", None)
+            if handler is not None:
+                handler(live, item)
+        self.update_plot()  # once per batch, however many steps it held
 
     def _on_start(self, live: LiveRun, event: Any) -> None:
         live.run_dir = event.run_dir
