@@ -286,6 +286,8 @@ class _Session:
                 status, error_event = "failed", self._error("cuda", error, CUDA_ADVICE, resumable=True)
             else:
                 status, error_event = "failed", self._error("internal", error, INTERNAL_ADVICE, resumable=True)
+        if self.callback is not None and self.callback.trainer is not None:
+            self.step = max(self.step, self.callback.trainer.state.global_step)  # last finished step
         if error_event is not None:
             self.log.emit(error_event)
         last = self._last_checkpoint()
