@@ -422,3 +422,15 @@ async def test_a_filter_that_matches_nothing_says_so(workspace):
         assert table.row_ids == []
         assert "No pair matches “zebra”" in table.render_line(2).text
         assert app.screen.query_one(PairEditor).pair_id is None
+
+
+async def test_an_outside_change_reloads_when_nothing_is_unsaved(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = workspace.pairs_path.read_text(encoding="utf-8")
+        workspace.pairs_path.write_text(text.replace("Hands remember", "Hands recall"), encoding="utf-8")
+        screen_of(app).check_disk()  # what the 2-second timer does
+        await settle(pilot)
+        assert screen_of(app).session.get("hands-note").response == "Hands recall what the head forgets."
+        assert cells(app, "hands-note")["tokens"] != "…"

@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.pairs import Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
+from engine.pairs import Fingerprint, Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
 from tui.pairs_session import DUPLICATE_MARK, PairsSession, unique_path
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
@@ -35,7 +35,8 @@ from tui.widgets.pair_table import Column, PairTable
 
 DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pairs] model overrides
 AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is written
-VALIDATE_SECONDS = 0.4  # quiet time after the last edit before validation runs again
+VALIDATE_SECONDS = 0.4
+DISK_CHECK_SECONDS = 2.0  # how often the file's size/mtime are checked for outside changes  # quiet time after the last edit before validation runs again
 TOKEN_BATCH = 256  # pairs counted per progress message
 
 ID_WIDTH = 26
@@ -160,6 +161,7 @@ class PairsScreen(WorkbenchScreen):
         self._selected: str | None = None
         self._autosave_timer: Timer | None = None
         self._last_filter: tuple[str, int, list[Pair]] = ("", -1, [])  # query, version, matches
+        self._disk_stat: tuple[int, int] | None = None  # (mtime, size) of the file as last seen
         self._validating = False  # a validation worker is running
         self._validate_again = False  # …and another was asked for meanwhile
         self._validate_timer: Timer | None = None
@@ -194,6 +196,8 @@ class PairsScreen(WorkbenchScreen):
         self._refresh_rows()
         self.query_one(PairTable).focus()
         self._start_background_work()
+        self._disk_stat = self._stat()
+        self.set_interval(DISK_CHECK_SECONDS, self.check_disk, name="disk-check")
 
     def _start_background_work(self) -> None:
         self._counter = None
@@ -440,6 +444,7 @@ class PairsScreen(WorkbenchScreen):
                         severity="error", timeout=10, markup=False)
             return False
         self._save_state = "saved"
+        self._disk_stat = self._stat()  # our own write is not an outside change
         self._update_status()
         return True
 
@@ -461,6 +466,36 @@ class PairsScreen(WorkbenchScreen):
         if self._conflict_pending:
             self._conflict_pending = False
             self._ask_about_conflict()
+        else:
+            self.check_disk()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            info = self.session.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def check_disk(self) -> None:
+        """Reload the file when another program changed it and nothing here is unsaved
+        (e.g. `voicebench ingest` in another terminal). With unsaved edits the next save
+        raises the conflict dialog instead, so nothing is lost either way."""
+        stat = self._stat()
+        if stat == self._disk_stat or self.session.dirty or self._conflict_open:
+            return
+        self._disk_stat = stat
+        try:
+            on_disk = Fingerprint.of_bytes(self.session.path.read_bytes())
+        except OSError:
+            return
+        if on_disk == self.session.pair_file.fingerprint:
+            return  # touched, not changed
+        self.session.reload()
+        self._selected = None
+        self._refresh_rows()
+        self._start_background_work()
+        self.notify(f"Reloaded {display_path(self.session.path, self.app.workspace.root)}: it changed on disk.",
+                    timeout=5, markup=False)
 
     def _ask_about_conflict(self, error: str = "") -> None:
         if self._conflict_open:
@@ -505,6 +540,7 @@ class PairsScreen(WorkbenchScreen):
             self._ask_about_conflict(error=str(error))
             return
         self._save_state = "saved"
+        self._disk_stat = self._stat()
         self._update_status()
         self.notify(message, timeout=8, markup=False)
 
