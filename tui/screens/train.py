@@ -148,6 +148,7 @@ class TrainScreen(WorkbenchScreen):
         self.facts: ModelFacts | None = None
         self.pair_index = 0
         self.preview_key: tuple[Any, ...] = ()
+        self.preview_pairs: tuple[Any, list[Any]] = (None, [])  # (file version, pairs to preview)
         self.shown_runs: tuple[RunSummary, ...] = ()  # runs whose curves the plot shows when no live run
         self.shown_curves: tuple[Curves, ...] = ()
         self.quit_warned = False
@@ -287,8 +288,13 @@ class TrainScreen(WorkbenchScreen):
         if not path.exists():
             self.post_message(self.PreviewReady(key, None, "", f"{path}: no pairs file yet (make pairs on F1)."))
             return
-        pairs = load_pairs(path).pairs
-        usable = [pair for pair in pairs if pair.split == "train" and pair.prompt and pair.response] or pairs
+        stamp = path.stat()
+        version = (stamp.st_mtime_ns, stamp.st_size)
+        if self.preview_pairs[0] != version:  # read the file again only when it changed
+            pairs = load_pairs(path).pairs
+            usable = [pair for pair in pairs if pair.split == "train" and pair.prompt and pair.response] or pairs
+            self.preview_pairs = (version, usable)
+        usable = self.preview_pairs[1]
         if not usable:
             self.post_message(self.PreviewReady(key, None, "", f"{path}: no pairs to preview."))
             return
