@@ -10,13 +10,14 @@ Order of a run: `start`, then `canary` lines for the base model (step 0), then `
 lines with `eval`, `checkpoint`, `canary` and `memorisation` lines interleaved, then
 exactly one `done` as the last line (preceded by `error` when the run failed). A run
 that is resumed appends a new `start` (with `resumed_from`) to the same events.jsonl.
+`log` lines may come anywhere (a store warning can even precede `start`).
 A run that cannot start (bad flag values, unreadable config) prints only `error` and
 `done` (run_dir "") and writes no run folder.
 
 | event | fields |
 | --- | --- |
 | start | run_id, run_dir, model, family, objective, method, max_steps, start_step, resumed_from (checkpoint path or null), world_size, train_examples, val_examples, skipped_examples, trainable_parameters, total_parameters, lr, lr_note |
-| step | step (1-based optimizer step), max_steps, epoch, loss, lr, grad_norm (null if unknown), tokens_per_s (all ranks, non-padding tokens), memory (MiB: peak CUDA allocation on a GPU, peak process RSS on CPU), world_size, elapsed_s, eta_s |
+| step | step (1-based optimizer step), max_steps, epoch, loss, lr, grad_norm (null if unknown), tokens_per_s (all ranks; tokens the loss sees: non-padding for causal, every position incl. EOS padding for diffusion), memory (MiB: peak CUDA allocation on a GPU, peak process RSS on CPU), world_size, elapsed_s, eta_s |
 | eval | step, val_loss |
 | checkpoint | step, path (folder holding adapter_model.safetensors or model.safetensors plus optimizer/scheduler/RNG state) |
 | canary | step (0 = base model), canary_id, prompt, text, seed, settings (sampler settings dict), seconds |

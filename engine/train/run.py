@@ -328,8 +328,6 @@ class _Session:
         config, entry, log = self.config, self.entry, self.log
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)
-        for problem in problems[:10]:
-            log.emit(LogEvent(level="warning", message=f"{problem} (line skipped)"))
         device = self._device()
         quantised = config.method == "qlora"
         loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
@@ -375,6 +373,10 @@ class _Session:
             lr=lr, lr_note=lr_note,
         ))
         self.step = start_step
+        for problem in problems[:10]:
+            log.emit(LogEvent(level="warning", message=f"{problem} (line skipped)"))
+        if len(problems) > 10:
+            log.emit(LogEvent(level="warning", message=f"{pairs_path}: {len(problems) - 10} more bad lines skipped"))
         if self.resume_dir is not None and start_step == 0:
             log.emit(LogEvent(level="warning", message=f"{self.run_dir}: no checkpoint yet, starting from step 0"))
         if val_pairs and not val_examples:

@@ -35,12 +35,13 @@ def one_torch_thread():
 
 @pytest.fixture()
 def workspace(tmp_path) -> Path:
-    """A workspace with four train pairs (one batch, so every step sees the same data) and one val pair."""
+    """Four train pairs (one batch, so every step sees the same data), one val pair, one bad line."""
     (tmp_path / "data").mkdir()
     lines = [{"id": f"p{i}", "prompt": f"Write note {i}.", "response": text, "split": "train"}
              for i, text in enumerate(RESPONSES)]
     lines.append({"id": "v0", "prompt": "Write note 9.", "response": RESPONSES[0], "split": "val"})
-    (tmp_path / "data" / "pairs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    text = "".join(json.dumps(line) + "\n" for line in lines) + "{not json\n"  # line 6: reported, skipped
+    (tmp_path / "data" / "pairs.jsonl").write_text(text)
     return tmp_path
 
 
@@ -67,6 +68,8 @@ def test_lora_run_lowers_loss_and_records_the_run(workspace, tiny_llama_dir):
     assert [event["step"] for event in of(events, "eval")] == [3, 6]
     start, done = events[0], events[-1]
     assert start["trainable_parameters"] < start["total_parameters"] / 2
+    assert start["train_examples"] == 4 and start["val_examples"] == 1
+    assert any("pairs.jsonl:6:" in event["message"] for event in of(events, "log"))
     assert done["status"] == "done" and done["step"] == 6
     run_dir = workspace / "runs" / "lora"
     assert Path(done["last_checkpoint"]) == run_dir / "checkpoints" / "checkpoint-6"
