@@ -48,6 +48,29 @@ APP_SCRIPT = textwrap.dedent("""
     print(times["painted"], times["ready"], "torch" in sys.modules)
 """)
 
+# The same measurement for a bare Textual app (a Static and a Footer): Textual's own floor.
+HELLO_SCRIPT = textwrap.dedent("""
+    import time
+    start = time.perf_counter()
+    from textual.app import App
+    from textual.widgets import Footer, Static
+
+    class Hello(App):
+        def compose(self):
+            yield Static("hello")
+            yield Footer()
+
+    times = {}
+
+    async def auto_pilot(pilot):
+        await pilot.pause()
+        times["painted"] = time.perf_counter() - start
+        pilot.app.exit()
+
+    Hello().run(headless=True, size=(120, 40), auto_pilot=auto_pilot)
+    print(times["painted"])
+""")
+
 FILTER_SCRIPT = textwrap.dedent("""
     import asyncio, json, sys, time
     from engine.workspace import Workspace
@@ -131,6 +154,11 @@ def main() -> None:
         small = make_workspace(Path(temp) / "small").root
         demo = REPO_ROOT if (REPO_ROOT / "data" / "pairs.jsonl").exists() else small
         label = "repo demo" if demo == REPO_ROOT else "small test workspace"
+        hello = []
+        for _ in range(args.runs):
+            result = subprocess.run([sys.executable, "-c", HELLO_SCRIPT], check=True, capture_output=True, text=True)
+            hello.append(float(result.stdout))
+        print(f"bare Textual app painted (floor)  {median(hello) * 1000:8.0f} ms  {median(hello) / baseline:5.1f}x")
         painted, ready, wall, torch_loaded = app_times(demo, args.runs)
         print(f"app → Pairs painted ({label})   {median(painted) * 1000:8.0f} ms  {median(painted) / baseline:5.1f}x")
         print(f"app → tokens + validation done  {median(ready) * 1000:8.0f} ms  {median(ready) / baseline:5.1f}x")
