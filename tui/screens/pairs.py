@@ -449,6 +449,10 @@ class PairsScreen(WorkbenchScreen):
         return True
 
     def prepare_to_quit(self) -> bool:
+        if self._conflict_open:
+            self.notify("Your edits are not saved yet: choose Save as, Reload or Overwrite first.",
+                        severity="warning", timeout=6)
+            return False
         return self.save_now()
 
     def on_screen_suspend(self) -> None:
