@@ -31,7 +31,7 @@ from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
 from tui.screens.pairs_io import ExportDialog, ExportPlan, IngestDialog, IngestOutcome, merge_ingested
 from tui.widgets.pair_editor import PairEditor
 from tui.widgets.pair_problems import ProblemList, display_path
-from tui.widgets.pair_table import Column, PairTable
+from tui.widgets.pair_table import Column, PairTable, middle_ellipsis
 
 DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pairs] model overrides
 AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is written
@@ -51,15 +51,6 @@ COLUMNS = (
 # Short tier names keep the table narrow; the editor's title shows the full name.
 TIER_SHORT = {"continuation": "cont", "paragraph": "para"}
 DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
-
-
-def middle_ellipsis(text: str, width: int) -> str:
-    """Ingest ids share long prefixes (`2024-02-11-the-elbow-of-the-coat-paragraph-03`):
-    keep both ends so rows stay tellable apart."""
-    if len(text) <= width:
-        return text
-    tail = width // 2
-    return text[: width - tail - 1] + "…" + text[-tail:]
 
 
 def display_id(key: str) -> str:

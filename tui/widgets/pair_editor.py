@@ -14,6 +14,9 @@ from textual.message import Message
 from textual.widgets import Input, Label, TextArea
 
 from engine.pairs import Pair
+from tui.widgets.pair_table import middle_ellipsis
+
+TITLE_WIDTH = 34  # the editor is 42 columns wide; its title keeps both ends of long ids
 
 
 def parse_tags(value: str) -> list[str]:
@@ -79,7 +82,7 @@ class PairEditor(Vertical):
                 widget.disabled = pair is None
         finally:
             self._loading = False
-        self.border_title = pair.id if pair is not None else "no pair selected"
+        self.border_title = middle_ellipsis(pair.id, TITLE_WIDTH) if pair is not None else "no pair selected"
         self.border_subtitle = f"{pair.tier} · {pair.split}" if pair is not None else ""
 
     def show_bad_line(self, line: int, raw: str, message: str) -> None:

@@ -32,6 +32,15 @@ class Column:
     justify: str = "left"
 
 
+def middle_ellipsis(text: str, width: int) -> str:
+    """Ingest ids share long prefixes (`2024-02-11-the-elbow-of-the-coat-paragraph-03`):
+    keep both ends so rows stay tellable apart."""
+    if len(text) <= width:
+        return text
+    tail = width // 2
+    return text[: width - tail - 1] + "…" + text[-tail:]
+
+
 # A row's cells as (text, style name) pairs; the style name picks a component class.
 Cells = Sequence[tuple[str, str]]
 
