@@ -19,6 +19,7 @@ import asyncio
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,16 +50,24 @@ def build_model(folder: Path, context: int) -> Path:
 
 
 def sample_alone(model_dir: Path, prompt: str, settings) -> tuple[float, int]:
+    """The baseline: the same generator consumed in a plain thread, as the app's worker does
+    (torch behaves differently on the main thread under load, so compare like with like)."""
     from engine.diffusion import sample
     from engine.models import load_model
 
     loaded = load_model(str(model_dir))
-    stream = sample(loaded, prompt, settings)
-    started = time.perf_counter()
-    frames = 0
-    for _frame in stream:
-        frames += 1
-    return time.perf_counter() - started, frames
+    result: dict[str, float] = {}
+
+    def consume() -> None:
+        stream = sample(loaded, prompt, settings)
+        started = time.perf_counter()
+        result["frames"] = sum(1 for _frame in stream)
+        result["seconds"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    thread.join()
+    return result["seconds"], int(result["frames"])
 
 
 async def sample_watched(workspace_root: Path, prompt: str) -> tuple[float, int, int]:

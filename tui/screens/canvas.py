@@ -466,6 +466,8 @@ class CanvasScreen(WorkbenchScreen):
             return
         if running and self._following:
             backlog = latest - self.step
+            if backlog <= MAX_LAG_STEPS and self.query_one(CanvasHeader).last_drawn_step != self.step:
+                return  # the last step has not reached the screen yet: draw every frame
             advance = 1 if backlog <= MAX_LAG_STEPS else backlog - MAX_LAG_STEPS
         else:
             self._budget = min(self._budget + elapsed * self.speed, latest - self.step)

@@ -237,6 +237,7 @@ class CanvasHeader(Widget):
         self.tokens_per_second: float | None = None
         self.planned_steps: int | None = None  # steps the run will take (None: fast mode)
         self.drawn_steps: set[int] = set()  # steps that actually reached the screen (bench)
+        self.last_drawn_step = -1
 
     def show(self, timeline: Timeline | None, step: int, block: int, blocks: int, state: str,
              speed: float, tokens_per_second: float | None, planned_steps: int | None = None) -> None:
@@ -247,6 +248,7 @@ class CanvasHeader(Widget):
 
     def render(self) -> Text:
         self.drawn_steps.add(self.step)
+        self.last_drawn_step = self.step
         timeline = self.timeline
         total = timeline.steps if timeline else 0
         frame = timeline.frame(self.step) if timeline else None
