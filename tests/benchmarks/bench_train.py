@@ -7,7 +7,8 @@
    loop (same model, data, batch, optimizer) — the cost of the Trainer and our callbacks.
 2. Masked-diffusion step time against a causal step on models of the same size
    (demo-diffusion vs demo-ar when both exist, else a ModernBERT and a Llama of equal width/depth).
-3. The event stream: the same run with --json and with human-readable lines.
+3. The event stream: the same run with --json and with human-readable lines, and the
+   direct cost of recording one event against the time of one step.
 Steps are timed from the events' `elapsed_s` after a warm-up step.
 """
 
@@ -123,6 +124,21 @@ def baseline_loop(root: Path, model_path: Path, steps: int) -> dict:
     return {"step_s": seconds / (steps - 1), "tokens_per_s": tokens / seconds}
 
 
+def emit_cost(root: Path, json_mode: bool, events: int = 2000) -> float:
+    """Seconds to record one step event (events.jsonl + stdout line + status bookkeeping)."""
+    from engine.train.events import StepEvent
+    from engine.train.record import RunLog
+
+    log = RunLog(root / f"emit-{json_mode}", is_main=True, json_mode=json_mode, stdout=io.StringIO())
+    event = StepEvent(step=1, max_steps=10, epoch=0.1, loss=3.2, lr=2e-4, grad_norm=1.0, tokens_per_s=800.0,
+                      memory=900.0, world_size=1, elapsed_s=1.0, eta_s=9.0)
+    started = time.perf_counter()
+    for _ in range(events):
+        log.emit(event)
+    log.close()
+    return (time.perf_counter() - started) / events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="optimizer steps per measurement")
@@ -163,6 +179,12 @@ def main() -> None:
                                  lambda i: engine_run(root, causal, "lora", args.steps, True, f"runs/json{i}"))
         print(f"3. event stream: step time with --json {json_again['step_s'] * 1000:.0f} ms, without "
               f"{human['step_s'] * 1000:.0f} ms -> ratio {json_again['step_s'] / human['step_s']:.2f}")
+        # Whole-run timings on a shared machine swing by tens of percent; the direct cost of
+        # recording one event, against one step, is the steadier answer.
+        for json_mode in (True, False):
+            cost = emit_cost(root, json_mode)
+            print(f"   emitting one step event {'with' if json_mode else 'without'} --json: {cost * 1e6:.0f} us "
+                  f"= {cost / human['step_s']:.5f} of a step")
 
 if __name__ == "__main__":
     main()
