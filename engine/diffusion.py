@@ -195,10 +195,44 @@ def shift_logits(logits: Any) -> Any:
     return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
 
 
-def model_logits(model: Any, canvas: Any, family: str) -> Any:
-    """Per-position logits (rows, length, vocab) for a canvas, whatever the family's convention."""
-    logits = model(input_ids=canvas).logits
-    return shift_logits(logits) if family == FAMILY_DREAM else logits
+def model_logits(model: Any, canvas: Any, family: str, rows: slice | None = None) -> Any:
+    """Per-position logits (batch, positions, vocab) for a canvas, whatever the family's convention.
+
+    With `rows`, only those canvas positions are returned — and when the model exposes its
+    LM head (`get_output_embeddings`), the head runs on those positions alone: the network
+    still reads the whole canvas, but the vocabulary projection, the costliest layer of a
+    small model and a large share of LLaDA's, skips positions that cannot be committed.
+    """
+    handle = None
+    if rows is not None and family != FAMILY_DREAM:  # Dream needs the position before each row
+        head = _output_head(model)
+        if head is not None:
+            length = canvas.shape[1]
+
+            def keep_rows(_module: Any, args: tuple) -> tuple | None:
+                hidden = args[0] if args else None
+                if getattr(hidden, "dim", lambda: 0)() == 3 and hidden.shape[1] == length:
+                    return (hidden[:, rows], *args[1:])
+                return None  # an unexpected layout: leave it, slice the logits below instead
+
+            handle = head.register_forward_pre_hook(keep_rows)
+    try:
+        logits = model(input_ids=canvas).logits
+    finally:
+        if handle is not None:
+            handle.remove()
+    if family == FAMILY_DREAM:
+        logits = shift_logits(logits)
+    if rows is not None and logits.shape[1] == canvas.shape[1]:
+        logits = logits[:, rows]
+    return logits
+
+
+def _output_head(model: Any) -> Any:
+    try:
+        return model.get_output_embeddings()
+    except (AttributeError, NotImplementedError, ValueError):
+        return None
 
 
 def sample(loaded: LoadedModel, prompt: str, settings: SamplerSettings) -> Generator[StepFrame, None, FinalFrame]:
@@ -331,11 +365,12 @@ def _block_logits(
     """(block_length, vocab) logits of the current block after classifier-free guidance."""
     import torch
 
+    rows = slice(start, start + block_length)
     if cfg_scale <= 0:
-        return model_logits(model, canvas, family)[0, start:start + block_length]
+        return model_logits(model, canvas, family, rows)[0]
     unconditional = canvas.clone()
     unconditional[0, :prompt_length] = mask_id
-    logits = model_logits(model, torch.cat([canvas, unconditional]), family)[:, start:start + block_length]
+    logits = model_logits(model, torch.cat([canvas, unconditional]), family, rows)
     conditional, unconditional_logits = logits[0], logits[1]
     return unconditional_logits + (cfg_scale + 1.0) * (conditional - unconditional_logits)
 

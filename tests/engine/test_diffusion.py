@@ -11,7 +11,7 @@ import torch
 
 from engine.diffusion import (
     FRAME_TYPES, LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID, FinalFrame, SamplerSettings,
-    SamplerSettingsError, StepFrame, encode_prompt, sample, sample_ids, shift_logits, special_ids,
+    SamplerSettingsError, StepFrame, encode_prompt, model_logits, sample, sample_ids, shift_logits, special_ids,
     transfer_schedule,
 )
 from engine.events import event_from_dict
@@ -282,6 +282,18 @@ def test_llada_suppress_eos_with_an_eos_loving_head(llada):
             head.bias.copy_(saved)
     assert set(eager.token_ids) == {LLADA_EOS_ID} and eager.text == ""
     assert LLADA_EOS_ID not in suppressed.token_ids
+
+
+@pytest.mark.parametrize("family_fixture", ["masked", "llada"])
+def test_block_logits_from_the_head_alone_equal_the_full_logits(family_fixture, request):
+    loaded = request.getfixturevalue(family_fixture)
+    canvas = torch.randint(0, 300, (2, 20))
+    with torch.inference_mode():
+        full = model_logits(loaded.model, canvas, loaded.family)
+        block = model_logits(loaded.model, canvas, loaded.family, slice(6, 14))
+    assert block.shape == (2, 8, full.shape[-1])
+    assert torch.equal(block, full[:, 6:14])
+    assert not loaded.model.get_output_embeddings()._forward_pre_hooks  # the hook is gone again
 
 
 def test_dream_hook_shifts_logits_one_position_right():

@@ -111,6 +111,9 @@ class LLaDAModelLM(PreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.model.transformer["wte"]
 
+    def get_output_embeddings(self) -> nn.Module:
+        return self.model.transformer["ff_out"]
+
     def forward(
         self,
         input_ids: torch.Tensor,
