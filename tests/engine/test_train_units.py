@@ -284,3 +284,31 @@ def test_runs_list_reads_status_marks_killed_runs_stale_and_diffs_configs(tmp_pa
     assert not listed[1].stale and listed[1].status == "done"
     assert [event.kind for event in read_events(runs / "b")] == ["start", "step", "eval"]
     assert config_diff(listed[1].config, listed[0].config) == [("lr", 1e-3, 5e-4)]
+
+
+def test_loss_mask_preview_marks_exactly_the_response_tokens(tokenizer):
+    from engine.train.data import loss_mask_preview
+
+    preview = loss_mask_preview(tokenizer, PROMPT, RESPONSE, "chat", max_length=512)
+    trained = "".join(text for text, is_trained in preview if is_trained)
+    untrained = "".join(text for text, is_trained in preview if not is_trained)
+    assert trained == f"{RESPONSE}<|end|>\n<|endoftext|>"
+    assert untrained == f"<|user|>\n{PROMPT}<|end|>\n<|assistant|>\n"
+    assert [is_trained for _, is_trained in preview] == sorted(is_trained for _, is_trained in preview)
+
+
+def test_every_train_flag_has_help_and_maps_to_a_config_field():
+    import argparse
+    import dataclasses
+
+    from engine.train.__main__ import build_parser
+    from engine.train.options import RUN_ONLY_KEYS
+
+    fields = {field.name for field in dataclasses.fields(train_config.TrainConfig)}
+    actions = [a for a in build_parser()._actions if not isinstance(a, argparse._HelpAction)]
+    assert all(action.help for action in actions)
+    assert {a.dest for a in actions} - set(RUN_ONLY_KEYS) <= fields
+    args = build_parser().parse_args(["--model", "demo-ar", "--lora-targets", "q_proj, v_proj", "--no-early-stop"])
+    from engine.train.options import config_overrides
+
+    assert config_overrides(args) == {"model": "demo-ar", "lora_targets": ["q_proj", "v_proj"], "early_stop": False}
