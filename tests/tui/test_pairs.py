@@ -434,3 +434,19 @@ async def test_an_outside_change_reloads_when_nothing_is_unsaved(workspace):
         await settle(pilot)
         assert screen_of(app).session.get("hands-note").response == "Hands recall what the head forgets."
         assert cells(app, "hands-note")["tokens"] != "…"
+
+
+async def test_an_unreadable_pairs_file_is_reported_and_keys_do_nothing(workspace):
+    workspace.pairs_path.unlink()
+    workspace.pairs_path.mkdir()  # a folder where the file should be: reading it fails
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(PairTable)
+        assert "cannot read" in table.empty_message
+        await pilot.press("n", "d", "ctrl+z", "ctrl+s")
+        await pilot.pause()
+        assert screen_of(app).session is None
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert workspace.pairs_path.is_dir()

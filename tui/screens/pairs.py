@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 
 from rich.text import Text
@@ -24,7 +24,16 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.pairs import Fingerprint, Pair, Problem, SaveConflict, filter_pairs, pair_token_count, validate
+from engine.pairs import (
+    Fingerprint,
+    Pair,
+    Problem,
+    SaveConflict,
+    filter_pairs,
+    load_pairs,
+    pair_token_count,
+    validate,
+)
 from tui.pairs_session import DUPLICATE_MARK, PairsSession, unique_path
 from tui.screens.base import WorkbenchScreen
 from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
@@ -80,6 +89,18 @@ def short_flag(problem: Problem) -> str:
     if "same prompt and response" in message:
         return "dup"
     return problem.field or problem.severity
+
+
+def when_loaded(method):
+    """Skip a handler or action until the pairs file has been read (it loads in a worker)."""
+
+    @wraps(method)
+    def guarded(self, *args, **kwargs):
+        if self.session is None:
+            return None
+        return method(self, *args, **kwargs)
+
+    return guarded
 
 
 class PairsCommands(Provider):
@@ -181,11 +202,37 @@ class PairsScreen(WorkbenchScreen):
         settings = workspace.section("pairs")
         self._token_model = str(settings.get("model", DEFAULT_TOKEN_MODEL))
         self.autosave_delay = float(settings.get("autosave_seconds", self.autosave_delay))
-        self.session = PairsSession.open(workspace.pairs_path)
-        self.query_one(PairTable).border_title = "pairs"
+        table = self.query_one(PairTable)
+        table.border_title = "pairs"
+        table.empty_message = f"Loading {display_path(workspace.pairs_path, workspace.root)}…"
         self.query_one(ProblemList).border_title = "problems · checking…"
+        self.query_one(PairEditor).show(None)
+        table.focus()
+        # Read in a worker so the screen paints at once, however big the file.
+        self._load_file(workspace.pairs_path)
+
+    class Loaded(Message):
+        def __init__(self, pair_file=None, error: str = "") -> None:
+            super().__init__()
+            self.pair_file, self.error = pair_file, error
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pairs-load")
+    def _load_file(self, path: Path) -> None:
+        try:
+            self.post_message(self.Loaded(load_pairs(path)))
+        except OSError as error:
+            self.post_message(self.Loaded(error=f"{path}: cannot read ({error.strerror or error}); "
+                                                "check its permissions, then reopen voicebench"))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.error:
+            self.query_one(PairTable).empty_message = message.error
+            self.query_one(PairTable).refresh()
+            self.notify(message.error, severity="error", timeout=15, markup=False)
+            return
+        self.session = PairsSession(message.pair_file)
         self._refresh_rows()
-        self.query_one(PairTable).focus()
         self._start_background_work()
         self._disk_stat = self._stat()
         self.set_interval(DISK_CHECK_SECONDS, self.check_disk, name="disk-check")
@@ -227,6 +274,7 @@ class PairsScreen(WorkbenchScreen):
         return pair_token_count(pair, self._counter.count)
 
     # Rows, selection, status ---------------------------------------------------------------
+    @when_loaded
     def _refresh_rows(self, select: str | None = None, ensure: str | None = None) -> None:
         """Re-apply the filter; keep (or move) the cursor; `ensure` shows a pair even if
         the filter would hide it (a new pair must be visible to be edited)."""
@@ -261,6 +309,7 @@ class PairsScreen(WorkbenchScreen):
         self._last_filter = (query, self.session.version, matches)
         return matches
 
+    @when_loaded
     def _show_selected(self, pair_id: str | None) -> None:
         if pair_id != self._selected:
             self.session.break_coalescing()
@@ -275,6 +324,7 @@ class PairsScreen(WorkbenchScreen):
     def _selected_for_edit(self, event: PairTable.Selected) -> None:
         self.query_one("#pair-response", TextArea).focus()
 
+    @when_loaded
     def _update_status(self) -> None:
         session = self.session
         root = self.app.workspace.root
@@ -326,6 +376,7 @@ class PairsScreen(WorkbenchScreen):
 
     # Editing ---------------------------------------------------------------------------
     @on(PairEditor.Edited)
+    @when_loaded
     def _edited(self, event: PairEditor.Edited) -> None:
         before = self.session.get(event.pair_id)
         if before is None or getattr(before, event.field) == event.value:
@@ -345,15 +396,19 @@ class PairsScreen(WorkbenchScreen):
         self._validate_soon(VALIDATE_SECONDS)
 
     def _current(self) -> str | None:
+        if self.session is None:
+            return None
         pair_id = self.query_one(PairTable).cursor_id
         return pair_id if self.session.get(pair_id) is not None else None
 
+    @when_loaded
     def action_new_pair(self) -> None:
         pair = self.session.add_new(after=self._current())
         self._refresh_rows(select=pair.id, ensure=pair.id)
         self._changed()
         self.query_one("#pair-prompt", TextArea).focus()
 
+    @when_loaded
     def action_duplicate_pair(self) -> None:
         pair_id = self._current()
         if pair_id is None:
@@ -363,6 +418,7 @@ class PairsScreen(WorkbenchScreen):
         self._changed()
         self.notify(f"Duplicated {display_id(pair_id)} as {copy_of.id}.", markup=False)
 
+    @when_loaded
     def action_delete_pair(self) -> None:
         pair_id = self._current()
         if pair_id is None:
@@ -372,6 +428,7 @@ class PairsScreen(WorkbenchScreen):
         self._changed()
         self.notify(f"Deleted {display_id(pair_id)}. ctrl+z brings it back.", markup=False)
 
+    @when_loaded
     def action_move_split(self, split: str) -> None:
         pair_id = self._current()
         if pair_id is None or not self.session.set_split(pair_id, split):
@@ -380,12 +437,15 @@ class PairsScreen(WorkbenchScreen):
         self.query_one(PairEditor).show(self.session.get(pair_id), pair_id)
         self._changed()
 
+    @when_loaded
     def action_undo(self) -> None:
         self._travel(self.session.undo, "Undid")
 
+    @when_loaded
     def action_redo(self) -> None:
         self._travel(self.session.redo, "Redid")
 
+    @when_loaded
     def _travel(self, step_function, verb: str) -> None:
         step = step_function(self._current())
         if step is None:
@@ -405,6 +465,7 @@ class PairsScreen(WorkbenchScreen):
         self._autosave_timer = None
         self.save_now()
 
+    @when_loaded
     def action_save(self) -> None:
         if not self.session.dirty and self._save_state == "saved":
             self.notify("No unsaved edits.", timeout=3)
@@ -414,7 +475,7 @@ class PairsScreen(WorkbenchScreen):
 
     def save_now(self, ask: bool = True) -> bool:
         """Write unsaved edits; on a conflict, ask (or remember to ask). True when saved."""
-        if not self.session.dirty:
+        if self.session is None or not self.session.dirty:
             return True
         if self._conflict_open:
             return False
@@ -471,6 +532,7 @@ class PairsScreen(WorkbenchScreen):
             return None
         return info.st_mtime_ns, info.st_size
 
+    @when_loaded
     def check_disk(self) -> None:
         """Reload the file when another program changed it and nothing here is unsaved
         (e.g. `voicebench ingest` in another terminal). With unsaved edits the next save
@@ -591,11 +653,13 @@ class PairsScreen(WorkbenchScreen):
         self.query_one(PairTable).refresh()
         self._update_status()
 
+    @when_loaded
     def _validate_soon(self, delay: float) -> None:
         if self._validate_timer is not None:
             self._validate_timer.stop()
         self._validate_timer = self._after(delay, self._start_validation, "validate")
 
+    @when_loaded
     def _start_validation(self) -> None:
         self._validate_timer = None
         if self._validating:
@@ -627,6 +691,7 @@ class PairsScreen(WorkbenchScreen):
                     severity="error", timeout=10, markup=False)
 
     @on(ProblemsFound)
+    @when_loaded
     def _problems_found(self, message: ProblemsFound) -> None:
         self._validating = False
         if self._validate_again:
@@ -651,6 +716,7 @@ class PairsScreen(WorkbenchScreen):
         self.query_one(ProblemList).focus()
 
     @on(ProblemList.Chosen)
+    @when_loaded
     def _jump(self, event: ProblemList.Chosen) -> None:
         """Select the pair a problem is about (clearing a filter that hides it)."""
         problem = event.problem
@@ -672,6 +738,7 @@ class PairsScreen(WorkbenchScreen):
         table.focus()
 
     # Ingest and export (dialogs in tui/screens/pairs_io.py) --------------------------------
+    @when_loaded
     def action_ingest(self) -> None:
         workspace = self.app.workspace
         self.app.push_screen(
@@ -689,6 +756,7 @@ class PairsScreen(WorkbenchScreen):
         self._count_tokens(list(self.session.pairs))
         self.notify(f"Ingest {summary}. ctrl+z undoes it.", timeout=8, markup=False)
 
+    @when_loaded
     def action_export(self) -> None:
         counts = {"train": 0, "val": 0}
         for pair in self.session.pairs:
