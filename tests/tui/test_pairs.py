@@ -187,7 +187,14 @@ async def test_choosing_a_problem_jumps_to_its_pair(workspace):
         await pilot.pause()
         assert "walking-note" not in row_ids(app)
         problems = app.screen.query_one(ProblemList)
+        await pilot.press("p", "enter")  # the first problem: line 1, mending-thesis is too long
+        await pilot.pause()
+        assert problems.problems[0].line == 1
+        assert app.screen.query_one(PairTable).cursor_id == "mending-thesis"
         index = next(i for i, problem in enumerate(problems.problems) if problem.pair_id == "walking-note")
+        app.screen.query_one("#pairs-filter", Input).value = "tier:thesis"
+        await pilot.pause()
+        assert "walking-note" not in row_ids(app)
         await pilot.press("p")
         problems.highlighted = index
         await pilot.press("enter")

@@ -55,6 +55,11 @@ class ProblemList(OptionList):
             self.highlighted = min(highlighted, len(self.problems) - 1)
         self.border_title = f"problems · {len(self.problems)}" if self.problems else "problems · none"
 
+    def on_focus(self) -> None:
+        # Enter should act at once: start on the first problem rather than on nothing.
+        if self.highlighted is None and self.problems:
+            self.highlighted = 0
+
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
