@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--tiers", default=",".join(ALL_TIERS), metavar="LIST",
                         help=f"comma-separated pair tiers to build (default: {','.join(ALL_TIERS)})")
     ingest.add_argument("--budget", type=int, default=None, metavar="TOKENS",
-                        help="token budget every pair must fit (default: the --tokenizer model's budget, else 512)")
-    ingest.add_argument("--tokenizer", default=None, metavar="MODEL",
-                        help="model name or folder whose tokenizer counts tokens for the budget "
-                        "(default: a generous estimate of 1.5 tokens a word, so output does not depend on installed models)")
+                        help="token budget every pair must fit (default: the tokenizer model's budget, else 512)")
+    ingest.add_argument("--tokenizer", default="auto", metavar="MODEL",
+                        help="model name or folder whose tokenizer counts tokens for the budget; 'auto' (default) "
+                        "picks the smallest-budget model whose tokenizer is here, 'none' estimates 1.5 tokens a word")
     ingest.add_argument("--force", action="store_true",
                         help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept)")
     ingest.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
@@ -136,9 +136,8 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.ingest import DEFAULT_BUDGET_TOKENS, FileIngested, FileSkipped, IngestWarning, ingest
+    from engine.ingest import FileIngested, FileSkipped, IngestWarning, ingest
     from engine.pairs import PairFile, SaveConflict, load_pairs, save_pairs
-    from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
 
     workspace = _workspace(args)
     inputs = [Path(item) for item in args.inputs] or [workspace.sources_dir]
@@ -150,19 +149,10 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     if not 0.0 <= args.val_share < 1.0:
         return _error(f"--val-share {args.val_share}: must be at least 0 and below 1")
 
-    # Without --tokenizer, lengths are estimated from words (generously) so that the same
-    # sources always give the same pairs, whichever models happen to be on this machine.
-    counter = None
-    budget = args.budget
-    if args.tokenizer:
-        try:
-            counter = counter_for_model(workspace, args.tokenizer)
-        except TokenizerUnavailable as error:
-            return _error(str(error))
-        if budget is None:
-            budget = budgets_for(workspace).get(args.tokenizer)
-    if budget is None:
-        budget = DEFAULT_BUDGET_TOKENS
+    counter, budget, how = _ingest_counter(workspace, args.tokenizer, args.budget)
+    if counter is None and isinstance(budget, str):
+        return _error(budget)
+    print(f"note: {how}", file=sys.stderr)
     try:
         events = ingest(inputs, tiers=tiers, val_share=args.val_share, seed=args.seed,
                         budget_tokens=budget, counter=counter)
@@ -214,6 +204,33 @@ def run_ingest_command(args: argparse.Namespace) -> int:
         return _error(str(error))
     print(f"wrote {_display(out)}: {summary}")
     return 0
+
+
+def _ingest_counter(workspace, choice: str, budget: int | None):
+    """(counter or None, budget, description) for `ingest --tokenizer`; on error
+    (None, message, "")."""
+    from engine.ingest import DEFAULT_BUDGET_TOKENS
+    from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model, counters_for
+
+    budgets = budgets_for(workspace)
+    if choice == "none":
+        budget = budget or DEFAULT_BUDGET_TOKENS
+        return None, budget, f"lengths estimated at 1.5 tokens a word, budget {budget}"
+    if choice == "auto":
+        # The tightest budget among models whose tokenizer is here: pairs that fit it fit the rest.
+        counters, _ = counters_for(workspace, sorted(budgets, key=lambda name: (budgets[name], name)))
+        if not counters:
+            budget = budget or DEFAULT_BUDGET_TOKENS
+            return None, budget, f"no model tokenizer here; lengths estimated at 1.5 tokens a word, budget {budget}"
+        name = min(counters, key=lambda name: (budgets[name], name))
+        budget = budget or budgets[name]
+        return counters[name], budget, f"lengths counted with {name}'s tokenizer, budget {budget}"
+    try:
+        counter = counter_for_model(workspace, choice)
+    except TokenizerUnavailable as error:
+        return None, str(error), ""
+    budget = budget or budgets.get(choice) or DEFAULT_BUDGET_TOKENS
+    return counter, budget, f"lengths counted with {choice}'s tokenizer, budget {budget}"
 
 
 def _edits_ingest_would_lose(existing, new_pairs) -> list[tuple[str, int]]:

@@ -50,6 +50,7 @@ def test_ingest_defaults_to_the_workspace_and_reports(workspace, capsys):
     assert code == 0
     pairs_path = workspace / "data" / "pairs.jsonl"
     assert out.startswith(f"wrote {pairs_path}: 11 pieces → ")
+    assert "no model tokenizer here; lengths estimated at 1.5 tokens a word, budget 512" in err
     assert "2025-03-01-windows.md: not UTF-8" in err  # the warning names the file
     assert "2025-03-02-blank.md: empty file; skipped" in err
     pair_file = load_pairs(pairs_path)
@@ -165,7 +166,8 @@ def test_stats_counts_and_tokens(workspace, capsys):
     from tests.engine.test_tokens import make_tokenizer_folder
 
     make_tokenizer_folder(workspace / "data" / "models" / "demo-ar")
-    assert run(capsys, "-w", str(workspace), "ingest")[0] == 0
+    code, _, err = run(capsys, "-w", str(workspace), "ingest")
+    assert code == 0 and "lengths counted with demo-ar's tokenizer, budget 512" in err  # --tokenizer auto
     code, out, _ = run(capsys, "-w", str(workspace), "pairs", "stats", "--json")
     assert code == 0
     stats = json.loads(out)

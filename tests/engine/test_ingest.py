@@ -301,9 +301,14 @@ def test_piece_defaults():
 def test_demo_corpus_ingests_cleanly(repo_root):
     essays = sorted((repo_root / "data" / "sources" / "essays").glob("*.md"))
     notes = sorted((repo_root / "data" / "sources" / "notes").glob("*.md"))
-    if len(essays) < 12 or len(notes) < 60:
-        pytest.skip("the demo corpus is not complete in this checkout")
-    result = run_ingest([repo_root / "data" / "sources"], val_share=0.15, seed=0)
+    tokenizer = repo_root / "data" / "models" / "demo-ar" / "tokenizer.json"
+    if len(essays) < 12 or len(notes) < 60 or not tokenizer.exists():
+        pytest.skip("the demo corpus or the demo tokenizer is not in this checkout")
+    from engine.tokens import token_counter
+
+    counter = token_counter(tokenizer.parent)
+    # What `voicebench ingest` does in the repo root: count with demo-ar's tokenizer, budget 512.
+    result = run_ingest([repo_root / "data" / "sources"], val_share=0.15, seed=0, budget_tokens=512, counter=counter)
     kinds = [piece.kind for piece in result.pieces]
     assert kinds.count("essay") >= 12 and kinds.count("note") >= 59
     assert not [str(w) for w in result.warnings if "UTF-8" not in w.message and "words" not in w.message]
@@ -311,7 +316,8 @@ def test_demo_corpus_ingests_cleanly(repo_root):
         for artefact in ("Subscribe now", "Thanks for reading", "](http", "[^"):
             assert artefact not in piece.text, (piece.path, artefact)
     assert len(result.pairs) >= 3 * len(result.pieces)
-    assert not validate(PairFile(path=Path("pairs.jsonl"), pairs=result.pairs))
+    budgets = {"demo-ar": 512, "demo-diffusion": 512}
+    assert not validate(PairFile(path=Path("pairs.jsonl"), pairs=result.pairs), budgets=budgets, counter=counter)
     committed = load_pairs(repo_root / "data" / "pairs.jsonl")
     assert [pair.to_dict() for pair in committed.pairs] == [pair.to_dict() for pair in result.pairs], (
         "data/pairs.jsonl is stale: rebuild it with `voicebench ingest --force` in the repo root"

@@ -183,3 +183,12 @@ def test_truncate_with_a_real_tokenizer_stays_within_budget(tmp_path):
         cut = truncate_at_sentence(text, budget, counter)
         assert counter.count(cut) <= budget
         assert cut.endswith(".") or budget < 7
+
+
+def test_model_paths_resolve_against_the_workspace_not_the_current_folder(tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    make_tokenizer_folder(elsewhere / "data" / "models" / "demo-ar")
+    monkeypatch.chdir(elsewhere)  # a demo-ar here must not be picked up for another workspace
+    (tmp_path / "workspace").mkdir()
+    with pytest.raises(TokenizerUnavailable):
+        counter_for_model(Workspace.open(tmp_path / "workspace"), "demo-ar")
