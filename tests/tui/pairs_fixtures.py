@@ -87,17 +87,22 @@ async def settle(pilot, rounds: int = 3) -> None:
     """Let timers fire and workers finish, then let their messages be handled.
 
     A worker replaced by a newer one of its exclusive group ends "cancelled", which
-    `wait_for_complete` raises as an error; here that only means "finished".
+    `wait_for_complete` raises as an error; here that only means "finished". A screen
+    with a `busy` property (the Pairs screen) is also waited for: its validation starts
+    from a debounce timer, so there can be a moment with work due but no worker yet.
     """
     import asyncio
 
     app = pilot.app
     for _ in range(rounds):
         await pilot.pause()
-        for _attempt in range(100):
+        for _attempt in range(500):
             running = [worker for worker in app.workers if not worker.is_finished]
-            if not running:
+            if running:
+                await asyncio.gather(*(worker.wait() for worker in running), return_exceptions=True)
+            elif getattr(app.screen, "busy", False):
+                await pilot.pause(0.01)  # a debounce timer is about to start the next worker
+            else:
                 break
-            await asyncio.gather(*(worker.wait() for worker in running), return_exceptions=True)
             await pilot.pause()
     await pilot.pause()

@@ -125,6 +125,16 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self._conflict_pending = False
         self._conflict_open = False
         self._token_error = ""  # why there are no token counts, for the help text
+        self._load_failed = False
+
+    @property
+    def busy(self) -> bool:
+        """Background work pending: loading, counting, or a validation due or running
+        (tests and benchmarks wait on this rather than on the clock)."""
+        if self.session is None:
+            return not self._load_failed
+        counting = self._counter is None and not self._token_error
+        return counting or self._validate_timer is not None or self._validating or self._validate_again
 
     # Layout ----------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -171,6 +181,7 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         if message.error:
+            self._load_failed = True
             self.query_one(PairTable).empty_message = message.error
             self.query_one(PairTable).refresh()
             self.notify(message.error, severity="error", timeout=15, markup=False)
