@@ -102,7 +102,14 @@ def main() -> int:
     parser.add_argument("--gen-length", type=int, default=1024, help="tokens to generate (= steps)")
     parser.add_argument("--block-length", type=int, default=32, help="block length")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (on this shared 2-core box, 2 threads ran 7-15x "
+                             "slower than 1 and made every timing noise)")
     args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     from engine.diffusion import SamplerSettings
 
@@ -118,6 +125,11 @@ def main() -> int:
             f"block_length = {settings.block_length}\n",
             encoding="utf-8",
         )
+        # Warm up once (the first forward passes in a process are far slower: kernels and any
+        # compiled modules are set up then), with the same canvas shape but few steps.
+        warm_up = SamplerSettings(steps=settings.blocks, gen_length=settings.gen_length,
+                                  block_length=settings.block_length)
+        print(f"  warm-up: {sample_alone(model_dir, prompt, warm_up)[0]:.2f}s", flush=True)
         alone, watched, produced, drawn = [], [], [], []
         for _ in range(args.repeats):
             seconds, frames = sample_alone(model_dir, prompt, settings)
@@ -130,7 +142,8 @@ def main() -> int:
                   f"watched {seconds:.2f}s ({frames_made} frames, {frames_made / seconds:.0f} fps), "
                   f"drawn {frames_drawn}/{frames_made}", flush=True)
     ratio = statistics.median(watched) / statistics.median(alone)
-    print(f"gen_length {args.gen_length}, {settings.steps} steps, model {model_dir.name}")
+    print(f"gen_length {args.gen_length}, {settings.steps} steps, model {model_dir.name}, "
+          f"torch threads {args.threads}")
     print(f"sampling watched by the app / alone: {ratio:.3f} (median of {args.repeats}; target ≤ 1.05)")
     print(f"frames drawn / produced: {sum(drawn)}/{sum(produced)} = {sum(drawn) / max(1, sum(produced)):.3f}")
     return 0

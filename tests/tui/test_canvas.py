@@ -29,8 +29,10 @@ def workspace(tmp_path, repo_root, tiny_masked_dir, tiny_llama_dir) -> Workspace
     root = tmp_path / "workspace"
     (root / "data").mkdir(parents=True)
     shutil.copy(repo_root / "data" / "canaries.toml", root / "data" / "canaries.toml")
+    (root / "broken-model").mkdir()  # a folder with no config.json: loading it fails in the worker
     (root / "voicebench.toml").write_text(
         f'[models.tiny-masked]\npath = "{tiny_masked_dir}"\nfamily = "masked"\n'
+        f'[models.broken]\npath = "broken-model"\nfamily = "masked"\n'
         f'[models.tiny-llama]\npath = "{tiny_llama_dir}"\nfamily = "causal"\n'
         f"[sampler]\nsteps = {STEPS}\ngen_length = {GEN_LENGTH}\nblock_length = {BLOCK_LENGTH}\n",
         encoding="utf-8",
@@ -166,7 +168,14 @@ async def test_missing_model_and_bad_trace_are_shown_not_raised(workspace, tmp_p
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "data/models/demo-diffusion: no such folder" in status(screen)
+        assert "data/models/demo-diffusion: no such model folder in workspace" in status(screen)
+        assert screen.live_run is None and screen._state() == "idle"
+
+        screen.query_one("#canvas-model", Select).value = "broken"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "broken-model: folder has no config.json" in status(screen)
         assert screen._state() == "failed"
 
         bad = tmp_path / "bad.jsonl"

@@ -3,7 +3,7 @@
 Pick a model and a prompt (typed, or a workspace canary), set the sampler, press enter.
 A thread worker loads the model and runs `engine.diffusion.sample`; it appends every frame
 to a `Timeline` and posts a "frames available" message only when none is pending, so the
-sampler never waits on the UI and the UI is never flooded. A 60 Hz ticker draws the frames
+sampler never waits on the UI and the UI is never flooded. A 30 Hz ticker draws the frames
 in order (skipping ahead only when it falls more than `MAX_LAG_STEPS` behind), and every
 frame stays in the timeline for pausing, scrubbing and saving. Beside the canvas, a causal
 model types the same prompt (`engine.generate.stream_causal`) in its own worker.
@@ -15,6 +15,7 @@ home/end first/last step · +/- speed · s save trace · o open trace · p promp
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -40,7 +41,11 @@ from tui.widgets.canvas_view import CanvasHeader, CanvasView, legend
 from tui.widgets.sampler_settings import SamplerSettingsPanel
 from tui.widgets.typewriter import Typewriter
 
-TICK_SECONDS = 1 / 60  # display rate of the ticker that advances the canvas
+TICK_SECONDS = 1 / 30  # display rate: smooth to the eye, and half the UI work of 60 Hz
+# While a sampler runs, threads swap the GIL after this long instead of Python's 5 ms, so
+# the sampler resuming after each torch op (which releases the GIL) is not kept waiting by
+# the UI thread's Python work (measured in bench_canvas.py).
+SAMPLER_SWITCH_INTERVAL = 0.0005
 MAX_LAG_STEPS = 15  # live: draw every frame unless this far behind, then skip to catch up
 SPEEDS = (1, 2, 5, 10, 20, 30, 60, 120, 240)  # replay speeds, steps per second
 DEFAULT_SPEED = 20
@@ -218,6 +223,9 @@ class CanvasScreen(WorkbenchScreen):
         yield Static("", id="canvas-status")
 
     def on_mount(self) -> None:
+        # Drawn on every frame: look them up once, not per step.
+        self._view = self.query_one(CanvasView)
+        self._header = self.query_one(CanvasHeader)
         self.query_one("#canvas-painter").border_title = "painter"
         self.query_one("#canvas-side").border_title = "run"
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
@@ -239,7 +247,9 @@ class CanvasScreen(WorkbenchScreen):
             # 0: a local folder; 1: a missing local folder (the demo models before they are
             # built: their error says how); 2: a Hugging Face id, big and maybe not cached.
             hub = _looks_like_hub_id(entry.path)
-            rank = 0 if Path(entry.path).is_dir() else 2 if hub else 1
+            # Workspace.model made paths found under the workspace absolute; a relative one
+            # left over is missing here (never look in the current folder instead).
+            rank = 0 if Path(entry.path).is_absolute() and Path(entry.path).is_dir() else 2 if hub else 1
             label = f"{name} (missing)" if rank == 1 else name
             # Local models first, so the default is one that can run here.
             (painters if family in DIFFUSION_FAMILIES else typists).append((rank, label, name))
@@ -271,8 +281,13 @@ class CanvasScreen(WorkbenchScreen):
         if model_name is Select.NULL:
             self._status("No diffusion model is configured: add one under [models] in voicebench.toml.", error=True)
             return
-        self._stop_workers()
         entry = self.app.workspace.model(str(model_name))
+        if not Path(entry.path).is_absolute() and not _looks_like_hub_id(entry.path):
+            self._status(f"{entry.path}: no such model folder in workspace {self.app.workspace.root.name}. "
+                         "Build the demo models (`python -m engine.demo_models`) or point [models] at a folder.",
+                         error=True)
+            return
+        self._stop_workers()
         info = RunInfo(model=str(model_name), prompt=prompt, settings=dataclasses.asdict(settings))
         run = LiveRun(info=info, timeline=Timeline(settings.gen_length))
         self.live_run = self.last_run = run
@@ -327,6 +342,14 @@ class CanvasScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="canvas")
     def run_sampler(self, run: LiveRun, entry: ModelEntry, settings: SamplerSettings) -> None:
         worker = get_current_worker()
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SAMPLER_SWITCH_INTERVAL))
+        try:
+            self._sample(worker, run, entry, settings)
+        finally:
+            sys.setswitchinterval(switch_interval)
+
+    def _sample(self, worker: Any, run: LiveRun, entry: ModelEntry, settings: SamplerSettings) -> None:
         try:
             from engine.diffusion import sample
 
@@ -466,7 +489,7 @@ class CanvasScreen(WorkbenchScreen):
             return
         if running and self._following:
             backlog = latest - self.step
-            if backlog <= MAX_LAG_STEPS and self.query_one(CanvasHeader).last_drawn_step != self.step:
+            if backlog <= MAX_LAG_STEPS and self._header.last_drawn_step != self.step:
                 return  # the last step has not reached the screen yet: draw every frame
             advance = 1 if backlog <= MAX_LAG_STEPS else backlog - MAX_LAG_STEPS
         else:
@@ -482,7 +505,7 @@ class CanvasScreen(WorkbenchScreen):
         if self.timeline is None:
             return
         self.step = max(0, min(step, self.timeline.steps))
-        self.query_one(CanvasView).show_step(self.step, follow=follow)
+        self._view.show_step(self.step, follow=follow)
         frame = self.timeline.frame(self.step)
         if (frame is not None and frame.signals.get("cascade") and not self._cascade_warned
                 and self.live_run is not None):
@@ -496,11 +519,10 @@ class CanvasScreen(WorkbenchScreen):
         blocks = 0
         if timeline is not None and self.info is not None:
             blocks = max(1, timeline.gen_length // max(1, int(self.info.settings.get("block_length", 1))))
-        view = self.query_one(CanvasView)
         planned = None
         if self.info is not None and self.info.settings.get("threshold") is None:
             planned = self.info.settings.get("steps")
-        self.query_one(CanvasHeader).show(timeline, self.step, view.current_block, blocks, self._state(),
+        self._header.show(timeline, self.step, self._view.current_block, blocks, self._state(),
                                           self.speed, self._tokens_per_second(), planned)
 
     def _state(self) -> str:
