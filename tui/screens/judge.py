@@ -1,14 +1,396 @@
-"""The Judge screen: placeholder until issue 5 lands."""
+"""The Judge screen (F4): build a blind rating session, rate it, then see who wrote what.
+
+Three views share the screen:
+- builder — choose contestants, canaries, mode (rubric or pairwise) and rater; start a
+  session (ctrl+g; ctrl+t switches the mode), resume an open one (ctrl+o), run the canaries for a workspace model
+  (ctrl+r, in a thread worker), edit the rubric (ctrl+b) or open the leaderboard (ctrl+l);
+- rating — one blind item at a time, scored with number keys, flags with letters, a note,
+  next/previous/skip; pairwise items choose left/right/tie overall or per criterion;
+- reveal — after ctrl+e ends the session, the table of sources and answers.
+
+Everything shown while rating comes from `engine.session.BlindItem`, which carries no model
+name, run id, path, timing or token count; the nav bar's workspace label and the toasts
+(which other screens raise, e.g. a training run finishing) are hidden too.
+Every action is one committed write through `BlindSession` on this (UI) thread's own
+connection — a rating action is a single indexed write, fast enough for the UI thread —
+so killing the app loses at most the key in flight, and ctrl+o resumes where it stopped.
+"""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from collections.abc import Iterable
 
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Static
+
+from engine import rubric as rubric_store
+from engine import session as judging
+from engine.judge import open_workspace_store
+from engine.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
+from tui.widgets.judge_builder import JudgeBuilder
+from tui.widgets.judge_item import OVERALL, BlindItemView
+from tui.widgets.judge_note import NoteDialog
+from tui.widgets.judge_reveal import RevealTable
+from tui.widgets.nav import NavBar
+
+RATING_ACTIONS = {"score", "flag", "choose", "criterion_down", "criterion_up", "next", "prev", "skip",
+                  "next_pending", "note", "leave", "end", "scroll_output"}
+BUILDER_ACTIONS = {"start", "resume", "run_canaries", "toggle_mode"}
+MAX_SCORE_KEY = 9  # number keys 1–9; rubric scales have at most 10 scores, 1-based in practice
 
 
 class JudgeScreen(WorkbenchScreen):
     SCREEN_NAME = "judge"
+    CSS_PATH = "judge.tcss"
+    BINDINGS = [
+        # Builder
+        Binding("ctrl+g", "start", "Start session", id="judge.start", tooltip="Build a new blind session from the choices"),
+        Binding("ctrl+o", "resume", "Resume", id="judge.resume", tooltip="Resume the highlighted open session"),
+        Binding("ctrl+t", "toggle_mode", "Mode", id="judge.mode", tooltip="Switch between rubric and pairwise"),
+        Binding("ctrl+r", "run_canaries", "Run canaries", id="judge.run_canaries",
+                tooltip="Answer the workspace canaries with the chosen model (thread worker)"),
+        Binding("ctrl+b", "rubric", "Rubric", id="judge.rubric", tooltip="Add, edit or retire criteria"),
+        Binding("ctrl+l", "leaderboard", "Leaderboard", id="judge.leaderboard",
+                tooltip="Scores with intervals; never during a session"),
+        # Rating: rubric mode
+        *[Binding(str(n), f"score({n})", "Score" if n == 1 else f"Score {n}", id=f"judge.score.{n}",
+                  show=n == 1, key_display="1–9" if n == 1 else None,
+                  tooltip="Score the focused criterion") for n in range(1, MAX_SCORE_KEY + 1)],
+        Binding("down,tab", "criterion_down", "Next criterion", id="judge.criterion.down", show=False),
+        Binding("up,shift+tab", "criterion_up", "Previous criterion", id="judge.criterion.up", show=False),
+        # Rating: pairwise mode
+        Binding("a,l", "choose('left')", "Left", id="judge.choose.left", tooltip="Left is better (focused row)"),
+        Binding("semicolon,r", "choose('right')", "Right", id="judge.choose.right",
+                tooltip="Right is better (focused row)"),
+        Binding("equals_sign,t", "choose('tie')", "Tie", id="judge.choose.tie", tooltip="Neither is better"),
+        # Rating: both modes
+        Binding("right,j", "next", "Next", id="judge.next", tooltip="Next item (answers are already saved)"),
+        Binding("left,k", "prev", "Previous", id="judge.prev"),
+        Binding("s", "skip", "Skip", id="judge.skip", tooltip="Mark skipped and move on"),
+        Binding("space", "next_pending", "Next unanswered", id="judge.next_pending", show=False),
+        Binding("n", "note", "Note", id="judge.note", tooltip="Write a note on this item"),
+        Binding("pagedown", "scroll_output(1)", "Scroll output", id="judge.scroll.down", show=False),
+        Binding("pageup", "scroll_output(-1)", "Scroll output up", id="judge.scroll.up", show=False),
+        Binding("ctrl+e", "end", "End & reveal", id="judge.end", tooltip="Close the session and reveal who wrote what"),
+        Binding("escape", "leave", "Pause", id="judge.leave",
+                tooltip="Back to the builder; the session stays open to resume"),
+    ]
 
-    def compose_body(self):
-        yield Static("Judge: not built yet (issue 5).", id="placeholder")
+    class CanaryProgress(Message):
+        """From the canary worker: a line for the builder's status."""
+
+        def __init__(self, text: str, done: bool = False, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.done = done
+            self.error = error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db = None
+        self.blind: judging.BlindSession | None = None
+        self.criteria: list[Criterion] = []
+        self.flags: list[Flag] = []
+        self.focus_row = 0  # rubric: index into criteria; pairwise: 0 = overall, then criteria
+        self.view = "builder"
+        self._flag_keys: set[str] = set()
+
+    # Layout ------------------------------------------------------------------------------
+    def compose_body(self) -> Iterable[Widget]:
+        with ContentSwitcher(initial="judge-builder", id="judge-views"):
+            yield JudgeBuilder(id="judge-builder")
+            with Vertical(id="judge-rating"):
+                yield BlindItemView(id="judge-item")
+                yield Static(id="judge-end")
+            with Vertical(id="judge-reveal"):
+                yield Static("Session ended — who wrote what (ctrl+l leaderboard, escape back)",
+                             id="judge-reveal-title")
+                yield RevealTable(id="judge-reveal-table")
+        yield Static(id="judge-status")
+
+    def on_mount(self) -> None:
+        self.db = open_workspace_store(self.app.workspace)
+        self._load_rubric()
+        self.refresh_builder()
+
+    def on_unmount(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    def _load_rubric(self) -> None:
+        self.criteria = rubric_store.criteria(self.db)
+        self.flags = rubric_store.flags(self.db)
+        for flag in self.flags:
+            if flag.key in self._flag_keys:
+                continue
+            # Flag letters come from the rubric, so their bindings are made here, not in BINDINGS.
+            self._bindings.key_to_bindings.setdefault(flag.key, []).append(Binding(
+                flag.key, f"flag('{flag.key}')", f"Flag {flag.name}", show=False, id=f"judge.flag.{flag.name}",
+                tooltip=flag.description))
+            self._flag_keys.add(flag.key)
+
+    def refresh_builder(self) -> None:
+        canary_ids = [row["canary_id"] for row in self.db.query(
+            "select distinct c.canary_id from canaries c join generations g on g.canary_id = c.id order by c.canary_id")]
+        self.query_one(JudgeBuilder).fill(judging.contestants(self.db), canary_ids, judging.open_sessions(self.db),
+                                          sorted(self.app.workspace.models))
+
+    def _switch(self, view: str) -> None:
+        self.view = view
+        self.query_one(ContentSwitcher).current = f"judge-{view}"
+        # The workspace folder name is not a model path, but nothing outside the blind
+        # item needs to be on screen while rating, so the label goes away.
+        nav = self.query_one(NavBar)
+        nav.workspace_label = "" if view == "rating" else f"workspace: {self.app.workspace.root.name}"
+        nav.refresh()
+        self._hide_toasts(view == "rating")
+        if view == "rating":
+            self.app.clear_notifications()
+            self.set_focus(None)  # keys go to the screen's bindings, not a hidden list
+        elif view == "reveal":
+            self.query_one(RevealTable).focus()
+        self.refresh_bindings()
+
+    def _hide_toasts(self, hide: bool) -> None:
+        """Toasts come from every screen (a training run finishing names its run id), so
+        none are shown while rating — on this screen or a dialog over it (note, help). The
+        class goes on the app because each screen has its own toast rack."""
+        self.app.set_class(hide, "-blind-rating")
+        if hide:
+            self.app.clear_notifications()
+
+    def on_screen_suspend(self) -> None:
+        # Left for another mode (F1–F3): toasts there are fine. A dialog pushed over this
+        # screen suspends it too, so only a mode switch clears the flag.
+        if not any(screen is self for screen in self.app.screen_stack):
+            self.app.set_class(False, "-blind-rating")
+
+    def on_screen_resume(self) -> None:
+        if self.view == "rating":
+            self._hide_toasts(True)
+
+    def _status(self, message: str, error: bool = False) -> None:
+        status = self.query_one("#judge-status", Static)
+        status.update(message)
+        status.set_class(error, "error")
+
+    # Which keys work where ----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in BUILDER_ACTIONS:
+            return self.view == "builder"
+        if action == "rubric":
+            return self.view in ("builder", "rating")
+        if action == "leaderboard":
+            return self.view in ("builder", "reveal")  # identities: never while rating
+        if action == "leave":
+            return self.view in ("rating", "reveal")
+        if action in RATING_ACTIONS:
+            if self.view != "rating" or self.blind is None:
+                return False
+            mode = self.blind.mode
+            if action == "score":
+                criterion = self._focused_criterion()
+                return mode == "rubric" and criterion is not None and parameters[0] in criterion.scores
+            if action == "flag":
+                return mode == "rubric" and any(flag.key == parameters[0] for flag in self.flags)
+            if action == "choose":
+                return mode == "pairwise"
+        return True
+
+    # Builder actions ----------------------------------------------------------------------
+    def action_start(self) -> None:
+        choice = self.query_one(JudgeBuilder).choice()
+        if not choice.labels:
+            self.query_one(JudgeBuilder).set_status("Tick at least one contestant (two for pairwise).", error=True)
+            return
+        try:
+            session_id = judging.build_session(self.db, labels=choice.labels, canary_ids=choice.canary_ids or None,
+                                               mode=choice.mode, rater=choice.rater)
+        except judging.SessionError as error:
+            self.query_one(JudgeBuilder).set_status(str(error), error=True)
+            return
+        self.open_session(session_id)
+
+    def action_toggle_mode(self) -> None:
+        self.query_one(JudgeBuilder).toggle_mode()
+
+    def action_resume(self) -> None:
+        session_id = self.query_one(JudgeBuilder).chosen_session()
+        if session_id is None:
+            self.query_one(JudgeBuilder).set_status("Highlight an open session in the list first.", error=True)
+            return
+        self.open_session(session_id)
+
+    def open_session(self, session_id: int) -> None:
+        """Rate session `session_id` from where its stored cursor points."""
+        self.blind = judging.BlindSession(self.db, session_id)
+        self.criteria = rubric_store.criteria(self.db)
+        self.focus_row = 0
+        self._status("")
+        self._switch("rating")
+        self.show_item()
+
+    def action_run_canaries(self) -> None:
+        model = self.query_one(JudgeBuilder).canary_model()
+        if model is None:
+            self.query_one(JudgeBuilder).set_status("Choose a model in 'Run canaries for' first.", error=True)
+            return
+        self.query_one(JudgeBuilder).set_status(f"Running canaries for {model}…")
+        self.run_canaries(model)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="judge-canaries")
+    def run_canaries(self, model: str) -> None:
+        """Answer the canaries in this thread, on this thread's own store connection."""
+        from engine.canary import run_canaries
+
+        db = open_workspace_store(self.app.workspace)
+        try:
+            done = total = 0
+            for event in run_canaries(db, self.app.workspace, model):
+                if event.kind == "canary_start":
+                    total = event.total
+                    self.post_message(self.CanaryProgress(f"{event.label}: {event.new} of {total} canaries to answer…"))
+                elif event.kind == "canary":
+                    done += 1
+                    self.post_message(self.CanaryProgress(f"{model}: {done}/{total} ({event.canary_id})"))
+                elif event.kind == "canary_done":
+                    self.post_message(self.CanaryProgress(
+                        f"{event.label}: {event.generated} new, {event.reused} already in the store.", done=True))
+        except Exception as error:  # noqa: BLE001 — any failure is shown, the screen stays up
+            self.post_message(self.CanaryProgress(f"Canaries for {model} failed: {error}", done=True, error=True))
+        finally:
+            db.close()
+
+    @on(CanaryProgress)
+    def canary_progress(self, message: CanaryProgress) -> None:
+        self.query_one(JudgeBuilder).set_status(message.text, error=message.error)
+        if message.done and self.view == "builder":
+            self.refresh_builder()
+
+    def action_rubric(self) -> None:
+        from tui.screens.rubric_editor import RubricEditorScreen
+
+        self.app.push_screen(RubricEditorScreen(self.db), lambda _: self._rubric_changed())
+
+    def _rubric_changed(self) -> None:
+        self._load_rubric()
+        self.focus_row = min(self.focus_row, self._row_count() - 1) if self._row_count() else 0
+        if self.view == "rating":
+            self.show_item()
+
+    def action_leaderboard(self) -> None:
+        from tui.screens.leaderboard import LeaderboardScreen
+
+        self.app.push_screen(LeaderboardScreen(self.app.workspace))
+
+    # Rating ---------------------------------------------------------------------------------
+    def _row_count(self) -> int:
+        pairwise = self.blind is not None and self.blind.mode == "pairwise"
+        return len(self.criteria) + (1 if pairwise else 0)
+
+    def _focused_criterion(self) -> Criterion | None:
+        index = self.focus_row - (1 if self.blind is not None and self.blind.mode == "pairwise" else 0)
+        return self.criteria[index] if 0 <= index < len(self.criteria) else None
+
+    def show_item(self) -> None:
+        item = self.blind.current()
+        view = self.query_one(BlindItemView)
+        end = self.query_one("#judge-end", Static)
+        view.display = item is not None
+        end.display = item is None
+        if item is None:
+            progress = self.blind.progress()
+            end.update(f"End of the session: {progress['done']} answered, {progress['skipped']} skipped, "
+                       f"{progress['pending']} unanswered.\n\nctrl+e ends it and reveals who wrote what · "
+                       "← goes back · space jumps to the next unanswered item · escape pauses (resume later).")
+        else:
+            view.show(item, self.criteria, self.flags, self.focus_row, self.blind.progress())
+        self.refresh_bindings()
+
+    def _act(self, call, *args) -> bool:
+        """Run one BlindSession call; a refused action is shown, never raised."""
+        try:
+            call(*args)
+        except judging.SessionError as error:
+            self._status(str(error), error=True)
+            return False
+        self._status("")
+        self.show_item()
+        return True
+
+    def action_score(self, score: int) -> None:
+        criterion = self._focused_criterion()
+        # Move on to the next criterion so a whole item is scored with one key per criterion.
+        if self._act(self.blind.rate, criterion.name, score) and self.focus_row < self._row_count() - 1:
+            self.focus_row += 1
+            self.show_item()
+
+    def action_criterion_down(self) -> None:
+        self.focus_row = (self.focus_row + 1) % max(1, self._row_count())
+        self.show_item()
+
+    def action_criterion_up(self) -> None:
+        self.focus_row = (self.focus_row - 1) % max(1, self._row_count())
+        self.show_item()
+
+    def action_flag(self, key: str) -> None:
+        flag = next(flag for flag in self.flags if flag.key == key)
+        self._act(self.blind.toggle_flag, flag.name)
+
+    def action_choose(self, winner: str) -> None:
+        criterion = self._focused_criterion()
+        self._act(self.blind.choose, winner, None if criterion is None else criterion.name)
+
+    def _move(self, call) -> None:
+        self.focus_row = 0
+        self._act(call)
+
+    def action_next(self) -> None:
+        self._move(self.blind.next)
+
+    def action_prev(self) -> None:
+        self._move(self.blind.prev)
+
+    def action_skip(self) -> None:
+        if self.blind.current() is None:
+            return
+        self._move(self.blind.skip)
+
+    def action_next_pending(self) -> None:
+        self.focus_row = 0
+        if self.blind.next_pending() is None:
+            self._status("Every item has an answer or was skipped; ctrl+e ends the session.")
+        self.show_item()
+
+    def action_scroll_output(self, direction: int) -> None:
+        for box in self.query(".item-output"):
+            box.scroll_page_down(animate=False) if direction > 0 else box.scroll_page_up(animate=False)
+
+    def action_note(self) -> None:
+        item = self.blind.current()
+        if item is None:
+            return
+
+        def save(note: str | None) -> None:
+            if note is not None and self.blind is not None:
+                self._act(self.blind.set_note, note)
+
+        self.app.push_screen(NoteDialog(item.note), save)
+
+    def action_end(self) -> None:
+        criteria_names = [criterion.name for criterion in rubric_store.criteria(self.db, include_retired=True)]
+        revealed = self.blind.end()
+        self.blind = None
+        self.query_one(RevealTable).show(revealed, criteria_names)
+        self._switch("reveal")
+
+    def action_leave(self) -> None:
+        """Back to the builder; an open session stays open (its cursor is stored)."""
+        self.blind = None
+        self._switch("builder")
+        self.refresh_builder()

@@ -1,0 +1,331 @@
+"""The Judge screen, driven with Pilot on a tmp workspace whose store is filled through the
+engine API (three fake contestants with recognisable names, run ids and paths; no model
+runs): a whole blind rubric session that scans every rendered screen for identifying
+strings, a pairwise session, ratings surviving an abrupt exit, the rubric editor, and the
+leaderboard."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, OptionList, Select, SelectionList, TextArea
+
+from engine import rubric as rubric_store
+from engine import session as judging
+from engine import store
+from engine.judge import open_workspace_store
+from engine.workspace import Workspace
+from tui.app import make_app
+from tui.screens.judge import JudgeScreen
+from tui.screens.leaderboard import LeaderboardScreen
+from tui.screens.rubric_editor import RubricEditorScreen, parse_anchors
+from tui.widgets.judge_reveal import RevealTable
+
+pytestmark = pytest.mark.anyio
+
+# Recognisable identities: any of these on screen during a session is a leak.
+CONTESTANTS = (
+    # (label, model name, run id, checkpoint)
+    ("zebra-base", "zebra-base", None, None),
+    ("run-ocelot/checkpoint-40", "zebra-base", "run-ocelot", "checkpoint-40"),
+    ("quokka-large", "quokka-large", None, None),
+)
+CANARIES = (
+    ("river-short", "Write a short note about the river in spring."),
+    ("bread-short", "Write a short note about bread that did not rise."),
+    ("letters-short", "Write a short note about a letter that came late."),
+    ("weather-short", "Write a short note about the first frost."),
+)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def make_workspace(root: Path, repo_root: Path) -> Workspace:
+    """A workspace with the bundled rubric and a store holding canary outputs of three
+    contestants. Model paths live under the workspace, as demo models do, so a leak of
+    either the path or the workspace label would show up in the scan."""
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
+    workspace = Workspace.open(root)
+    db = open_workspace_store(workspace)
+    with db.atomic():
+        for index, (label, model_name, run_id, checkpoint) in enumerate(CONTESTANTS):
+            model_path = root / "data" / "models" / model_name
+            model_id = store.ensure_model(db, path=str(model_path), name=model_name, family="causal",
+                                          hash_=f"hash-{model_name}")
+            if run_id:
+                store.record_run(db, run_id=run_id, method="lora", status="done")
+            for canary_index, (canary_id, prompt) in enumerate(CANARIES):
+                row = store.ensure_canary_version(db, canary_id=canary_id, kind="known-topic-short", prompt=prompt,
+                                                  max_new_tokens=64)
+                store.record_generation(db, {
+                    "identity_key": f"{label}/{canary_id}", "model_id": model_id, "canary_id": row,
+                    "label": label, "run_id": run_id, "checkpoint": checkpoint,
+                    "adapter_path": str(root / "runs" / run_id / checkpoint) if run_id else None,
+                    "family": "causal", "settings": {"temperature": 0.7}, "seed": 0, "prompt": prompt,
+                    "text": f"Reply {canary_index + 1} in hand {'ABC'[index]}: the river kept its own counsel.",
+                    "token_count": 17, "seconds": 3.25,
+                    "metrics": {"distinct_1": 0.6 + index / 10, "seq_rep_4": 0.0, "length_words": 9},
+                })
+    db.close()
+    return workspace
+
+
+@pytest.fixture
+def workspace(tmp_path, repo_root) -> Workspace:
+    return make_workspace(tmp_path / "workspace", repo_root)
+
+
+def screen_text(app) -> str:
+    """Every character the terminal shows right now (modals and toasts included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def assert_no_leak(app, secrets: set[str], step: str) -> None:
+    text = screen_text(app)
+    leaked = sorted(secret for secret in secrets if secret in text)
+    assert not leaked, f"after {step}: {leaked} on screen:\n{text}"
+
+
+async def open_judge(pilot) -> JudgeScreen:
+    await pilot.press("f4")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, JudgeScreen)
+    return screen
+
+
+def only_session(workspace: Workspace) -> int:
+    db = open_workspace_store(workspace)
+    try:
+        return next(db.query("select max(id) as id from sessions"))["id"]
+    finally:
+        db.close()
+
+
+async def test_blind_rubric_session_never_shows_identities_then_reveals(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:  # toasts are a leak path too
+        screen = await open_judge(pilot)
+        builder_text = screen_text(app)
+        assert "zebra-base" in builder_text  # the picker names contestants: nothing is blind yet
+        app.screen.query_one("#builder-rater", Input).value = "wren"
+        for canary_id in ("river-short", "bread-short"):  # 6 outputs, enough for one repeat
+            app.screen.query_one("#builder-canaries", SelectionList).select(canary_id)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert screen.view == "rating"
+        session_id = only_session(workspace)
+        db = open_workspace_store(workspace)
+        secrets = judging.identifying_strings(db, session_id)
+        assert {"zebra-base", "run-ocelot", "checkpoint-40", "quokka-large"} <= secrets
+        assert any("/data/models/" in secret for secret in secrets)
+        total = screen.blind.total
+        assert total == len(CONTESTANTS) * 2 + 1  # 6 outputs and one unannounced repeat
+        repeats = db["session_items"].count_where("session_id = ? and repeat_of_item_id is not null", [session_id])
+        assert repeats == 1
+        assert "workspace:" not in screen_text(app)
+        assert_no_leak(app, secrets, "start")
+        criteria = [c.name for c in rubric_store.criteria(db)]
+
+        for position in range(total):
+            assert f"Item {position + 1} of {total}" in screen_text(app)
+            # One key per criterion: the focus moves on after each score.
+            for offset, _ in enumerate(criteria):
+                await pilot.press(str(1 + (position + offset) % 5))
+                assert_no_leak(app, secrets, f"item {position} score {offset}")
+            if position == 0:
+                app.notify("run-ocelot finished: checkpoint-40 saved")  # as the Train screen might
+                await pilot.pause()
+                assert_no_leak(app, secrets, "a toast from another screen")
+                await pilot.press("d")  # flag degenerate
+                await pilot.press("n")
+                await pilot.pause()
+                assert_no_leak(app, secrets, "note dialog")
+                await pilot.press(*"plain", "enter")
+                await pilot.pause()
+                assert "plain" in screen_text(app)
+                await pilot.press("down", "up", "tab", "question_mark")
+                await pilot.pause()
+                assert_no_leak(app, secrets, "help")
+                await pilot.press("escape")
+            await pilot.press("right")
+            await pilot.pause()
+            assert_no_leak(app, secrets, f"after item {position}")
+        assert "End of the session" in screen_text(app)
+        await pilot.press("left")
+        assert_no_leak(app, secrets, "back one")
+
+        # Everything the keys did is in the store already, before the session ends.
+        first = next(db.query("select flags_json, note from ratings r join session_items i on i.id = r.item_id "
+                              "where i.session_id = ? and i.position = 0", [session_id]))
+        assert first == {"flags_json": '["degenerate"]', "note": "plain"}
+        statuses = {row["status"] for row in db.query("select status from session_items where session_id = ?",
+                                                      [session_id])}
+        assert statuses == {"done"}
+
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert screen.view == "reveal"
+        assert not app.has_class("-blind-rating")  # toasts are allowed again
+        reveal = app.screen.query_one(RevealTable)
+        assert reveal.row_count == total
+        text = screen_text(app)
+        assert "zebra-base" in text and "quokka-large" in text  # identities only now
+        scores = [reveal.get_row_at(row_index) for row_index in range(total)]
+        assert scores[0][3] == "1" and scores[0][-1] == "plain"  # item 1: voice 1, the note
+        assert next(db.query("select ended_at from sessions where id = ?", [session_id]))["ended_at"]
+        db.close()
+
+
+async def test_leaderboard_is_not_reachable_during_a_session(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert app.screen is screen  # no leaderboard (it names every contestant)
+        await pilot.press("escape")  # pause: back to the builder, session still open
+        await pilot.pause()
+        assert screen.view == "builder"
+        await pilot.press("ctrl+l")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, LeaderboardScreen)
+        assert "quokka-large" in screen_text(app)
+
+
+async def test_pairwise_session_records_choices_overall_and_per_criterion(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        await pilot.press("ctrl+t")  # rubric → pairwise
+        canaries = app.screen.query_one("#builder-canaries", SelectionList)
+        canaries.select("river-short")  # one canary: 3 pairs of contestants
+        await pilot.pause()
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert screen.blind.mode == "pairwise"
+        session_id = only_session(workspace)
+        db = open_workspace_store(workspace)
+        secrets = judging.identifying_strings(db, session_id)
+        assert screen.blind.total == 3
+        assert_no_leak(app, secrets, "pairwise start")
+        assert "Left (a / l)" in screen_text(app) and "Right (; / r)" in screen_text(app)
+
+        await pilot.press("a")  # overall: left
+        await pilot.press("down", "t")  # voice: tie
+        await pilot.press("down", "semicolon")  # coherence: right
+        assert_no_leak(app, secrets, "pairwise choices")
+        await pilot.press("j", "r", "j", "equals_sign")
+        await pilot.pause()
+        assert_no_leak(app, secrets, "pairwise end")
+
+        rows = list(db.query(
+            "select i.position, coalesce(cr.name, 'overall') as target, c.winner from comparisons c "
+            "join session_items i on i.id = c.item_id left join criteria cr on cr.id = c.criterion_id "
+            "where c.session_id = ? order by i.position, c.id", [session_id]))
+        assert [(r["position"], r["target"], r["winner"]) for r in rows] == [
+            (0, "overall", "left"), (0, "voice", "tie"), (0, "coherence", "right"),
+            (1, "overall", "right"), (2, "overall", "tie")]
+        # Choosing again replaces the earlier answer.
+        await pilot.press("k", "k", "l")
+        winners = [r["winner"] for r in db.query(
+            "select winner from comparisons c join session_items i on i.id = c.item_id "
+            "where c.session_id = ? and i.position = 0 and c.criterion_id is null", [session_id])]
+        assert winners == ["left"]
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        reveal = app.screen.query_one(RevealTable)
+        assert [str(cell) for cell in reveal.get_row_at(1)[4:5]] == ["overall: right"]
+        db.close()
+
+
+async def test_ratings_survive_an_abrupt_exit_and_the_session_resumes(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_judge(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("4", "3", "j", "5", "j")
+        # A second connection sees the scores while the app is still up: each key committed.
+        db = open_workspace_store(workspace)
+        saved = list(db.query("select count(*) as n from rating_scores"))[0]["n"]
+        db.close()
+        assert saved == 3
+    # The app went away without ending the session (no ctrl+e, no quit hook): reopen.
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        sessions = app.screen.query_one("#builder-sessions", OptionList)
+        assert sessions.option_count == 1
+        assert str(sessions.get_option_at_index(0).prompt).endswith(" 0/13")  # not done: 4 criteria each
+        sessions.highlighted = 0
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert screen.view == "rating"
+        item = screen.blind.current()
+        assert item.position == 2  # the stored cursor
+        await pilot.press("k", "k")
+        assert screen.blind.current().scores == {"voice": 4, "coherence": 3}
+        assert "Item 1 of" in screen_text(app)
+        await pilot.press("j")
+        assert screen.blind.current().scores == {"voice": 5}
+
+
+async def test_rubric_editor_adds_edits_and_retires(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, RubricEditorScreen)
+        await pilot.press("ctrl+n")
+        await pilot.press(*"warmth")
+        editor.query_one("#rubric-description", Input).value = "Warm but unsentimental."
+        editor.query_one("#rubric-anchors", TextArea).text = "1: cold\n5: warm"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        added = rubric_store.criterion(screen.db, "warmth")
+        assert (added.description, added.anchors, added.retired) == ("Warm but unsentimental.", {1: "cold", 5: "warm"},
+                                                                      False)
+        # A bad anchor line is refused with a message that names the line.
+        editor.query_one("#rubric-anchors", TextArea).text = "1: cold\nwarm"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "anchors line 2" in screen_text(app)
+        assert rubric_store.criterion(screen.db, "warmth").anchors == {1: "cold", 5: "warm"}
+        editor.query_one("#rubric-anchors", TextArea).text = "1: cold\n3: tepid\n5: warm"
+        await pilot.press("ctrl+s")
+        assert rubric_store.criterion(screen.db, "warmth").anchors == {1: "cold", 3: "tepid", 5: "warm"}
+        # Retire "voice", which has a rating: the rating stays, new sessions skip it.
+        await pilot.press("escape")
+        await pilot.pause()
+        session_id = judging.build_session(screen.db, mode="rubric", seed=1, repeat_share=0)
+        judging.BlindSession(screen.db, session_id).rate("voice", 4)
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        table = app.screen.query_one("#rubric-table")
+        table.move_cursor(row=table.get_row_index("voice"))
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert rubric_store.criterion(screen.db, "voice").retired
+        assert "Retired 'voice'" in screen_text(app)
+        assert screen.db["rating_scores"].count == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert [c.name for c in screen.criteria] == ["coherence", "originality", "craft", "warmth"]
+
+
+def test_parse_anchors_names_the_bad_line():
+    assert parse_anchors("1: no\n\n 5 : yes ") == {1: "no", 5: "yes"}
+    with pytest.raises(rubric_store.RubricError, match="anchors line 2"):
+        parse_anchors("1: no\nfive: yes")

@@ -1,0 +1,99 @@
+"""Snapshots of the Judge screen mid-session (rubric and pairwise) and of the leaderboard,
+made deterministic with fixed shuffle and bootstrap seeds and a store filled through the
+engine API (no timings are shown anywhere on these screens).
+
+Regenerate (only these) with `pytest tests/tui/test_snapshots_judge.py --snapshot-update`
+and look at the SVG before committing it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import session as judging
+from engine.judge import open_workspace_store
+from tests.tui.test_judge import make_workspace
+from tui.app import make_app
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def workspace(tmp_path, repo_root):
+    return make_workspace(tmp_path / "workspace", repo_root)
+
+
+def seeded_session(workspace, mode: str) -> int:
+    db = open_workspace_store(workspace)
+    try:
+        session_id = judging.build_session(db, mode=mode, rater="wren", seed=7)
+        blind = judging.BlindSession(db, session_id)
+        if mode == "rubric":
+            blind.rate("voice", 4)
+            blind.rate("coherence", 3)
+            blind.next()
+            blind.rate("voice", 2)
+            blind.toggle_flag("degenerate")
+            blind.set_note("loops in the second half")
+        else:
+            blind.choose("left")
+            blind.next()
+            blind.choose("right")
+            blind.choose("tie", "voice")
+        return session_id
+    finally:
+        db.close()
+
+
+def test_judge_rubric_mid_session(snap_compare, workspace):
+    seeded_session(workspace, "rubric")
+
+    async def resume(pilot):
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+o")  # the newest open session is highlighted
+        await pilot.pause()
+        await pilot.press("down")  # focus coherence: its anchors show
+
+    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=SIZE)
+
+
+def test_judge_pairwise_mid_session(snap_compare, workspace):
+    seeded_session(workspace, "pairwise")
+
+    async def resume(pilot):
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+
+    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=SIZE)
+
+
+def test_leaderboard(snap_compare, workspace):
+    # Rate everything in a rubric session and vote in a pairwise one, then open the board.
+    db = open_workspace_store(workspace)
+    rubric_id = judging.build_session(db, mode="rubric", rater="wren", seed=3)
+    blind = judging.BlindSession(db, rubric_id)
+    for position in range(blind.total):
+        blind.goto(position)
+        for offset, name in enumerate(("voice", "coherence", "originality", "craft")):
+            blind.rate(name, 1 + (position * 3 + offset) % 5)
+    blind.end()
+    pairwise_id = judging.build_session(db, mode="pairwise", rater="wren", seed=4)
+    blind = judging.BlindSession(db, pairwise_id)
+    for position in range(blind.total):
+        blind.goto(position)
+        blind.choose(("left", "right", "tie")[position % 3])
+    blind.end()
+    db.close()
+
+    async def open_board(pilot):
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        await pilot.app.workers.wait_for_complete()
+        pilot.app.clear_notifications()  # other screens' start-up toasts come and go with timing
+        await pilot.pause()
+
+    assert snap_compare(make_app(workspace), run_before=open_board, terminal_size=SIZE)

@@ -1,0 +1,181 @@
+"""The leaderboard, pushed over the Judge screen (ctrl+l; never during a blind session).
+
+It shows `engine.report.build_report` — the same dict `voicebench report` renders — so the
+numbers always agree with the CLI: rubric means with bootstrap 95% intervals, the
+Bradley–Terry score with its interval and win rates, flag shares and automatic metrics per
+contestant; then position bias, test–retest and inter-rater agreement; then every canary's
+outputs side by side (base versus fine-tuned). The bootstrap runs in a thread worker on
+that thread's own store connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.judge import open_workspace_store
+from engine.report import build_report
+from engine.workspace import Workspace
+
+METRIC_COLUMNS = ("distinct_1", "seq_rep_4", "repetition_cascade", "length_words")
+SIDE_BY_SIDE_CHARS = 240  # per output in the canary table; the full text is in `voicebench report`
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(centre: Any, low: Any, high: Any) -> str:
+    if centre is None:
+        return "–"
+    if low is None:
+        return _num(centre)
+    return f"{_num(centre)} [{_num(low)}, {_num(high)}]"
+
+
+class LeaderboardScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", id="leaderboard.close", tooltip="Back to the Judge screen"),
+        Binding("ctrl+r", "reload", "Recompute", id="leaderboard.reload", tooltip="Recompute from the store"),
+    ]
+    DEFAULT_CSS = """
+    LeaderboardScreen { padding: 0 1; }
+    LeaderboardScreen .lb-title { color: $accent; text-style: bold; margin-top: 1; }
+    LeaderboardScreen .lb-table { height: auto; max-height: 12; }
+    LeaderboardScreen #lb-status { color: $text-muted; }
+    """
+
+    class Ready(Message):
+        def __init__(self, data: dict[str, Any] | None, error: str = "") -> None:
+            super().__init__()
+            self.data = data
+            self.error = error
+
+    def __init__(self, workspace: Workspace, *, seed: int = 0) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.seed = seed  # fixed bootstrap seed: the same store always shows the same intervals
+        self.data: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="lb-body"):
+            yield Static("Leaderboard — means and Bradley–Terry scores with bootstrap 95% intervals",
+                         classes="lb-title")
+            yield Static("Computing…", id="lb-status")
+            yield DataTable(id="lb-rubric", zebra_stripes=True, cursor_type="row", classes="lb-table")
+            yield Static("Pairwise votes, flags and automatic metrics", classes="lb-title")
+            yield DataTable(id="lb-pairwise", zebra_stripes=True, cursor_type="row", classes="lb-table")
+            yield Static("Agreement and bias", classes="lb-title")
+            yield Static(id="lb-agreement")
+            yield Static("Canaries side by side", classes="lb-title")
+            yield Static(id="lb-canaries")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.compute()
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self.query_one("#lb-status", Static).update("Computing…")
+        self.compute()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="leaderboard")
+    def compute(self) -> None:
+        db = open_workspace_store(self.workspace)
+        try:
+            self.post_message(self.Ready(build_report(db, seed=self.seed)))
+        except Exception as error:  # noqa: BLE001 — shown on screen; the app stays up
+            self.post_message(self.Ready(None, f"Could not build the leaderboard: {error}"))
+        finally:
+            db.close()
+
+    @on(Ready)
+    def show(self, message: Ready) -> None:
+        status = self.query_one("#lb-status", Static)
+        if message.data is None:
+            status.update(Text(message.error, style="bold red"))
+            return
+        self.data = data = message.data
+        status.update(f"{len(data['leaderboard'])} contestants · {data['votes']} pairwise votes")
+        self._fill_table(data)
+        self.query_one("#lb-agreement", Static).update(_agreement(data))
+        self.query_one("#lb-canaries", Static).update(_canaries(data))
+
+    def _fill_table(self, data: dict[str, Any]) -> None:
+        rubric = self.query_one("#lb-rubric", DataTable)
+        rubric.clear(columns=True)
+        criteria = [c["name"] + (" (retired)" if c["retired"] else "") for c in data["criteria"]]
+        rubric.add_columns("contestant", *criteria, "mean")
+        pairwise = self.query_one("#lb-pairwise", DataTable)
+        pairwise.clear(columns=True)
+        metrics = [name for name in METRIC_COLUMNS if any(name in row["metrics"] for row in data["leaderboard"])]
+        pairwise.add_columns("contestant", "BT score", "win rate", "games", "flags", *metrics)
+        for row in data["leaderboard"]:
+            cells = [_interval(s["mean"], s["low"], s["high"]) for s in row["criteria"].values()]
+            rubric.add_row(row["label"], *cells, _num(row["rubric_mean"]))
+            bt = row["bt"]
+            flags = ", ".join(f"{name} {share:.0%}" for name, share in sorted(row["flags"].items()) if share) or "–"
+            pairwise.add_row(row["label"], _interval(bt["score"], bt["low"], bt["high"]),
+                             _num(row["pairwise"]["win_rate"]), str(row["pairwise"]["games"]), flags,
+                             *[_num(row["metrics"].get(name)) for name in metrics])
+
+
+def _agreement(data: dict[str, Any]) -> Table:
+    table = Table(show_edge=False, box=None, padding=(0, 2))
+    table.add_column("measure", style="bold")
+    table.add_column("value")
+    table.add_row("position bias (left wins)", _bias_text(data["position_bias"]))
+    retest = dict(data["test_retest"])
+    pairwise = retest.pop("pairwise_agreement", None)
+    for name, entry in retest.items():
+        table.add_row(f"test–retest · {name}", f"weighted κ {_num(entry.get('kappa'))} over {entry['pairs']} repeats")
+    if pairwise:
+        table.add_row("test–retest · pairwise", f"same winner in {pairwise['share']:.0%} of {pairwise['pairs']} repeats")
+    if not data["test_retest"]:
+        table.add_row("test–retest", "– (no repeated items answered yet)")
+    for name, entry in data["inter_rater"].items():
+        table.add_row(f"inter-rater · {name}",
+                      f"Krippendorff α {_num(entry.get('alpha'))} ({entry['raters']} raters, {entry['units']} shared outputs)")
+    if not data["inter_rater"]:
+        table.add_row("inter-rater", "– (needs two raters scoring the same outputs)")
+    return table
+
+
+def _bias_text(bias: dict[str, Any]) -> str:
+    share = bias.get("left_share")
+    if share is None:
+        return "– (no decided pairwise votes)"
+    decided = (bias.get("left_wins") or 0) + (bias.get("right_wins") or 0)
+    return (f"{_interval(share, bias.get('low'), bias.get('high'))} of {decided} decided votes, "
+            f"{bias.get('ties') or 0} ties (0.50 = no bias)")
+
+
+def _canaries(data: dict[str, Any]) -> Table:
+    labels = [row["label"] for row in data["leaderboard"]]
+    table = Table(expand=True, show_lines=True, padding=(0, 1))
+    table.add_column("canary", style="bold", no_wrap=True)
+    for label in labels:
+        table.add_column(label, ratio=1)
+    for canary in data["canaries"]:
+        cells = []
+        for label in labels:
+            text = canary["outputs"].get(label)
+            cells.append(Text("–", style="dim") if text is None else Text(_clip(text)))
+        table.add_row(f"{canary['canary_id']} v{canary['version']}", *cells)
+    return table
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SIDE_BY_SIDE_CHARS else text[:SIDE_BY_SIDE_CHARS - 1] + "…"
