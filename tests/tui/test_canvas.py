@@ -208,3 +208,35 @@ def test_screen_module_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False"
+
+
+DEMO_DIFFUSION = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-diffusion"
+DEMO_AR = DEMO_DIFFUSION.parent / "demo-ar"
+
+
+@pytest.mark.skipif(not (DEMO_DIFFUSION / "config.json").exists(), reason="demo models not built")
+async def test_demo_models_paint_type_and_raise_the_cascade_warning(tmp_path):
+    # The demo diffusion model is documented to cascade ("the the the …"): the live signals
+    # must say so on the canvas, while demo-ar types beside it.
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "voicebench.toml").write_text(
+        f'[models.demo-diffusion]\npath = "{DEMO_DIFFUSION}"\nfamily = "masked"\n'
+        f'[models.demo-ar]\npath = "{DEMO_AR}"\nfamily = "causal"\n'
+        "[sampler]\nsteps = 8\ngen_length = 16\nblock_length = 16\n",
+        encoding="utf-8",
+    )
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        assert screen.query_one("#canvas-model", Select).value == "demo-diffusion"
+        assert screen.query_one("#canvas-typist", Select).value == "demo-ar"
+        screen.query_one("#canvas-prompt", Input).value = "Write a short note about the river."
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("end")
+        assert screen.timeline.steps == 8 and MASK not in canvas_text(screen)
+        assert screen.timeline.frame(8).signals["cascade"]
+        assert "CASCADE" in str(screen.query_one(CanvasHeader).render())
+        assert screen.query_one(Typewriter).text.strip()
