@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="set_name", default=None, metavar="NAME",
                         help="only canaries whose set, kind or id is NAME (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed for training and canaries")
+    parser.add_argument("--no-eval", action="store_true", dest="no_eval",
+                        help="skip the validation pass at the end of training (quicker)")
     parser.set_defaults(func=run)
 
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return open_app(args.workspace)
     try:
         run_headless(args.workspace, model=args.model, method=args.method, max_steps=args.max_steps,
-                     set_name=args.set_name, seed=args.seed)
+                     set_name=args.set_name, seed=args.seed, evaluate=not args.no_eval)
     except DemoError as error:
         print(f"voicebench demo: {error}", file=sys.stderr)
         return 1
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, set_name: str | None = None, seed: int = 0,
-                 say: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 evaluate: bool = True, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The headless demo; returns the report dict (tests read it). Raises DemoError."""
     from engine.workspace import Workspace, WorkspaceError
 
@@ -79,12 +81,13 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     except WorkspaceError as error:
         raise DemoError(str(error)) from None
     entry = workspace.model(model)
-    if not (Path(entry.path) / "config.json").exists():
+    model_dir = Path(entry.path) if Path(entry.path).is_absolute() else workspace.root / entry.path
+    if not (model_dir / "config.json").exists():
         raise DemoError(
-            f"{entry.path}: the demo model {model!r} is not built. Build the demo models with "
+            f"{model_dir}: the demo model {model!r} is not built. Build the demo models with "
             "`python -m engine.demo_models` (a few minutes on CPU), then run the demo again."
         )
-    family = entry.family or _family(entry.path)
+    family = entry.family or _family(str(model_dir))
     method = method or ("lora" if family == "causal" else "diffusion")
 
     say(f"[1/5] pairs: validating {workspace.pairs_path}")
@@ -103,7 +106,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_dir = workspace.runs_dir / f"{model}-{method}-{stamp}"  # also the run id on the leaderboard
     say(f"[3/5] training: {model}, {method}, {max_steps} steps → {run_dir.relative_to(workspace.root)}")
-    checkpoint = _train(workspace, model, method, max_steps, seed, run_dir, say)
+    checkpoint = _train(workspace, model, method, max_steps, seed, run_dir, evaluate, say)
 
     say(f"[4/5] canaries: trained checkpoint {Path(checkpoint).name}")
     if method in ("lora", "qlora"):
@@ -159,12 +162,14 @@ def _canaries(db: Any, workspace: Any, model: str, adapter: str | None, set_name
 
 
 def _train(workspace: Any, model: str, method: str, max_steps: int, seed: int, run_dir: Path,
-           say: Callable[[str], None]) -> str:
+           evaluate: bool, say: Callable[[str], None]) -> str:
     """Run `python -m engine.train --json` and follow its events; returns the last checkpoint."""
     command = [
         sys.executable, "-m", "engine.train", "--workspace", str(workspace.root), "--model", model,
         "--method", method, "--max-steps", str(max_steps), "--out", str(run_dir), "--seed", str(seed),
         "--save-every", "0", "--canaries", "none", "--json",
+        # One validation pass, at the end: the demo's val loss without slowing the steps.
+        "--eval-every", str(max_steps if evaluate else 0),
     ]
     # stderr (library logs) goes to a file: a full pipe nobody reads would stall the child.
     stderr_file = tempfile.TemporaryFile("w+", encoding="utf-8")
