@@ -99,6 +99,7 @@ class JudgeScreen(WorkbenchScreen):
         self.focus_row = 0  # rubric: index into criteria; pairwise: 0 = overall, then criteria
         self.view = "builder"
         self._flag_keys: set[str] = set()
+        self._status_text = ""
 
     # Layout ------------------------------------------------------------------------------
     def compose_body(self) -> Iterable[Widget]:
@@ -175,6 +176,9 @@ class JudgeScreen(WorkbenchScreen):
             self._hide_toasts(True)
 
     def _status(self, message: str, error: bool = False) -> None:
+        if not message and not self._status_text:
+            return  # nothing to clear: spare a re-render on every key
+        self._status_text = message
         status = self.query_one("#judge-status", Static)
         status.update(message)
         status.set_class(error, "error")
@@ -310,25 +314,29 @@ class JudgeScreen(WorkbenchScreen):
                        "← goes back · space jumps to the next unanswered item · escape pauses (resume later).")
         else:
             view.show(item, self.criteria, self.flags, self.focus_row, self.blind.progress())
-        self.refresh_bindings()
+        # No refresh_bindings() here: it makes the footer recompose (~5x the cost of the
+        # whole key), and check_action is asked again at every key press anyway.
 
-    def _act(self, call, *args) -> bool:
-        """Run one BlindSession call; a refused action is shown, never raised."""
+    def _act(self, call, *args, then=None) -> bool:
+        """Run one BlindSession call, then `then()`, then re-render once; a refused action
+        is shown in the status line, never raised."""
         try:
             call(*args)
         except judging.SessionError as error:
             self._status(str(error), error=True)
             return False
         self._status("")
+        if then is not None:
+            then()
         self.show_item()
         return True
 
     def action_score(self, score: int) -> None:
-        criterion = self._focused_criterion()
-        # Move on to the next criterion so a whole item is scored with one key per criterion.
-        if self._act(self.blind.rate, criterion.name, score) and self.focus_row < self._row_count() - 1:
-            self.focus_row += 1
-            self.show_item()
+        def advance() -> None:
+            # On to the next criterion, so a whole item is scored with one key per criterion.
+            self.focus_row = min(self.focus_row + 1, self._row_count() - 1)
+
+        self._act(self.blind.rate, self._focused_criterion().name, score, then=advance)
 
     def action_criterion_down(self) -> None:
         self.focus_row = (self.focus_row + 1) % max(1, self._row_count())
