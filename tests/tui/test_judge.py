@@ -329,3 +329,34 @@ def test_parse_anchors_names_the_bad_line():
     assert parse_anchors("1: no\n\n 5 : yes ") == {1: "no", 5: "yes"}
     with pytest.raises(rubric_store.RubricError, match="anchors line 2"):
         parse_anchors("1: no\nfive: yes")
+
+
+async def test_run_canaries_for_a_model_in_a_worker_then_offer_it(tmp_path, repo_root, tiny_llama_dir):
+    root = tmp_path / "fresh"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
+    (root / "data" / "canaries.toml").write_text(
+        '[[canary]]\nid = "river-short"\nkind = "known-topic-short"\nprompt = "Write about the river."\n'
+        'max_new_tokens = 4\n', encoding="utf-8")
+    (root / "voicebench.toml").write_text(f'[models.tiny-llama]\npath = "{tiny_llama_dir}"\nfamily = "causal"\n'
+                                          '[models.missing]\npath = "no/such/folder"\nfamily = "causal"\n',
+                                          encoding="utf-8")
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        assert "No canary outputs yet" in screen_text(app)
+        await pilot.press("ctrl+r")  # no model chosen: says what to do, starts nothing
+        assert "Choose a model" in screen_text(app)
+        screen.query_one("#builder-canary-model", Select).value = "missing"
+        await pilot.press("ctrl+r")  # a failure in the worker is shown; the app stays up
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Canaries for missing failed" in screen_text(app)
+        screen.query_one("#builder-canary-model", Select).value = "tiny-llama"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "tiny-llama: 1 new, 0 already in the store." in screen_text(app)
+        contestants = screen.query_one("#builder-contestants", SelectionList)
+        assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama  (1 canaries)"]
+        assert screen.db["generations"].count == 1  # written by the worker's own connection

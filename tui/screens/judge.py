@@ -118,6 +118,10 @@ class JudgeScreen(WorkbenchScreen):
         self.db = open_workspace_store(self.app.workspace)
         self._load_rubric()
         self.refresh_builder()
+        if not self.db["generations"].count_where("canary_id is not null"):
+            self.query_one(JudgeBuilder).set_status(
+                "No canary outputs yet. Pick a model in 'Run canaries for' and press ctrl+r, "
+                "or run `voicebench canary --model NAME` in a shell.")
 
     def on_unmount(self) -> None:
         if self.db is not None:
@@ -272,9 +276,9 @@ class JudgeScreen(WorkbenchScreen):
 
     @on(CanaryProgress)
     def canary_progress(self, message: CanaryProgress) -> None:
-        self.query_one(JudgeBuilder).set_status(message.text, error=message.error)
         if message.done and self.view == "builder":
             self.refresh_builder()
+        self.query_one(JudgeBuilder).set_status(message.text, error=message.error)
 
     def action_rubric(self) -> None:
         from tui.screens.rubric_editor import RubricEditorScreen

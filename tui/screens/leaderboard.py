@@ -4,7 +4,7 @@ It shows `engine.report.build_report` — the same dict `voicebench report` rend
 numbers always agree with the CLI: rubric means with bootstrap 95% intervals, the
 Bradley–Terry score with its interval and win rates, flag shares and automatic metrics per
 contestant; then position bias, test–retest and inter-rater agreement; then every canary's
-outputs side by side (base versus fine-tuned). The bootstrap runs in a thread worker on
+outputs side by side (base versus fine-tuned), and each run's outputs across its checkpoints. The bootstrap runs in a thread worker on
 that thread's own store connection.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -78,6 +79,8 @@ class LeaderboardScreen(Screen):
             yield Static(id="lb-agreement")
             yield Static("Canaries side by side", classes="lb-title")
             yield Static(id="lb-canaries")
+            yield Static("Runs across their checkpoints", classes="lb-title")
+            yield Static(id="lb-runs")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -111,6 +114,7 @@ class LeaderboardScreen(Screen):
         self._fill_table(data)
         self.query_one("#lb-agreement", Static).update(_agreement(data))
         self.query_one("#lb-canaries", Static).update(_canaries(data))
+        self.query_one("#lb-runs", Static).update(_runs(data))
 
     def _fill_table(self, data: dict[str, Any]) -> None:
         rubric = self.query_one("#lb-rubric", DataTable)
@@ -174,6 +178,26 @@ def _canaries(data: dict[str, Any]) -> Table:
             cells.append(Text("–", style="dim") if text is None else Text(_clip(text)))
         table.add_row(f"{canary['canary_id']} v{canary['version']}", *cells)
     return table
+
+
+def _runs(data: dict[str, Any]) -> Group | Text:
+    """One table per training run: canaries down, checkpoints across (in step order)."""
+    if not data["runs"]:
+        return Text("– (no canary outputs from training runs yet)", style="dim")
+    tables = []
+    for run in data["runs"]:
+        losses = f"loss {_num(run['last_loss'])}, val {_num(run['last_val_loss'])}"
+        table = Table(title=f"{run['run_id']} · {run['method'] or '?'} · {run['status'] or '?'} · {losses}",
+                      title_justify="left", expand=True, show_lines=True, padding=(0, 1))
+        table.add_column("canary", style="bold", no_wrap=True)
+        for checkpoint in run["checkpoints"]:
+            table.add_column(checkpoint["checkpoint"] or "final", ratio=1)
+        canary_ids = sorted({canary for c in run["checkpoints"] for canary in c["outputs"]})
+        for canary_id in canary_ids:
+            table.add_row(canary_id, *[Text(_clip(c["outputs"][canary_id])) if canary_id in c["outputs"]
+                                       else Text("–", style="dim") for c in run["checkpoints"]])
+        tables.append(table)
+    return Group(*tables)
 
 
 def _clip(text: str) -> str:

@@ -31,6 +31,8 @@ class BuilderChoice:
 class JudgeBuilder(Vertical):
     """Choices for a new session, the open sessions, and the canary runner."""
 
+    _models: list[str] = []  # the models offered in 'Run canaries for', as last set
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="builder-lists"):
             with Vertical(classes="builder-column"):
@@ -71,10 +73,9 @@ class JudgeBuilder(Vertical):
         if sessions:
             options.highlighted = 0  # the newest: ctrl+o resumes it without a trip to the list
         model_select = self.query_one("#builder-canary-model", Select)
-        model_select.set_options([(name, name) for name in models])
-        if not contestants:
-            self.set_status("No canary outputs yet. Pick a model below and press ctrl+r, "
-                            "or run `voicebench canary --model NAME` in a shell.")
+        if models != self._models:  # set_options resets the choice, so only when the list changed
+            self._models = list(models)
+            model_select.set_options([(name, name) for name in models])
 
     def choice(self) -> BuilderChoice:
         return BuilderChoice(
@@ -95,8 +96,8 @@ class JudgeBuilder(Vertical):
         return int(options.get_option_at_index(options.highlighted).id)
 
     def canary_model(self) -> str | None:
-        value = self.query_one("#builder-canary-model", Select).value
-        return None if value is Select.BLANK else str(value)
+        select = self.query_one("#builder-canary-model", Select)
+        return None if select.is_blank() else str(select.value)
 
     def set_status(self, message: str, error: bool = False) -> None:
         status = self.query_one("#builder-status", Static)
