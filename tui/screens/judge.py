@@ -33,7 +33,7 @@ from engine.judge import open_workspace_store
 from engine.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.judge_builder import JudgeBuilder
-from tui.widgets.judge_item import OVERALL, BlindItemView
+from tui.widgets.judge_item import BlindItemView
 from tui.widgets.judge_note import NoteDialog
 from tui.widgets.judge_reveal import RevealTable
 from tui.widgets.nav import NavBar
