@@ -41,7 +41,7 @@ from tui.widgets.canvas_view import CanvasHeader, CanvasView, legend
 from tui.widgets.sampler_settings import SamplerSettingsPanel
 from tui.widgets.typewriter import Typewriter
 
-TICK_SECONDS = 1 / 30  # display rate: smooth to the eye, and half the UI work of 60 Hz
+TICK_SECONDS = 1 / 30  # display rate; at 60 Hz bench_canvas measured the sampler ~1.8x slower
 # While a sampler runs, threads swap the GIL after this long instead of Python's 5 ms, so
 # the sampler resuming after each torch op (which releases the GIL) is not kept waiting by
 # the UI thread's Python work (measured in bench_canvas.py).
