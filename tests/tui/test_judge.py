@@ -169,7 +169,13 @@ async def test_blind_rubric_session_never_shows_identities_then_reveals(workspac
                                                       [session_id])}
         assert statuses == {"done"}
 
+        await pilot.press("ctrl+e", "n")  # asked first; "n" keeps the session open
+        await pilot.pause()
+        assert screen.view == "rating" and not screen.blind.ended
         await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert_no_leak(app, secrets, "end dialog")
+        await pilot.press("y")
         await pilot.pause()
         assert screen.view == "reveal"
         assert not app.has_class("-blind-rating")  # toasts are allowed again
@@ -241,7 +247,7 @@ async def test_pairwise_session_records_choices_overall_and_per_criterion(worksp
             "select winner from comparisons c join session_items i on i.id = c.item_id "
             "where c.session_id = ? and i.position = 0 and c.criterion_id is null", [session_id])]
         assert winners == ["left"]
-        await pilot.press("ctrl+e")
+        await pilot.press("ctrl+e", "y")
         await pilot.pause()
         reveal = app.screen.query_one(RevealTable)
         assert [str(cell) for cell in reveal.get_row_at(1)[4:5]] == ["overall: right"]

@@ -6,7 +6,7 @@ Three views share the screen:
   (ctrl+r, in a thread worker), edit the rubric (ctrl+b) or open the leaderboard (ctrl+l);
 - rating — one blind item at a time, scored with number keys, flags with letters, a note,
   next/previous/skip; pairwise items choose left/right/tie overall or per criterion;
-- reveal — after ctrl+e ends the session, the table of sources and answers.
+- reveal — after ctrl+e ends the session (asked once more: y/n), the table of sources and answers.
 
 Everything shown while rating comes from `engine.session.BlindItem`, which carries no model
 name, run id, path, timing or token count; the nav bar's workspace label and the toasts
@@ -34,7 +34,7 @@ from engine.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.judge_builder import JudgeBuilder
 from tui.widgets.judge_item import BlindItemView
-from tui.widgets.judge_note import NoteDialog
+from tui.widgets.judge_note import ConfirmEndDialog, NoteDialog
 from tui.widgets.judge_reveal import RevealTable
 from tui.widgets.nav import NavBar
 
@@ -395,6 +395,14 @@ class JudgeScreen(WorkbenchScreen):
         self.app.push_screen(NoteDialog(item.note), save)
 
     def action_end(self) -> None:
+        """Ask first: ending is final (no more rating in this session)."""
+        progress = self.blind.progress()
+        self.app.push_screen(ConfirmEndDialog(progress["pending"]),
+                             lambda confirmed: self.end_session() if confirmed else None)
+
+    def end_session(self) -> None:
+        if self.blind is None:
+            return
         criteria_names = [criterion.name for criterion in rubric_store.criteria(self.db, include_retired=True)]
         revealed = self.blind.end()
         self.blind = None

@@ -1,5 +1,5 @@
-"""The note dialog of the Judge screen: one line of text about the current item.
-Enter saves (an empty line clears the note), escape keeps the old note."""
+"""The Judge screen's two small dialogs: the note on the current item (enter saves, an
+empty line clears it, escape keeps the old note) and the "end the session?" question."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Footer, Input, Label
 
 
 class NoteDialog(ModalScreen[str | None]):
@@ -30,3 +30,28 @@ class NoteDialog(ModalScreen[str | None]):
     @on(Input.Submitted)
     def save(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
+
+
+class ConfirmEndDialog(ModalScreen[bool]):
+    """Ending a session is final and reveals every source, so it is asked once more."""
+
+    BINDINGS = [
+        Binding("y,enter", "dismiss(True)", "End and reveal", id="judge.end.confirm"),
+        Binding("n,escape", "dismiss(False)", "Keep rating", id="judge.end.cancel"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmEndDialog { align: center middle; }
+    ConfirmEndDialog > Vertical { width: 70; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    """
+
+    def __init__(self, pending: int) -> None:
+        super().__init__()
+        self.pending = pending
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("End this session and reveal who wrote what?", classes="dialog--title")
+            unanswered = f"{self.pending} items are still unanswered. " if self.pending else ""
+            yield Label(f"{unanswered}No more rating in this session after that.")
+            yield Label("y / enter: end and reveal · n / escape: keep rating")
+        yield Footer()
