@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report", help="print or write the leaderboard (markdown, csv or json)",
         description="Leaderboard per model/run/checkpoint from judgments.db: rubric means and Bradley–Terry "
-                    "scores with bootstrap 95%% intervals, win rates, position bias, test–retest and "
+                    "scores with bootstrap 95% intervals, win rates, position bias, test–retest and "
                     "inter-rater agreement, automatic metrics, and canary outputs side by side.",
     )
     parser.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown",
