@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.demo_tokenizer import EOT_TOKEN
-from engine.events import Event
+from engine.events import Event, run_to_end
 
 DIFFUSION_NAME = "demo-diffusion"
 AR_NAME = "demo-ar"
@@ -477,11 +477,7 @@ def sample_report(folder: Path, family: str, prompt: str, tokens: int) -> Sample
 
 def _drain(frames: Generator[Any, None, Any]) -> Any:
     """Run a frame generator to the end and return its final value."""
-    while True:
-        try:
-            next(frames)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(frames)[1]
 
 
 # --- saving --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 
@@ -45,3 +46,13 @@ def event_from_dict(payload: dict[str, Any], registry: dict[str, type[Event]]) -
     cls = registry[kind]
     names = {field.name for field in dataclasses.fields(cls)}
     return cls(**{key: value for key, value in payload.items() if key in names})
+
+
+def run_to_end(events: Iterator[Event]) -> tuple[list[Event], Any]:
+    """Drain an event generator: every event it yielded, and the value it returned."""
+    collected: list[Event] = []
+    while True:
+        try:
+            collected.append(next(events))
+        except StopIteration as stop:
+            return collected, stop.value

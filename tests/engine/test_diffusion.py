@@ -14,21 +14,14 @@ from engine.diffusion import (
     SamplerSettingsError, StepFrame, encode_prompt, model_logits, sample, sample_ids, shift_logits, special_ids,
     transfer_schedule,
 )
-from engine.events import event_from_dict
+from engine.events import event_from_dict, run_to_end
 from engine.models import FAMILY_LLADA, load_model
 from tests.reference_sampler import reference_sample
 
 PROMPT = "The river keeps"
 
 
-def run(generator):
-    """All frames of a sampler run, and its final frame."""
-    frames = []
-    while True:
-        try:
-            frames.append(next(generator))
-        except StopIteration as stop:
-            return frames, stop.value
+run = run_to_end  # all frames of a sampler run, and its final frame
 
 
 @pytest.fixture(scope="module")

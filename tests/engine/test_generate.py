@@ -9,18 +9,13 @@ import torch
 
 from engine.diffusion import FinalFrame, encode_prompt
 from engine.generate import TokenFrame, stop_ids, stream_causal
+from engine.events import run_to_end
 from engine.models import load_model
 
 PROMPT = "The river keeps"
 
 
-def run(generator):
-    frames = []
-    while True:
-        try:
-            frames.append(next(generator))
-        except StopIteration as stop:
-            return frames, stop.value
+run = run_to_end  # all frames of a stream, and its final frame
 
 
 @pytest.fixture(scope="module")
