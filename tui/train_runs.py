@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from engine.train.runs import process_alive
 
 STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
 # Settings that always differ between two runs (the run folder) and say nothing about training.
@@ -113,18 +114,6 @@ def read_config(path: Path) -> tuple[dict[str, Any], str]:
         return {}, f"{path.name}: {error}"
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process with that id: assume alive
-    return True
-
-
 def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
     """Summarise one run folder. A "running" status whose process is gone becomes STALE_STATUS."""
     config, problem = read_config(folder / "config.toml")
@@ -138,7 +127,7 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
     curves = read_curves(folder / "events.jsonl")
     state = str(status.get("status", "unknown"))
     pid = status.get("pid")
-    if state == "running" and not (live_pids and pid in live_pids) and not _pid_alive(pid):
+    if state == "running" and not (live_pids and pid in live_pids) and not process_alive(pid):
         state = STALE_STATUS
     step = _int(status.get("step")) or 0
     if curves.train:

@@ -43,7 +43,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _process_alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """Whether a process with this id exists (a run's status.json records its pid)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -68,7 +69,7 @@ def summarise_run(run_dir: Path) -> RunSummary | None:
     if not status and config is None:
         return None
     state = status.get("status", "running")
-    stale = state == "running" and not _process_alive(status.get("pid"))
+    stale = state == "running" and not process_alive(status.get("pid"))
     return RunSummary(
         run_id=run_dir.name, run_dir=run_dir, status=state, stale=stale, step=int(status.get("step", 0) or 0),
         max_steps=status.get("max_steps"), last_checkpoint=status.get("last_checkpoint"),
