@@ -1,11 +1,14 @@
-"""Reading run folders back: the runs list, one run's events, and how two configs differ.
+"""Reading run folders back: the runs list, one run's loss curves, and how two configs differ.
 
-No torch here: the Train screen lists runs and draws curves from these files alone.
+A run folder `runs/<id>/` holds `config.toml` (the resolved TrainConfig), `status.json`
+(latest state, see engine/train/record.py) and `events.jsonl` (the JSON-lines protocol of
+engine/train/events.py). Everything here tolerates half-written or missing files: a run
+still being written, or one killed hard, must show up in the list rather than break it.
+No torch and no textual here: the Train screen lists runs and draws curves from these files.
 
-    for summary in list_runs(workspace.runs_dir):
-        print(summary.run_id, summary.status, summary.step)
-    events = read_events(run_dir)              # engine.train.events dataclasses, in order
-    config_diff(config_a, config_b)            # [("lr", 2e-4, 1e-4), …]
+    runs = list_runs(workspace.runs_dir)
+    curves = read_curves(runs[0].path / "events.jsonl")
+    rows = config_diff(runs[0].config, runs[1].config)   # [("lr", 0.001, 0.0005), …]
 """
 
 from __future__ import annotations
@@ -13,34 +16,68 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine.train.config import ConfigError, TrainConfig, config_to_dict, load_config
-from engine.train.events import parse_event
+STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
+# Settings that always differ between two runs (the run folder) and say nothing about training.
+DIFF_IGNORED_KEYS = ("out",)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
+class Curves:
+    """Loss curves of one run: (step, value) points in the order they were logged."""
+
+    train: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    val: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    last_step: dict[str, Any] | None = None  # the last `step` event, for lr / tokens/s / memory
+    max_steps: int | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Fold one protocol event into the curves (unknown kinds are ignored)."""
+        kind = event.get("event")
+        if kind == "start":
+            self.max_steps = _int(event.get("max_steps")) or self.max_steps
+            # A resumed run starts again after its checkpoint: drop the points it will redo.
+            start = _int(event.get("start_step")) or 0
+            self.train = [point for point in self.train if point[0] <= start]
+            self.val = [point for point in self.val if point[0] <= start]
+        elif kind == "step" and _number(event.get("loss")) is not None:
+            self.train.append((float(event["step"]), float(event["loss"])))
+            self.last_step = event
+            self.max_steps = _int(event.get("max_steps")) or self.max_steps
+        elif kind == "eval" and _number(event.get("val_loss")) is not None:
+            self.val.append((float(event["step"]), float(event["val_loss"])))
+
+
+@dataclasses.dataclass
 class RunSummary:
+    """One row of the runs list."""
+
     run_id: str
-    run_dir: Path
-    status: str  # running | done | failed | cancelled (as status.json says)
-    stale: bool  # status says running but its process is gone (killed): treat as failed, resumable
-    step: int
-    max_steps: int | None
-    last_checkpoint: str | None
-    resumable: bool
+    path: Path
     model: str
     method: str
-    created_at: str
-    config: TrainConfig | None  # None when config.toml is missing or unreadable
+    status: str  # running | done | failed | cancelled (status.json), STALE_STATUS, or "unknown"
+    step: int
+    max_steps: int | None
+    last_loss: float | None
+    updated_at: str
+    resumable: bool
+    last_checkpoint: str | None
+    config: dict[str, Any]  # config.toml as read; {} when missing or unreadable (see `problem`)
+    world_size: int = 1  # processes it trained with (resume with the same number)
+    problem: str = ""  # why a file could not be read, shown instead of failing
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
 
 
 def process_alive(pid: Any) -> bool:
@@ -56,57 +93,95 @@ def process_alive(pid: Any) -> bool:
     return True
 
 
-def summarise_run(run_dir: Path) -> RunSummary | None:
-    """A run folder's summary; None when the folder has neither status.json nor config.toml."""
-    status = _read_json(run_dir / "status.json")
-    meta = _read_json(run_dir / "run.json")
-    config = None
-    if (run_dir / "config.toml").exists():
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every parseable JSON object line of an events.jsonl, in order; a torn last line (the run
+    is still writing) is skipped. `engine.train.events.parse_event` turns one into a dataclass."""
+    events: list[dict[str, Any]] = []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return events
+    for line in text.splitlines():
         try:
-            config = load_config(run_dir / "config.toml")
-        except ConfigError:
-            config = None
-    if not status and config is None:
-        return None
-    state = status.get("status", "running")
-    stale = state == "running" and not process_alive(status.get("pid"))
-    return RunSummary(
-        run_id=run_dir.name, run_dir=run_dir, status=state, stale=stale, step=int(status.get("step", 0) or 0),
-        max_steps=status.get("max_steps"), last_checkpoint=status.get("last_checkpoint"),
-        resumable=bool(status.get("resumable")) or stale,
-        model=meta.get("model") or (config.model if config else ""),
-        method=meta.get("method") or (config.method if config else ""),
-        created_at=meta.get("created_at", ""), config=config,
-    )
-
-
-def list_runs(runs_dir: str | Path) -> list[RunSummary]:
-    """Every run under `runs_dir`, newest first (run ids start with their start time)."""
-    folder = Path(runs_dir)
-    if not folder.is_dir():
-        return []
-    summaries = [summarise_run(child) for child in folder.iterdir() if child.is_dir()]
-    return sorted((s for s in summaries if s is not None), key=lambda s: (s.created_at, s.run_id), reverse=True)
-
-
-def read_events(run_dir: str | Path) -> list[Any]:
-    """The run's events in order; a torn last line (the run is still writing) is skipped."""
-    path = Path(run_dir) / "events.jsonl"
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            event = parse_event(line)
-        except (ValueError, TypeError):
+            payload = json.loads(line)
+        except ValueError:
             continue
-        if event is not None:
-            events.append(event)
+        if isinstance(payload, dict):
+            events.append(payload)
     return events
 
 
-def config_diff(a: TrainConfig, b: TrainConfig, *, ignore: tuple[str, ...] = ("out",)) -> list[tuple[str, Any, Any]]:
-    """(field, value in a, value in b) for every setting that differs, in field order."""
-    left, right = config_to_dict(a), config_to_dict(b)
-    names = [field.name for field in dataclasses.fields(TrainConfig) if field.name not in ignore]
-    return [(name, left.get(name), right.get(name)) for name in names if left.get(name) != right.get(name)]
+def read_curves(events_path: Path) -> Curves:
+    curves = Curves()
+    for event in read_events(events_path):
+        curves.add(event)
+    return curves
+
+
+def read_config(path: Path) -> tuple[dict[str, Any], str]:
+    """The config.toml of a run as a dict, and a problem message ("" when fine)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), ""
+    except FileNotFoundError:
+        return {}, f"{path.name}: missing"
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return {}, f"{path.name}: {error}"
+
+
+def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
+    """Summarise one run folder. A "running" status whose process is gone (and is not one of
+    `live_pids`, the children the caller launched itself) becomes STALE_STATUS and resumable."""
+    config, problem = read_config(folder / "config.toml")
+    status: dict[str, Any] = {}
+    try:
+        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problem = problem or "status.json: missing"
+    except (OSError, ValueError) as error:
+        problem = problem or f"status.json: {error}"
+    curves = read_curves(folder / "events.jsonl")
+    state = str(status.get("status", "unknown"))
+    pid = status.get("pid")
+    if state == "running" and not (live_pids and pid in live_pids) and not process_alive(pid):
+        state = STALE_STATUS
+    step = _int(status.get("step")) or 0
+    if curves.train:
+        step = max(step, int(curves.train[-1][0]))
+    return RunSummary(
+        run_id=str(status.get("run_id") or folder.name),
+        path=folder,
+        model=str(config.get("model", "?")),
+        method=str(config.get("method", "?")),
+        status=state,
+        step=step,
+        max_steps=_int(status.get("max_steps")) or curves.max_steps,
+        last_loss=curves.train[-1][1] if curves.train else None,
+        updated_at=str(status.get("updated_at", "")),
+        # A killed run resumes from its last checkpoint, or from step 0 in the same folder.
+        resumable=bool(status.get("resumable")) or state == STALE_STATUS,
+        last_checkpoint=status.get("last_checkpoint"),
+        config=config,
+        world_size=_int(status.get("world_size")) or 1,
+        problem=problem,
+    )
+
+
+def list_runs(runs_dir: str | Path, *, live_pids: set[int] | None = None) -> list[RunSummary]:
+    """Every folder under runs/ that looks like a run (has status.json or config.toml), newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    runs = [
+        read_run(folder, live_pids=live_pids)
+        for folder in runs_dir.iterdir()
+        if folder.is_dir() and ((folder / "status.json").exists() or (folder / "config.toml").exists())
+    ]
+    runs.sort(key=lambda run: (run.updated_at, run.run_id), reverse=True)
+    return runs
+
+
+def config_diff(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, first value, second value) for every setting that differs, by key; None where absent.
+    Takes config.toml dicts (RunSummary.config); for TrainConfig objects pass `config_to_dict(c)`."""
+    keys = sorted((set(first) | set(second)) - set(DIFF_IGNORED_KEYS))
+    return [(key, first.get(key), second.get(key)) for key in keys if first.get(key) != second.get(key)]

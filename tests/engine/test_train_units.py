@@ -266,24 +266,70 @@ def test_settings_layering_for_config_and_resume(tmp_path):
         resolve_settings(workspace, {}, None, "runs/missing")
 
 
-def test_runs_list_reads_status_marks_killed_runs_stale_and_diffs_configs(tmp_path):
-    from engine.train.runs import config_diff, list_runs, read_events
+# Reading run folders back (engine/train/runs.py: the Train screen's runs list and curves) -----------
+DEAD_PID = 2**22 + 12345  # above Linux's pid_max default: no such process
+
+
+def test_runs_list_summarises_folders_and_marks_dead_running_runs(tmp_path):
+    from engine.train.runs import STALE_STATUS, config_diff, list_runs, read_curves
+    from tests.tui.train_fixtures import write_run, write_two_runs
 
     runs = tmp_path / "runs"
-    for run_id, status, pid, created in [("a", "done", None, "2026-01-01"), ("b", "running", 2**22 + 12345, "2026-01-02")]:
+    write_two_runs(runs)
+    write_run(runs, "20260103-killed", status="running", losses=[5.0, 4.5], val={}, pid=DEAD_PID,
+              updated_at="2026-01-03T00:00:00+00:00", model="demo-ar", max_steps=10)
+    (runs / "not-a-run").mkdir()
+    (runs / "20260101-090000-demo-ar-lora" / "events.jsonl").open("a").write('{"event": "step", "step": 9, "lo')
+    listed = list_runs(runs)
+    assert [run.run_id for run in listed] == ["20260103-killed", "20260102-090000-demo-ar-lora",
+                                             "20260101-090000-demo-ar-lora"]
+    killed, second, first = listed
+    assert killed.status == STALE_STATUS and killed.resumable  # has a checkpoint, process gone
+    assert (second.model, second.method, second.status, second.step, second.max_steps) == ("demo-ar", "lora", "done", 6, 6)
+    assert not second.resumable and second.problem == ""
+    assert first.last_loss == pytest.approx(3.0)  # the torn last line is ignored
+    curves = read_curves(first.path / "events.jsonl")
+    assert curves.val == [(4.0, 3.6), (8.0, 3.3)] and len(curves.train) == 8
+    assert {key for key, _, _ in config_diff(first.config, second.config)} == {"lr", "max_steps", "lora_rank"}
+    # The Train screen's own child is alive even when this process cannot see its pid yet.
+    assert list_runs(runs, live_pids={DEAD_PID})[0].status == "running"
+
+
+def test_runs_list_reads_status_events_and_diffs_saved_configs(tmp_path):
+    from engine.train.runs import STALE_STATUS, config_diff, list_runs, read_events
+
+    runs = tmp_path / "runs"
+    for run_id, status, pid, updated in [("a", "done", None, "2026-01-01"), ("b", "running", DEAD_PID, "2026-01-02")]:
         folder = runs / run_id
         train_config.save_config(train_config.TrainConfig(lr=1e-3 if run_id == "a" else 5e-4), folder / "config.toml")
-        (folder / "status.json").write_text(json.dumps({"status": status, "step": 4, "pid": pid}))
-        (folder / "run.json").write_text(json.dumps({"model": "demo-ar", "method": "lora", "created_at": created}))
+        (folder / "status.json").write_text(json.dumps({"status": status, "step": 4, "pid": pid, "updated_at": updated}))
     lines = [event.to_json() for event in _one_of_each()[:3]]
     (runs / "b" / "events.jsonl").write_text("\n".join(lines) + '\n{"event":"step","st')  # torn last line
     (runs / "empty").mkdir()
+    (runs / "no-status").mkdir()
+    train_config.save_config(train_config.TrainConfig(), runs / "no-status" / "config.toml")
     listed = list_runs(runs)
-    assert [s.run_id for s in listed] == ["b", "a"]
-    assert listed[0].stale and listed[0].resumable  # "running" but no such process: killed
-    assert not listed[1].stale and listed[1].status == "done"
-    assert [event.kind for event in read_events(runs / "b")] == ["start", "step", "eval"]
+    assert [s.run_id for s in listed] == ["b", "a", "no-status"]
+    assert listed[0].status == STALE_STATUS and listed[0].resumable  # killed before any checkpoint: from step 0
+    assert listed[1].status == "done" and not listed[1].resumable and listed[1].step == 4
+    assert (listed[2].status, listed[2].problem) == ("unknown", "status.json: missing")
+    events = read_events(runs / "b" / "events.jsonl")
+    assert [parse_event(event).kind for event in events] == ["start", "step", "eval"]
     assert config_diff(listed[1].config, listed[0].config) == [("lr", 1e-3, 5e-4)]
+    as_dicts = train_config.config_to_dict(train_config.TrainConfig(out="a")), train_config.config_to_dict(
+        train_config.TrainConfig(out="b", max_steps=3))
+    assert config_diff(*as_dicts) == [("max_steps", train_config.TrainConfig().max_steps, 3)]  # "out" ignored
+
+
+def test_resumed_run_drops_the_steps_it_redoes(tmp_path):
+    from engine.train.runs import read_curves
+
+    events = tmp_path / "events.jsonl"
+    lines = [{"event": "start", "max_steps": 4, "start_step": 0}]
+    lines += [{"event": "step", "step": step, "loss": 5.0 - step} for step in (1, 2, 3)]
+    lines += [{"event": "start", "max_steps": 4, "start_step": 2}, {"event": "step", "step": 3, "loss": 1.5}]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert read_curves(events).train == [(1.0, 4.0), (2.0, 3.0), (3.0, 1.5)]
 
 
 def test_loss_mask_preview_marks_exactly_the_response_tokens(tokenizer):

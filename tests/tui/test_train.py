@@ -16,7 +16,6 @@ from tui.app import make_app
 from tui.mask_preview import build_preview
 from tui.screens.train import TrainScreen
 from tui.train_process import ENGINE_COMMAND, build_command, launcher, parse_line
-from tui.train_runs import STALE_STATUS, config_diff, list_runs, read_curves
 from tui.widgets.loss_plot import BRAILLE_BASE, Y_LABEL_WIDTH, Series, plot_lines
 from tui.widgets.train_runs_list import RunsTable
 
@@ -79,35 +78,6 @@ def test_plot_scales_x_to_max_steps_and_handles_single_and_no_points():
     assert dots == [(1, 5)]
     empty = plot_lines([Series("train", (), "cyan")], 30, 6)
     assert "no loss points yet" in empty[-1].plain
-
-
-# Run folders --------------------------------------------------------------------------------------
-def test_runs_list_summarises_folders_and_marks_dead_running_runs(tmp_path):
-    runs = tmp_path / "runs"
-    write_two_runs(runs)
-    write_run(runs, "20260103-killed", status="running", losses=[5.0, 4.5], val={}, pid=2**22 + 12345,
-              updated_at="2026-01-03T00:00:00+00:00", model="demo-ar", max_steps=10)
-    (runs / "not-a-run").mkdir()
-    (runs / "20260101-090000-demo-ar-lora" / "events.jsonl").open("a").write('{"event": "step", "step": 9, "lo')
-    listed = list_runs(runs)
-    assert [run.run_id for run in listed] == ["20260103-killed", "20260102-090000-demo-ar-lora",
-                                             "20260101-090000-demo-ar-lora"]
-    killed, second, first = listed
-    assert killed.status == STALE_STATUS and killed.resumable  # has a checkpoint, process gone
-    assert (second.model, second.method, second.status, second.step, second.max_steps) == ("demo-ar", "lora", "done", 6, 6)
-    assert first.last_loss == pytest.approx(3.0)  # the torn last line is ignored
-    curves = read_curves(first.path / "events.jsonl")
-    assert curves.val == [(4.0, 3.6), (8.0, 3.3)] and len(curves.train) == 8
-    assert {key for key, _, _ in config_diff(first.config, second.config)} == {"lr", "max_steps", "lora_rank"}
-
-
-def test_resumed_run_drops_the_steps_it_redoes(tmp_path):
-    events = tmp_path / "events.jsonl"
-    lines = [{"event": "start", "max_steps": 4, "start_step": 0}]
-    lines += [{"event": "step", "step": step, "loss": 5.0 - step} for step in (1, 2, 3)]
-    lines += [{"event": "start", "max_steps": 4, "start_step": 2}, {"event": "step", "step": 3, "loss": 1.5}]
-    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert read_curves(events).train == [(1.0, 4.0), (2.0, 3.0), (3.0, 1.5)]
 
 
 # The child process protocol -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedCon
 from textual.worker import get_current_worker
 
 from engine.train.config import ConfigError, TrainConfig, config_from_dict
+from engine.train.runs import Curves, RunSummary, list_runs, read_curves
 from tui.mask_preview import MaskPreview, PreviewUnavailable, build_preview
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
@@ -41,7 +42,6 @@ from tui.train_process import (
     build_command,
     launcher,
 )
-from tui.train_runs import Curves, RunSummary, list_runs, read_curves
 from tui.widgets.loss_plot import LossPlot, Series
 from tui.widgets.train_form import FormError, TrainForm
 from tui.widgets.train_preview import MaskPreviewView

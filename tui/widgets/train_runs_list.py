@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui.train_runs import RunSummary, config_diff
+from engine.train.runs import RunSummary, config_diff
 from tui.widgets.train_stats import STATUS_STYLES
 
 COMPARE_LABELS = ("A", "B")
