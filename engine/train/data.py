@@ -17,6 +17,11 @@ Collators pad to the longest sequence in the batch:
 - `DiffusionCollator`: pads with EOS and attends to it — LLaDA's SFT recipe, so the model
   learns to fill the rest of its canvas with EOS — and passes `prompt_lengths` for the
   masking done in the trainer.
+
+`loss_mask_preview` shows one pair's trained region. Layout and preview are the one
+implementation for training and for the Train screen, which passes an
+`engine.file_tokenizer.FileTokenizer` instead of a transformers tokenizer: so this module
+must not import torch or transformers at module level.
 """
 
 from __future__ import annotations
@@ -185,13 +190,33 @@ class ExampleDataset:
         return {"input_ids": example.input_ids, "prompt_length": example.prompt_length}
 
 
-def loss_mask_preview(tokenizer: Any, prompt: str, response: str, template: str, max_length: int) -> list[tuple[str, bool]]:
-    """(token text, trained?) for one pair: what the Train screen highlights.
+@dataclasses.dataclass(frozen=True)
+class MaskPreview:
+    """One pair's tokens, each marked trained or not, as the Train screen shows them."""
 
-    Causal training scores exactly the response tokens; diffusion masks only within the
-    same region, so one preview serves both (diffusion also trains on the EOS padding
-    a batch adds, which a single pair does not show).
+    tokens: tuple[tuple[str, bool], ...]  # (token text, in the trained region) up to max_length
+    template: str  # "chat" | "plain"
+    prompt_tokens: int
+    response_tokens: int  # after truncation to max_length, EOS included
+    cut_tokens: int  # response tokens beyond max_length (not trained)
+
+
+def loss_mask_preview(tokenizer: Any, prompt: str, response: str, template: str, max_length: int,
+                      model_type: str = "") -> MaskPreview:
+    """Which tokens of one pair training sees as its trained region.
+
+    Works with a transformers tokenizer or an `engine.file_tokenizer.FileTokenizer` (the
+    Train screen's, no torch). Causal training scores exactly the response tokens; diffusion
+    masks only within the same region, so one preview serves both (diffusion also trains on
+    the EOS padding a batch adds, which a single pair does not show).
     """
-    ids, prompt_length = encode_pair(tokenizer, prompt, response, template)
-    ids = ids[:max_length]
-    return [(tokenizer.decode([token]), index >= prompt_length) for index, token in enumerate(ids)]
+    chosen = resolve_template(template, tokenizer, model_type)
+    ids, prompt_length = encode_pair(tokenizer, prompt, response, chosen)
+    kept = ids[:max_length]
+    return MaskPreview(
+        tokens=tuple((tokenizer.decode([token]), index >= prompt_length) for index, token in enumerate(kept)),
+        template=chosen,
+        prompt_tokens=min(prompt_length, len(kept)),
+        response_tokens=max(0, len(kept) - prompt_length),
+        cut_tokens=max(0, len(ids) - max(max_length, prompt_length)),
+    )

@@ -336,11 +336,18 @@ def test_loss_mask_preview_marks_exactly_the_response_tokens(tokenizer):
     from engine.train.data import loss_mask_preview
 
     preview = loss_mask_preview(tokenizer, PROMPT, RESPONSE, "chat", max_length=512)
-    trained = "".join(text for text, is_trained in preview if is_trained)
-    untrained = "".join(text for text, is_trained in preview if not is_trained)
+    trained = "".join(text for text, is_trained in preview.tokens if is_trained)
+    untrained = "".join(text for text, is_trained in preview.tokens if not is_trained)
     assert trained == f"{RESPONSE}<|end|>\n<|endoftext|>"
     assert untrained == f"<|user|>\n{PROMPT}<|end|>\n<|assistant|>\n"
-    assert [is_trained for _, is_trained in preview] == sorted(is_trained for _, is_trained in preview)
+    assert [is_trained for _, is_trained in preview.tokens] == sorted(is_trained for _, is_trained in preview.tokens)
+    assert (preview.template, preview.cut_tokens) == ("chat", 0)
+    marks = [is_trained for _, is_trained in preview.tokens]
+    assert (preview.prompt_tokens, preview.response_tokens) == (marks.count(False), marks.count(True))
+    short = loss_mask_preview(tokenizer, PROMPT, RESPONSE, "chat", max_length=20)
+    assert len(short.tokens) == 20 and short.cut_tokens == len(preview.tokens) - 20
+    assert [trained for _, trained in short.tokens].count(False) == short.prompt_tokens == preview.prompt_tokens
+    assert short.response_tokens == 20 - short.prompt_tokens
 
 
 def test_every_train_flag_has_help_and_maps_to_a_config_field():

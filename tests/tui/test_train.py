@@ -13,7 +13,6 @@ from textual.widgets import Select
 from engine.workspace import Workspace
 from tests.tui.train_fixtures import write_run, write_two_runs, write_workspace
 from tui.app import make_app
-from tui.mask_preview import build_preview
 from tui.screens.train import TrainScreen
 from tui.train_process import ENGINE_COMMAND, build_command, launcher, parse_line
 from tui.widgets.loss_plot import BRAILLE_BASE, Y_LABEL_WIDTH, Series, plot_lines
@@ -129,22 +128,6 @@ async def test_form_defaults_follow_the_model_family(tmp_path, tiny_masked_dir, 
         await pilot.pause()
         assert screen.live is None  # nothing launched
         assert app.focused is form.input("batch_size")
-
-
-def test_preview_matches_the_engine_tokenisation(tiny_llama_dir):
-    from transformers import AutoTokenizer
-
-    from engine.train.data import loss_mask_preview
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    prompt, response = "Write about the river.", "The river keeps its own counsel."
-    for template in ("chat", "plain"):
-        expected = loss_mask_preview(tokenizer, prompt, response, template, 512)
-        preview = build_preview(tiny_llama_dir, "llama", prompt, response, template=template, max_length=512)
-        assert list(preview.tokens) == expected
-    short = build_preview(tiny_llama_dir, "llama", prompt, response, template="chat", max_length=20)
-    assert len(short.tokens) == 20 and short.cut_tokens > 0
-    assert [trained for _, trained in short.tokens].count(False) == short.prompt_tokens
 
 
 # Pilot: runs list and comparison -------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from engine.file_tokenizer import FileTokenizer
+from engine.tokens import TokenizerUnavailable
 from engine.train.config import ConfigError, TrainConfig, config_from_dict
+from engine.train.data import DataError, MaskPreview, loss_mask_preview
 from engine.train.runs import Curves, RunSummary, list_runs, read_curves
-from tui.mask_preview import MaskPreview, PreviewUnavailable, build_preview
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
 from tui.train_process import (
@@ -305,9 +307,9 @@ class TrainScreen(WorkbenchScreen):
                 key, None, label, f"{facts.name}: the model is not on this machine, so there is no tokenizer to preview with."))
             return
         try:
-            preview = build_preview(facts.path, facts.model_type, pair.prompt, pair.response,
-                                    template=template, max_length=max_length)
-        except PreviewUnavailable as error:
+            preview = loss_mask_preview(FileTokenizer(facts.path), pair.prompt, pair.response, template, max_length,
+                                        model_type=facts.model_type)
+        except (TokenizerUnavailable, ConfigError, DataError) as error:
             self.post_message(self.PreviewReady(key, None, label, f"{facts.name}: {error}"))
             return
         except Exception as error:  # noqa: BLE001 - a broken tokenizer file must not take the screen down

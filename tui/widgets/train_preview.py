@@ -1,4 +1,4 @@
-"""Shows one pair's tokens with the trained region highlighted (see tui/mask_preview.py).
+"""Shows one pair's tokens with the trained region highlighted (engine.train.data.loss_mask_preview).
 
 Causal methods: the highlighted tokens are the ones with labels (response + EOS); the
 prompt is context only. Diffusion: the highlighted tokens are the ones that may be masked
@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.mask_preview import MaskPreview
+from engine.train.data import MaskPreview
 
 # Two shades per region, alternating token by token, so token boundaries show without
 # adding characters: (trained, trained) per objective, then the prompt's pair.
