@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -43,9 +44,11 @@ class SaveConflict(Exception):
     """The file on disk changed since it was loaded; reload it or save to another path."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Pair:
-    """One prompt/response training pair."""
+    """One prompt/response training pair. Frozen: a change is a new pair
+    (`dataclasses.replace`), so derived values such as `search_text` can be cached and
+    an undo step is just the old list of references. Never mutate `tags` or `extra`."""
 
     id: str
     prompt: str
@@ -97,6 +100,12 @@ class Pair:
             if key not in record:
                 record[key] = value
         return record
+
+    @functools.cached_property
+    def search_text(self) -> str:
+        """Case-folded text `filter_pairs` searches, computed once per pair: a filter
+        keystroke over 10,000 pairs then costs substring scans only."""
+        return "\n".join((self.id, self.prompt, self.response, self.source, " ".join(self.tags), self.notes)).casefold()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -586,13 +595,32 @@ def filter_pairs(pairs: Iterable[Pair], query: str) -> list[Pair]:
         pairs = [pair for pair in pairs if all(_field_matches(pair, name, value) for name, value in field_terms)]
     if not text_terms:
         return list(pairs)
-    haystack = _haystack
     first, rest = text_terms[0], text_terms[1:]
     # The first term filters with a plain comprehension (the hot loop); the rest refine.
-    result = [pair for pair in pairs if first in haystack(pair)]
+    result = [pair for pair in pairs if first in pair.search_text]
     for term in rest:
-        result = [pair for pair in result if term in haystack(pair)]
+        result = [pair for pair in result if term in pair.search_text]
     return result
+
+
+def query_narrows(previous: str, query: str) -> bool:
+    """True when every pair `query` matches is among those `previous` matches, so a filter
+    can search the previous result instead of all pairs (typing on, `river` → `river m`):
+    each earlier term is kept, same kind (field or words) and same or stricter."""
+    before, after = previous.casefold().split(), query.casefold().split()
+    if not before or len(after) < len(before):
+        return False
+    for old, new in zip(before, after):
+        old_field, new_field = _FIELD_QUERY.match(old), _FIELD_QUERY.match(new)
+        old_field = old_field if old_field and old_field.group(2) else None
+        new_field = new_field if new_field and new_field.group(2) else None
+        if old_field is None and new_field is None:
+            if old not in new:
+                return False
+        elif old_field is None or new_field is None or old_field.group(1) != new_field.group(1) \
+                or old_field.group(2) not in new_field.group(2):
+            return False
+    return True
 
 
 def _field_matches(pair: Pair, name: str, value: str) -> bool:
@@ -601,19 +629,3 @@ def _field_matches(pair: Pair, name: str, value: str) -> bool:
     return value in getattr(pair, name).casefold()
 
 
-# Case-folded search text per pair, reused while the pair's fields are the same objects:
-# a filter keystroke over 10,000 pairs then costs substring scans only.
-_HAYSTACKS: dict[int, tuple[Any, ...]] = {}
-
-
-def _haystack(pair: Pair) -> str:
-    cached = _HAYSTACKS.get(id(pair))
-    if (cached is not None and cached[0] is pair and cached[1] is pair.prompt and cached[2] is pair.response
-            and cached[3] is pair.id and cached[4] is pair.source and cached[5] is pair.notes
-            and cached[6] == pair.tags):
-        return cached[7]
-    text = "\n".join((pair.id, pair.prompt, pair.response, pair.source, " ".join(pair.tags), pair.notes)).casefold()
-    if len(_HAYSTACKS) > 200_000:
-        _HAYSTACKS.clear()
-    _HAYSTACKS[id(pair)] = (pair, pair.prompt, pair.response, pair.id, pair.source, pair.notes, list(pair.tags), text)
-    return text

@@ -39,6 +39,12 @@ class PairsSession:
         # Typing into one field makes one undo step, not one per key: consecutive edits of
         # the same (pair, field) extend the step until something else happens.
         self._coalesce_key: tuple[str, str] | None = None
+        # Row keys and their positions, rebuilt lazily once per version: the table asks
+        # for every visible row's pair on each paint, and a scan of 10,000 pairs per row
+        # made a filter keystroke visibly slow.
+        self._keys_version = -1
+        self._keys: dict[int, str] = {}
+        self._positions: dict[str, int] = {}
 
     @classmethod
     def open(cls, path: Path) -> PairsSession:
@@ -63,26 +69,27 @@ class PairsSession:
         return self.pairs[index] if index is not None else None
 
     def index(self, key: str) -> int | None:
-        pair_id, _, nth = key.partition(DUPLICATE_MARK)
-        wanted = int(nth or 0)
-        for index, pair in enumerate(self.pairs):
-            if pair.id == pair_id:
-                if wanted == 0:
-                    return index
-                wanted -= 1
-        return None
+        return self._key_index()[1].get(key)
 
     def row_keys(self) -> dict[int, str]:
         """A unique key per pair object (`id(pair)` → key): the pair's id, and for the 2nd,
         3rd … pair sharing an id (a validation error the writer must be able to reach and
         fix) `id␀1`, `id␀2` …"""
-        seen: dict[str, int] = {}
-        keys = {}
-        for pair in self.pairs:
-            count = seen.get(pair.id, 0)
-            seen[pair.id] = count + 1
-            keys[id(pair)] = pair.id if count == 0 else f"{pair.id}{DUPLICATE_MARK}{count}"
-        return keys
+        return self._key_index()[0]
+
+    def _key_index(self) -> tuple[dict[int, str], dict[str, int]]:
+        if self._keys_version != self.version:
+            seen: dict[str, int] = {}
+            keys: dict[int, str] = {}
+            positions: dict[str, int] = {}
+            for position, pair in enumerate(self.pairs):
+                count = seen.get(pair.id, 0)
+                seen[pair.id] = count + 1
+                key = pair.id if count == 0 else f"{pair.id}{DUPLICATE_MARK}{count}"
+                keys[id(pair)] = key
+                positions[key] = position
+            self._keys, self._positions, self._keys_version = keys, positions, self.version
+        return self._keys, self._positions
 
     def key_at_line(self, line: int, pair_id: str) -> str | None:
         """The row key of the pair on this line of the file (falling back to the id)."""
@@ -130,7 +137,11 @@ class PairsSession:
         self._record(label, pair_id, coalesce)
         new = dataclasses.replace(old, **changes)
         self.pairs[index] = new
+        current = self._keys_version == self.version
         self._changed()
+        if current and "id" not in changes:  # same key, same place: patch rather than rebuild
+            self._keys[id(new)] = self._keys.pop(id(old))
+            self._keys_version = self.version
         return new
 
     def add_new(self, after: str | None) -> Pair:

@@ -3,6 +3,7 @@ finds each kind of problem, splitting never leaks a source, filtering finds pair
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from engine.pairs import (
     find_duplicates,
     load_pairs,
     new_id,
+    query_narrows,
     save_pairs,
     split_by_source,
     validate,
@@ -73,7 +75,7 @@ def test_bad_lines_and_unknown_keys_round_trip_byte_for_byte(tmp_path):
     save_pairs(pair_file)
     assert path.read_bytes() == original  # nothing edited: every byte kept
 
-    pair_file.pairs[1].response = "r, edited"
+    pair_file.pairs[1] = dataclasses.replace(pair_file.pairs[1], response="r, edited")
     assert pair_file.is_modified()
     save_pairs(pair_file)
     assert not pair_file.is_modified()
@@ -150,7 +152,7 @@ def test_non_utf8_line_is_kept_as_bad_line(tmp_path):
     pair_file = load_pairs(path)
     assert [bad.line for bad in pair_file.bad_lines] == [2]
     assert "UTF-8" in pair_file.bad_lines[0].message
-    pair_file.pairs[0].notes = "edited"
+    pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], notes="edited")
     save_pairs(pair_file)
     assert path.read_bytes().splitlines()[1] == b'{"id": "b", "prompt": "caf\xe9"}'
 
@@ -161,11 +163,11 @@ def test_save_keeps_one_backup_of_the_previous_file(tmp_path):
     path = write_lines(tmp_path / "pairs.jsonl", record("a"))
     first = path.read_text(encoding="utf-8")
     pair_file = load_pairs(path)
-    pair_file.pairs[0].prompt = "second"
+    pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], prompt="second")
     save_pairs(pair_file)
     assert (tmp_path / "pairs.jsonl.bak").read_text(encoding="utf-8") == first
     second = path.read_text(encoding="utf-8")
-    pair_file.pairs[0].prompt = "third"
+    pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], prompt="third")
     save_pairs(pair_file)
     assert (tmp_path / "pairs.jsonl.bak").read_text(encoding="utf-8") == second
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl", "pairs.jsonl.bak"]  # no temp files left
@@ -174,7 +176,7 @@ def test_save_keeps_one_backup_of_the_previous_file(tmp_path):
 def test_save_refuses_a_file_changed_on_disk_since_load(tmp_path):
     path = write_lines(tmp_path / "pairs.jsonl", record("a"))
     pair_file = load_pairs(path)
-    pair_file.pairs[0].response = "mine"
+    pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], response="mine")
     write_lines(path, record("a", response="someone else's edit"))  # another editor saved meanwhile
     with pytest.raises(SaveConflict, match="changed on disk since it was loaded"):
         save_pairs(pair_file)
@@ -208,7 +210,7 @@ def test_after_a_save_the_next_save_does_not_conflict(tmp_path):
     path = write_lines(tmp_path / "pairs.jsonl", record("a"))
     pair_file = load_pairs(path)
     for text in ("one", "two", "three"):
-        pair_file.pairs[0].response = text
+        pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], response=text)
         save_pairs(pair_file)
     assert load_pairs(path).pairs[0].response == "three"
 
@@ -218,8 +220,7 @@ def test_a_crash_mid_save_leaves_the_old_file_whole(tmp_path, monkeypatch, faili
     path = write_lines(tmp_path / "pairs.jsonl", *(record(f"p{i}", response="old " * 50) for i in range(100)))
     before = path.read_bytes()
     pair_file = load_pairs(path)
-    for pair in pair_file.pairs:
-        pair.response = "new " * 50
+    pair_file.pairs[:] = [dataclasses.replace(pair, response="new " * 50) for pair in pair_file.pairs]
 
     def crash(*args, **kwargs):
         raise OSError("disk unplugged")
@@ -406,8 +407,34 @@ def test_filter_pairs_matches_all_terms_and_fields():
     assert ids("tag:weath") == ["a"]
     assert ids("source:essays") == ["a"]
     assert ids("zebra") == []
-    pairs[2].response = "Zebra ink."  # an edit is seen by the next filter (no stale cache)
+    # Pairs are frozen, so the cached search text can never go stale: an edit is a new pair.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pairs[2].response = "Zebra ink."  # type: ignore[misc]
+    pairs[2] = dataclasses.replace(pairs[2], response="Zebra ink.")
     assert ids("zebra") == ["c"]
+
+
+def test_query_narrows_only_when_the_longer_query_matches_a_subset():
+    assert query_narrows("rive", "river")
+    assert query_narrows("river", "river m")
+    assert query_narrows("tier:no", "tier:note bread")
+    assert not query_narrows("", "river")  # nothing to narrow from
+    assert not query_narrows("river m", "river")  # shorter: broader
+    assert not query_narrows("tier", "tier:note")  # words `tier` became a field term
+    assert not query_narrows("tier:", "tier:n")  # `tier:` alone is a word, not a field term
+    assert not query_narrows("tag:riv", "tier:riv")
+
+    # Whenever it says "narrows", filtering the earlier result gives the full answer.
+    pairs = [
+        Pair("a", "Write about the River.", "Water, tier upon tier.", tier="thesis", tags=["river"]),
+        Pair("b", "Write about bread.", "Flour and the river mill.", tier="note", split="val"),
+        Pair("c", "A note.", "The tier of the note.", tier="note", notes="river"),
+    ]
+    typed = ["t", "ti", "tie", "tier", "tier:", "tier:n", "tier:no", "tier:note", "tier:note r", "tier:note ri"]
+    for earlier in typed:
+        for later in typed:
+            if query_narrows(earlier, later):
+                assert filter_pairs(filter_pairs(pairs, earlier), later) == filter_pairs(pairs, later), (earlier, later)
 
 
 def test_pair_round_trips_through_dict():

@@ -30,6 +30,7 @@ from engine.pairs import (
     filter_pairs,
     load_pairs,
     pair_token_count,
+    query_narrows,
     validate,
 )
 from tui.pairs_session import PairsSession
@@ -45,6 +46,11 @@ DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pair
 AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is written
 VALIDATE_SECONDS = 0.4  # quiet time after the last edit before validation runs again
 DISK_CHECK_SECONDS = 2.0  # how often the file's size/mtime are checked for outside changes
+# While the writer types a filter, the editor follows the cursor only after this quiet time:
+# loading and wrapping an essay-length response on every key press would double the
+# keystroke's cost, and the rows are what the writer is looking at.
+FILTER_EDITOR_SECONDS = 0.15
+FILTER_CACHE_SIZE = 32  # recent filter queries whose results are kept
 TOKEN_BATCH = 256  # pairs counted per progress message
 
 class PairsCommands(Provider):
@@ -116,7 +122,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self._budget: int | None = None
         self._selected: str | None = None
         self._autosave_timer: Timer | None = None
-        self._last_filter: tuple[str, int, list[Pair]] = ("", -1, [])  # query, version, matches
+        self._filter_cache: dict[str, list[Pair]] = {}  # query → matches, for pairs at _filter_version
+        self._filter_version = -1
         self._disk_stat: tuple[int, int] | None = None  # (mtime, size) of the file as last seen
         self._validating = False  # a validation worker is running
         self._validate_again = False  # …and another was asked for meanwhile
@@ -126,6 +133,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self._conflict_open = False
         self._token_error = ""  # why there are no token counts, for the help text
         self._load_failed = False
+        self._editor_timer: Timer | None = None  # shows the selected pair once filter typing pauses
+        self._status_shown: tuple[Text, Text] | None = None
 
     @property
     def busy(self) -> bool:
@@ -134,7 +143,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         if self.session is None:
             return not self._load_failed
         counting = self._counter is None and not self._token_error
-        return counting or self._validate_timer is not None or self._validating or self._validate_again
+        return (counting or self._validate_timer is not None or self._validating or self._validate_again
+                or self._editor_timer is not None)
 
     # Layout ----------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -162,6 +172,10 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self.query_one(ProblemList).border_title = "problems · checking…"
         self.query_one(PairEditor).show(None)
         table.focus()
+        # Watched rather than handled as Input.Changed: the watcher runs inside the key
+        # press, so the new rows go out in the same frame as the typed letter instead of
+        # waiting one or two frame periods behind it.
+        self.watch(self.query_one("#pairs-filter", Input), "value", self._filter_changed, init=False)
         # Read in a worker so the screen paints at once, however big the file.
         self._load_file(workspace.pairs_path)
 
@@ -251,17 +265,25 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self._update_status()
 
     def _matches(self, query: str) -> list[Pair]:
-        """filter_pairs, narrowed from the previous result while the writer types on:
-        every term of a longer query is the same or stricter (a substring test), so the
-        pairs it matches are among the previous matches."""
-        previous_query, previous_version, previous = self._last_filter
-        narrowing = (
-            previous_version == self.session.version and previous_query.strip()
-            and query.startswith(previous_query)
-            and not any(term.endswith(":") for term in previous_query.split())  # `tier:` is not a field term yet
-        )
-        matches = filter_pairs(previous if narrowing else self.session.pairs, query)
-        self._last_filter = (query, self.session.version, matches)
+        """filter_pairs, with the results of recent queries kept until the pairs change:
+        backspace finds its answer ready, and a longer query narrows the longest earlier
+        query it extends (every term the same or stricter, a substring test)."""
+        version = self.session.version
+        if self._filter_version != version:
+            self._filter_cache.clear()
+            self._filter_version = version
+        cached = self._filter_cache.get(query)
+        if cached is not None:
+            return cached
+        base = self.session.pairs
+        for previous in sorted(self._filter_cache, key=len, reverse=True):
+            if query_narrows(previous, query):
+                base = self._filter_cache[previous]
+                break
+        matches = filter_pairs(base, query)
+        self._filter_cache[query] = matches
+        if len(self._filter_cache) > FILTER_CACHE_SIZE:
+            del self._filter_cache[next(iter(self._filter_cache))]  # the oldest query
         return matches
 
     @when_loaded
@@ -269,7 +291,25 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         if pair_id != self._selected:
             self.session.break_coalescing()
         self._selected = pair_id
-        self.query_one(PairEditor).show(self.session.get(pair_id), pair_id)
+        if self._editor_timer is not None:
+            self._editor_timer.stop()
+            self._editor_timer = None
+        if self.focused is self.query_one("#pairs-filter", Input):
+            self._editor_timer = self.set_timer(FILTER_EDITOR_SECONDS, self._show_in_editor, name="filter-editor")
+        else:
+            self._show_in_editor()
+
+    def _flush_editor(self) -> None:
+        """Leaving the filter: a deferred editor update happens now."""
+        if self._editor_timer is not None:
+            self._show_in_editor()
+
+    @when_loaded
+    def _show_in_editor(self) -> None:
+        if self._editor_timer is not None:
+            self._editor_timer.stop()
+            self._editor_timer = None
+        self.query_one(PairEditor).show(self.session.get(self._selected), self._selected)
 
     @on(PairTable.Highlighted)
     def _highlighted(self, event: PairTable.Highlighted) -> None:
@@ -297,7 +337,10 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
             left.append(f"  tokens: {self._token_model} ≤ {self._budget}", style="dim")
         if self._token_state:
             left.append(f"  {self._token_state}", style="dim italic")
-        self.query_one("#pairs-status-left", Static).update(left)
+        # Static.update re-lays out the screen; skip it when the line is the same (it
+        # is, on almost every filter keystroke).
+        if self._status_shown is None or self._status_shown[0] != left:
+            self.query_one("#pairs-status-left", Static).update(left)
         state = self._save_state
         if state == "saved" and session.dirty:
             state = "unsaved"
@@ -307,19 +350,21 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
             "conflict": Text("⚠ changed on disk: not saved ", style="bold red"),
             "error": Text("⚠ save failed ", style="bold red"),
         }[state]
-        self.query_one("#pairs-status-right", Static).update(right)
+        if self._status_shown is None or self._status_shown[1] != right:
+            self.query_one("#pairs-status-right", Static).update(right)
+        self._status_shown = (left, right)
 
     # Filter ----------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
         self.query_one("#pairs-filter", Input).focus()
 
-    @on(Input.Changed, "#pairs-filter")
     def _filter_changed(self) -> None:
         self._refresh_rows()
 
     @on(Input.Submitted, "#pairs-filter")
     def _filter_submitted(self) -> None:
         self.query_one(PairTable).focus()
+        self._flush_editor()
 
     def action_leave_field(self) -> None:
         focused = self.focused
@@ -328,6 +373,7 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
             filter_input.value = ""
             self._refresh_rows()
         self.query_one(PairTable).focus()
+        self._flush_editor()
 
     # Editing ---------------------------------------------------------------------------
     @on(PairEditor.Edited)

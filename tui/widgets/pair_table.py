@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -39,6 +40,15 @@ def middle_ellipsis(text: str, width: int) -> str:
         return text
     tail = width // 2
     return text[: width - tail - 1] + "…" + text[-tail:]
+
+
+def fit_cell(value: str, width: int, justify: str = "left") -> str:
+    """`value` in exactly `width` cells: cut with an ellipsis when too long, else padded."""
+    length = cell_len(value)
+    if length > width:
+        return set_cell_size(value, width - 1) + "…" if width > 0 else ""
+    padding = " " * (width - length)
+    return padding + value if justify == "right" else value + padding
 
 
 # A row's cells as (text, style name) pairs; the style name picks a component class.
@@ -100,6 +110,7 @@ class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.row_ids: list[str] = []
         self.empty_message = ""  # shown under the header when there are no rows
         self._last_highlighted: str | None | bool = False  # False = nothing posted yet
+        self._paint_styles: dict[str, Style] = {}  # component styles of the paint in progress
 
     # Data ------------------------------------------------------------------------------
     def set_rows(self, row_ids: Sequence[str], keep: str | None = None) -> None:
@@ -182,33 +193,55 @@ class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
         flexible = max(total - fixed, 8)
         return [column.width or flexible for column in self.columns]
 
-    def _line(self, cells: Cells, base: Style, width: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles are looked up once per paint, not per cell: a filter keystroke repaints
+        # every visible row, and the lookups were most of that paint's cost.
+        self._paint_styles = {}
+        return super().render_lines(crop)
+
+    def _style(self, name: str) -> Style:
+        style = self._paint_styles.get(name)
+        if style is None:
+            style = self.rich_style if name == "" else self.get_component_rich_style(name)
+            self._paint_styles[name] = style
+        return style
+
+    def _cell_style(self, name: str) -> Style:
+        """A cell's colour and emphasis only, so the row's background (cursor, stripe) shows."""
+        key = f"{name} (cell)"
+        style = self._paint_styles.get(key)
+        if style is None:
+            full = self._style(name)
+            style = Style(color=full.color, bold=full.bold, dim=full.dim, italic=full.italic)
+            self._paint_styles[key] = style
+        return style
+
+    def _line(self, cells: Cells, base: Style, width: int, *, cell_styles: bool = True) -> Strip:
+        # Plain segments rather than rich Text objects (cheaper per visible row).
         segments: list[Segment] = [Segment(" ", base)]
         for (value, style_name), column, column_width in zip(cells, self.columns, self._widths(width - 1)):
-            style = base + self.get_component_rich_style(style_name) if style_name else base
-            text = Text(value, style=style, no_wrap=True, end="")
-            text.truncate(column_width, overflow="ellipsis")
-            if column.justify == "right":
-                text.pad_left(column_width - text.cell_len)
-            text.pad_right(column_width - text.cell_len + 1)
-            segments.extend(text.render(self.app.console))
+            style = base + self._cell_style(style_name) if style_name and cell_styles else base
+            segments.append(Segment(fit_cell(value, column_width, column.justify), style))
+            segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if y == 0:
-            header = self.get_component_rich_style("pair-table--header")
+            header = self._style("pair-table--header")
             return self._line([(column.title, "") for column in self.columns], header, width)
         row = int(self.scroll_y) + y - 1
         if not self.row_ids and y == 2 and self.empty_message:
-            message = Text(f" {self.empty_message}", style=self.get_component_rich_style("pair-table--dim"))
+            message = Text(f" {self.empty_message}", style=self._style("pair-table--dim"))
             message.truncate(width, overflow="ellipsis", pad=True)
-            return Strip(list(message.render(self.app.console))).adjust_cell_length(width, self.rich_style)
+            return Strip(list(message.render(self.app.console))).adjust_cell_length(width, self._style(""))
         if row >= len(self.row_ids):
-            return Strip.blank(width, self.rich_style)
-        base = self.rich_style
-        if row == self.cursor_row:
-            base = base + self.get_component_rich_style("pair-table--cursor")
+            return Strip.blank(width, self._style(""))
+        base = self._style("")
+        on_cursor = row == self.cursor_row
+        if on_cursor:
+            base = base + self._style("pair-table--cursor")
         elif row % 2:
-            base = base + self.get_component_rich_style("pair-table--even")
-        return self._line(self._cells(self.row_ids[row]), base, width)
+            base = base + self._style("pair-table--even")
+        # The cursor row is one colour, as in Textual's DataTable, so it reads at a glance.
+        return self._line(self._cells(self.row_ids[row]), base, width, cell_styles=not on_cursor)
