@@ -17,6 +17,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from engine.workspace import looks_like_hub_id
+
 FAMILY_CAUSAL = "causal"
 FAMILY_MASKED = "masked"
 FAMILY_LLADA = "llada"
@@ -54,7 +56,7 @@ def resolve_model_path(name_or_path: str) -> str:
                 "Point --model at the folder `save_pretrained` wrote."
             )
         return str(local)
-    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
+    if looks_like_hub_id(name_or_path):
         from huggingface_hub import snapshot_download
 
         try:

@@ -272,12 +272,8 @@ def budgets_for(workspace: Any) -> dict[str, int]:
 def counter_for_model(workspace: Any, name: str) -> TokenCounter:
     """The counter for a workspace model: its own tokenizer, else a local tiktoken encoding
     for GPT-2-family names. Raises TokenizerUnavailable."""
-    entry = workspace.model(name)
-    path = entry.path
-    if not Path(path).is_absolute() and _is_local_path(path, workspace.root / path):
-        path = str(workspace.root / path)  # relative to the workspace, never to the current folder
     try:
-        return token_counter(path)
+        return token_counter(workspace.model(name).path)
     except TokenizerUnavailable:
         if "gpt2" in name.casefold() and tiktoken_available("gpt2"):
             return token_counter(TIKTOKEN_PREFIX + "gpt2")

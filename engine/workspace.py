@@ -7,11 +7,15 @@ so the repository root (which ships `data/`) is itself the demo workspace.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 CONFIG_NAME = "voicebench.toml"
+# "owner/name" as the Hugging Face Hub spells a model id; "./x", "/x", "~/x" and deeper
+# paths are folders.
+HUB_ID = re.compile(r"[\w\-][\w.\-]*/[\w.\-]+")
 
 
 class WorkspaceError(Exception):
@@ -110,15 +114,36 @@ class Workspace:
         return dict(self.settings.get(name, {}))
 
     def model(self, name_or_path: str) -> ModelEntry:
-        """A configured model by name, or an ad-hoc entry for a path (relative to the root)."""
-        if name_or_path in self.models:
+        """A configured model by name, or an ad-hoc entry for a path.
+
+        A configured model's relative folder belongs to the workspace: its path comes back
+        absolute under the root whether or not the folder exists yet (so a missing one is
+        reported where it should be, never looked up in the current folder). Hub ids
+        ("owner/name") stay as they are, unless the workspace has an `owner` folder. A path
+        typed by hand may be relative to either: the workspace's folder when it exists, else
+        as typed.
+        """
+        configured = name_or_path in self.models
+        if configured:
             entry = self.models[name_or_path]
         else:
             entry = ModelEntry(name=Path(name_or_path).name or name_or_path, path=name_or_path)
+        if Path(entry.path).expanduser().is_absolute():
+            return entry
         local = self.root / entry.path
-        if local.exists():
+        if local.exists() or (configured and not self._hub_id(entry.path)):
             entry = dataclasses.replace(entry, path=str(local))
         return entry
+
+    def _hub_id(self, path: str) -> bool:
+        """Whether a configured path means a Hub id: "owner/name", unless the workspace has
+        an `owner` folder (then it is a model folder not built yet)."""
+        return looks_like_hub_id(path) and not (self.root / path).parent.is_dir()
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """Whether a model path has the shape of a Hugging Face id ("owner/name") rather than a folder."""
+    return HUB_ID.fullmatch(path) is not None
 
 
 def _model_entry(config_path: Path, name: str, table: Any) -> ModelEntry:

@@ -81,7 +81,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     except WorkspaceError as error:
         raise DemoError(str(error)) from None
     entry = workspace.model(model)
-    model_dir = Path(entry.path) if Path(entry.path).is_absolute() else workspace.root / entry.path
+    model_dir = Path(entry.path)
     if not (model_dir / "config.json").exists():
         raise DemoError(
             f"{model_dir}: the demo model {model!r} is not built. Build the demo models with "

@@ -83,18 +83,6 @@ def sampler_settings(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
     return SamplerSettings(**values)
 
 
-def workspace_entry(workspace: Any, name_or_path: str) -> Any:
-    """The workspace's entry for a model. A named model's relative folder belongs to the
-    workspace (`-w`), never to the current folder; a path typed on the command line may be
-    relative to either (the workspace first)."""
-    entry = workspace.model(name_or_path)
-    path = entry.path
-    looks_like_hub_id = path.count("/") == 1 and not path.startswith((".", "/"))
-    if name_or_path in workspace.models and not Path(path).is_absolute() and not looks_like_hub_id:
-        entry = dataclasses.replace(entry, path=str(workspace.root / path))
-    return entry
-
-
 def peek_family(entry: Any) -> str | None:
     """The model's family from the entry or its config.json, without importing transformers."""
     from engine.models import detect_family, resolve_model_path
@@ -112,7 +100,7 @@ def run_generate_command(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        entry = workspace_entry(workspace, args.model)
+        entry = workspace.model(args.model)
         settings = sampler_settings(args, workspace.section("sampler"))
         family = peek_family(entry)
         if family in DIFFUSION_FAMILIES:

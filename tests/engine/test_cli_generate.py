@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,22 @@ def test_workspace_sampler_table_and_flags(tmp_path, tiny_masked_dir, capsys):
     assert len(events) == 3 and len(events[-1]["token_ids"]) == 4  # steps and length from the table
     assert main(["-w", str(tmp_path), "generate", "--model", "tiny", "--prompt", "x", "--steps", "4", "--json"]) == 0
     assert len(json_lines(capsys.readouterr().out)) == 5  # the flag wins
+
+
+def test_a_default_model_is_the_workspace_s_whatever_the_current_folder(tmp_path, tiny_masked_dir, capsys, monkeypatch):
+    import shutil
+
+    workspace, elsewhere = tmp_path / "ws", tmp_path / "elsewhere"
+    workspace.mkdir()
+    relative = Path("data") / "models" / "demo-diffusion"  # the default entry's path
+    shutil.copytree(tiny_masked_dir, elsewhere / relative)  # a decoy in the current folder
+    monkeypatch.chdir(elsewhere)
+    command = ["-w", str(workspace), "generate", "--model", "demo-diffusion", "--prompt", "x", *SMALL, "--json"]
+    assert main(command) == 2  # not built in the workspace: the decoy is not used…
+    assert f"{workspace / relative}: no such folder" in capsys.readouterr().err  # …and the error says where
+    shutil.copytree(tiny_masked_dir, workspace / relative)
+    assert main(command) == 0
+    assert len(json_lines(capsys.readouterr().out)[-1]["token_ids"]) == 8
 
 
 def test_llada_through_a_trusted_workspace_entry(tmp_path, tiny_llada_dir, capsys):

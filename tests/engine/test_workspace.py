@@ -36,3 +36,31 @@ def test_configured_model_overrides_default(tmp_path):
     )
     entry = Workspace.open(tmp_path).model("llada-8b-instruct")
     assert entry.path == "/models/llada" and entry.trust_remote_code
+
+
+def test_relative_model_paths_belong_to_the_workspace_not_the_current_folder(tmp_path, monkeypatch):
+    root = tmp_path / "ws"
+    (root / "models").mkdir(parents=True)
+    (root / "voicebench.toml").write_text('[models.mine]\npath = "models/mine"\n[models.bare]\npath = "bare"\n')
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data" / "models" / "demo-ar").mkdir(parents=True)  # a decoy in the current folder
+    monkeypatch.chdir(elsewhere)
+    workspace = Workspace.open(root)
+    # Not built yet, and still absolute under the root: errors name the workspace's folder.
+    assert workspace.model("demo-ar").path == str(root / "data" / "models" / "demo-ar")
+    assert workspace.model("mine").path == str(root / "models" / "mine")  # "models/x" with a models/ folder
+    assert workspace.model("bare").path == str(root / "bare")
+    (root / "typed").mkdir()
+    assert workspace.model("typed").path == str(root / "typed")  # a typed path: the workspace's first…
+    assert workspace.model("data/models/demo-ar").path == "data/models/demo-ar"  # …else as typed (ad hoc)
+
+
+def test_hub_ids_and_absolute_paths_stay_as_configured(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "voicebench.toml").write_text('[models.llama-local]\npath = "~/models/llama"\n')
+    workspace = Workspace.open(tmp_path)
+    assert workspace.model("llada-8b-instruct").path == "GSAI-ML/LLaDA-8B-Instruct"
+    assert workspace.model("gpt2-xl").path == "openai-community/gpt2-xl"
+    assert workspace.model("meta-llama/Llama-3.1-8B-Instruct").path == "meta-llama/Llama-3.1-8B-Instruct"
+    assert workspace.model("llama-local").path == "~/models/llama"  # expanded by the model loader
+    assert workspace.model(str(tmp_path / "abs")).path == str(tmp_path / "abs")
