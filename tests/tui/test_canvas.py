@@ -49,6 +49,16 @@ def status(screen: CanvasScreen) -> str:
     return str(screen.query_one("#canvas-status", Static).render())
 
 
+async def finish_run(pilot, screen: CanvasScreen, timeout: float = 120.0) -> None:
+    """Wait until the sampler processes have streamed the run to its end."""
+    waited = 0.0
+    while screen.busy and waited < timeout:
+        await pilot.pause(0.05)
+        waited += 0.05
+    assert not screen.busy, f"the run did not finish within {timeout} s"
+    await pilot.pause()
+
+
 async def open_canvas(app, pilot) -> CanvasScreen:
     await pilot.press("f3")
     await pilot.pause()
@@ -65,8 +75,7 @@ async def test_live_run_then_pause_scrub_save_and_replay(workspace):
         screen.query_one("#canvas-typist", Select).value = "tiny-llama"
         screen.query_one("#canvas-prompt", Input).value = "The river"
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await finish_run(pilot, screen)
 
         timeline = screen.timeline
         assert timeline is not None and timeline.final is not None
@@ -122,7 +131,7 @@ async def test_replay_plays_forward_at_speed_and_pause_toggles(workspace):
         screen.query_one("#canvas-typist", Select).value = "__off__"
         screen.query_one("#canvas-prompt", Input).value = "Bread"
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await finish_run(pilot, screen)
         saved = screen.save_trace("runs/traces/bread.jsonl")
         assert saved is not None and saved.exists()
 
@@ -166,15 +175,13 @@ async def test_missing_model_and_bad_trace_are_shown_not_raised(workspace, tmp_p
         screen.query_one("#canvas-typist", Select).value = "__off__"
         screen.query_one("#canvas-prompt", Input).value = "The river"
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await finish_run(pilot, screen)
         assert "data/models/demo-diffusion: no such model folder in workspace" in status(screen)
         assert screen.live_run is None and screen._state() == "idle"
 
         screen.query_one("#canvas-model", Select).value = "broken"
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await finish_run(pilot, screen)
         assert "broken-model: folder has no config.json" in status(screen)
         assert screen._state() == "failed"
 
@@ -233,11 +240,66 @@ async def test_demo_models_paint_type_and_show_their_signals(tmp_path):
         assert screen.query_one("#canvas-typist", Select).value == "demo-ar"
         screen.query_one("#canvas-prompt", Input).value = "Write a short note about the river."
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await finish_run(pilot, screen)
         await pilot.press("end")
         assert screen.timeline.steps == 8 and MASK not in canvas_text(screen)
         assert any(character.isalpha() for character in canvas_text(screen))
         signals = screen.timeline.frame(8).signals
         assert ("CASCADE" in str(screen.query_one(CanvasHeader).render())) == bool(signals["cascade"])
         assert screen.query_one(Typewriter).text.strip()
+
+
+def frames_for(gen_length: int, per_step: int) -> list:
+    from engine.diffusion import StepFrame
+
+    frames, pos = [], 0
+    for step in range(1, gen_length // per_step + 1):
+        committed = tuple((p, 100 + p, 0.5) for p in range(pos, pos + per_step))
+        pos += per_step
+        frames.append(StepFrame(step=step, block=0, committed=committed, masked=gen_length - pos, forward_passes=step))
+    return frames
+
+
+def new_cells(view: CanvasView) -> set[int]:
+    """Positions drawn in the "committed just now" style (the pieces are `w<pos>`)."""
+    import re
+
+    from tui.widgets.canvas_view import NEW_STYLE
+
+    return {int(number) for row in range(len(view.rows)) for segment in view._render_row(row)
+            if segment.style == NEW_STYLE for number in re.findall(r"w(\d+)", segment.text)}
+
+
+async def test_frames_drawn_together_all_show_as_new_and_scrubbing_shows_one_step(workspace):
+    from engine.trace import Timeline
+    from tui.screens.canvas import RunInfo
+
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        timeline = Timeline(16, {100 + pos: f"w{pos}" for pos in range(16)})
+        for frame in frames_for(16, 2):
+            timeline.add(frame)
+        screen._show_timeline(timeline, RunInfo("tiny-masked", "x", {"block_length": 16}), paused=True)
+        view = screen.query_one(CanvasView)
+        view.show_step(3)  # a paint that covers frames 1-3 (a live run outpacing the display)
+        assert new_cells(view) == set(range(6))
+        view.show_step(4)
+        assert new_cells(view) == {6, 7}
+        view.show_step(2)  # scrubbing back: that step's commits
+        assert new_cells(view) == {2, 3}
+
+
+async def test_a_sampler_process_that_dies_mid_run_fails_the_run_with_its_last_words(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_canvas(app, pilot)
+        screen.query_one("#canvas-typist", Select).value = "__off__"
+        screen.query_one("#canvas-prompt", Input).value = "The river"
+        await pilot.press("enter")
+        assert screen.live_run is not None
+        # What the reader thread reports when the child is killed (e.g. out of memory).
+        screen._painter_event({"event": "exited", "code": -9, "stderr": ["loading weights", "Killed"]})
+        await pilot.pause()
+        assert screen._state() == "failed" and not screen.busy
+        assert "the sampler process stopped (exit code -9): Killed" in status(screen)

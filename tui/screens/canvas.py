@@ -1,12 +1,13 @@
 """The Canvas screen: watch a masked-diffusion model paint its answer, step by step, live.
 
 Pick a model and a prompt (typed, or a workspace canary), set the sampler, press enter.
-A thread worker loads the model and runs `engine.diffusion.sample`; it appends every frame
-to a `Timeline` and posts a "frames available" message only when none is pending, so the
-sampler never waits on the UI and the UI is never flooded. A 30 Hz ticker draws the frames
-in order (skipping ahead only when it falls more than `MAX_LAG_STEPS` behind), and every
-frame stays in the timeline for pausing, scrubbing and saving. Beside the canvas, a causal
-model types the same prompt (`engine.generate.stream_causal`) in its own worker.
+The sampler runs in its own process (`engine.sampler_service`, started when the screen
+opens, models kept loaded between runs), so drawing never slows it down. A reader thread
+appends every frame it streams to a `Timeline` and posts a "frames available" message
+only when none is pending, so the UI is never flooded. A 30 Hz ticker draws the newest
+frame; frames that arrive faster are drawn together (a frame's commits are never lost),
+and every frame stays in the timeline for pausing, scrubbing and saving. Beside the
+canvas, a causal model types the same prompt in a second such process.
 
 Keys: enter start · escape cancel · space pause/resume · . step · ←/→ or [/] scrub ·
 home/end first/last step · +/- speed · s save trace · o open trace · p prompt.
@@ -15,14 +16,13 @@ home/end first/last step · +/- speed · s save trace · o open trace · p promp
 from __future__ import annotations
 
 import dataclasses
-import sys
-import threading
+import itertools
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,23 +30,19 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
-from textual.worker import get_current_worker
 
-from engine.diffusion import FinalFrame, SamplerSettings, SamplerSettingsError
+from engine.diffusion import FinalFrame, SamplerSettings, SamplerSettingsError, StepFrame
 from engine.models import DIFFUSION_FAMILIES, FAMILY_CAUSAL
 from engine.trace import Timeline, TraceError, TraceHeader, default_trace_path, load_trace, save_trace
-from engine.workspace import ModelEntry
+from engine.sampler_service import describe
+from engine.workspace import ModelEntry, looks_like_hub_id
+from tui.sampler_client import SamplerProcess
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.canvas_view import CanvasHeader, CanvasView, legend
 from tui.widgets.sampler_settings import SamplerSettingsPanel
 from tui.widgets.typewriter import Typewriter
 
-TICK_SECONDS = 1 / 30  # display rate; at 60 Hz bench_canvas measured the sampler ~1.8x slower
-# While a sampler runs, threads swap the GIL after this long instead of Python's 5 ms, so
-# the sampler resuming after each torch op (which releases the GIL) is not kept waiting by
-# the UI thread's Python work (measured in bench_canvas.py).
-SAMPLER_SWITCH_INTERVAL = 0.0005
-MAX_LAG_STEPS = 15  # live: draw every frame unless this far behind, then skip to catch up
+TICK_SECONDS = 1 / 30  # display rate: faster frames are drawn together
 SPEEDS = (1, 2, 5, 10, 20, 30, 60, 120, 240)  # replay speeds, steps per second
 DEFAULT_SPEED = 20
 TYPEWRITER_OFF = "__off__"
@@ -69,26 +65,21 @@ class LiveRun:
 
     info: RunInfo
     timeline: Timeline
+    run_id: int = 0  # the sampler process's name for this run
     stamps: list[float] = dataclasses.field(default_factory=list)  # perf_counter at each frame
     sampling_started: float | None = None
-    sampling_seconds: float | None = None  # the sampler loop alone, for the benchmark
+    sampling_seconds: float | None = None  # the sampler loop alone, measured in its process
     notify_pending: bool = False
 
 
 @dataclasses.dataclass
 class TypingRun:
     model: str
+    run_id: int = 0
     pieces: list[str] = dataclasses.field(default_factory=list)
     shown: int = 0
     started: float | None = None
     notify_pending: bool = False
-
-
-def describe(error: BaseException) -> str:
-    """A user-facing message: our own errors already say what to do."""
-    message = str(error) or type(error).__name__
-    known = ("ModelNotFoundError", "RemoteCodeRefused", "SamplerSettingsError", "TraceError")
-    return message if type(error).__name__ in known else f"{type(error).__name__}: {message}"
 
 
 class TracePathDialog(ModalScreen[str | None]):
@@ -189,8 +180,10 @@ class CanvasScreen(WorkbenchScreen):
         self._budget = 0.0
         self._last_tick = time.monotonic()
         self._cascade_warned = False
-        self._models: dict[tuple[str, str | None], Any] = {}  # loaded models, reused across runs
-        self._models_lock = threading.Lock()
+        self._run_ids = itertools.count(1)
+        # Two processes, so the typewriter never competes with the painter for a GIL.
+        self.painter = SamplerProcess(self._painter_event)
+        self.typist = SamplerProcess(self._typist_event)
         self.canaries: list[Any] = []
 
     # Layout -----------------------------------------------------------------------------
@@ -229,6 +222,7 @@ class CanvasScreen(WorkbenchScreen):
         self.query_one("#canvas-painter").border_title = "painter"
         self.query_one("#canvas-side").border_title = "run"
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
+        self.painter.start()  # imports torch while the writer picks a prompt
         self._status("enter: start · space: pause · ←/→: scrub · s: save · o: open a trace · ?: every key")
         self._refresh_header()
         self.query_one("#canvas-prompt", Input).focus()
@@ -246,10 +240,8 @@ class CanvasScreen(WorkbenchScreen):
                 family = entry.family or FAMILY_CAUSAL
             # 0: a local folder; 1: a missing local folder (the demo models before they are
             # built: their error says how); 2: a Hugging Face id, big and maybe not cached.
-            hub = _looks_like_hub_id(entry.path)
-            # Workspace.model made paths found under the workspace absolute; a relative one
-            # left over is missing here (never look in the current folder instead).
-            rank = 0 if Path(entry.path).is_absolute() and Path(entry.path).is_dir() else 2 if hub else 1
+            hub = looks_like_hub_id(entry.path)
+            rank = 0 if Path(entry.path).is_dir() else 2 if hub else 1
             label = f"{name} (missing)" if rank == 1 else name
             # Local models first, so the default is one that can run here.
             (painters if family in DIFFUSION_FAMILIES else typists).append((rank, label, name))
@@ -282,24 +274,29 @@ class CanvasScreen(WorkbenchScreen):
             self._status("No diffusion model is configured: add one under [models] in voicebench.toml.", error=True)
             return
         entry = self.app.workspace.model(str(model_name))
-        if not Path(entry.path).is_absolute() and not _looks_like_hub_id(entry.path):
-            self._status(f"{entry.path}: no such model folder in workspace {self.app.workspace.root.name}. "
+        if not looks_like_hub_id(entry.path) and not Path(entry.path).is_dir():
+            self._status(f"{_relative(Path(entry.path), self.app.workspace.root)}: no such model folder in workspace {self.app.workspace.root.name}. "
                          "Build the demo models (`python -m engine.demo_models`) or point [models] at a folder.",
                          error=True)
             return
         self._stop_workers()
         info = RunInfo(model=str(model_name), prompt=prompt, settings=dataclasses.asdict(settings))
-        run = LiveRun(info=info, timeline=Timeline(settings.gen_length))
+        run = LiveRun(info=info, timeline=Timeline(settings.gen_length), run_id=next(self._run_ids))
         self.live_run = self.last_run = run
         self.loading, self.ended = True, "idle"
         self._show_timeline(run.timeline, info, paused=False)
-        self._status(f"loading {model_name}…")
-        self.run_sampler(run, entry, settings)
+        self._status(f"loading {model_name}…" if self.painter.running else
+                     f"starting the sampler process, then loading {model_name}…")
+        self.painter.send({"op": "sample", "run": run.run_id, "model": _model_request(entry), "prompt": prompt,
+                           "settings": info.settings})
         typist = self.query_one("#canvas-typist", Select).value
         if typist not in (TYPEWRITER_OFF, Select.NULL):
-            self.typing = TypingRun(model=str(typist))
+            self.typing = TypingRun(model=str(typist), run_id=next(self._run_ids))
             self.query_one(Typewriter).start(str(typist))
-            self.run_typewriter(self.typing, self.app.workspace.model(str(typist)), prompt, settings)
+            self.typist.send({"op": "type", "run": self.typing.run_id,
+                              "model": _model_request(self.app.workspace.model(str(typist))), "prompt": prompt,
+                              "max_new_tokens": settings.gen_length, "temperature": settings.temperature,
+                              "seed": settings.seed, "use_template": settings.use_template})
         self.query_one(CanvasView).focus()
 
     def action_cancel(self) -> None:
@@ -311,95 +308,84 @@ class CanvasScreen(WorkbenchScreen):
         self._status("cancelled — the frames so far are kept: scrub them, or save with s")
 
     def _stop_workers(self) -> None:
-        self.workers.cancel_group(self, "canvas")
-        self.workers.cancel_group(self, "typewriter")
         if self.live_run is not None:
+            self.painter.send({"op": "cancel", "run": self.live_run.run_id})
             self.live_run = None
             self.loading, self.ended = False, "cancelled"
             self._refresh_header()
         if self.typing is not None and self.query_one(Typewriter).typing:
+            self.typist.send({"op": "cancel", "run": self.typing.run_id})
             self.query_one(Typewriter).finish("cancelled")
         self.typing = None
 
+    @property
+    def busy(self) -> bool:
+        """A run or the typewriter is still going (tests wait on this, not on the clock)."""
+        return self.live_run is not None or (self.typing is not None and self.query_one(Typewriter).typing)
+
     def prepare_to_quit(self) -> bool:
         self._stop_workers()
+        self.painter.close()
+        self.typist.close()
         return True
 
-    # Workers (never touch widgets) -------------------------------------------------------
-    def _load_model(self, entry: ModelEntry) -> Any:
-        """Load (or reuse) a model. One load at a time: two threads importing transformers at
-        once race in its lazy module and fail with "cannot import name 'AutoConfig'"."""
-        key = (entry.path, entry.family)
-        with self._models_lock:
-            if key not in self._models:
-                from engine.models import load_model
+    def on_unmount(self) -> None:
+        self.painter.close()
+        self.typist.close()
 
-                self._models[key] = load_model(entry.path, family=entry.family,
-                                               trust_remote_code=entry.trust_remote_code,
-                                               load_in_4bit=entry.load_in_4bit)
-            return self._models[key]
+    # Events from the sampler processes (reader threads: never touch widgets) ----------------
+    def _painter_event(self, payload: dict[str, Any]) -> None:
+        run = self.live_run
+        kind = payload.get("event")
+        if kind == "exited":
+            if run is not None:  # it died mid-run (a close we asked for has no live run)
+                self.post_message(self.RunEnded(run, None, _exit_message(payload)))
+            return
+        if run is None or payload.get("run") != run.run_id:
+            return  # a cancelled run's last frames, or "ready"
+        if kind == "step":
+            tokens = run.timeline.tokens
+            for token_id, text in payload.get("pieces", {}).items():
+                tokens[int(token_id)] = text  # pieces first: the UI may draw the frame at once
+            frame = StepFrame(step=payload["step"], block=payload["block"],
+                              committed=tuple(tuple(item) for item in payload["committed"]),
+                              masked=payload["masked"], forward_passes=payload["forward_passes"],
+                              signals=payload.get("signals", {}))
+            if run.sampling_started is None:
+                run.sampling_started = time.perf_counter()
+            run.stamps.append(time.perf_counter())
+            run.timeline.add(frame)
+            if not run.notify_pending:
+                run.notify_pending = True
+                self.post_message(self.FramesAvailable(run))
+        elif kind == "loaded":
+            run.info.family = payload.get("family", "")
+            self.post_message(self.RunLoaded(run, run.info.family))
+        elif kind == "final":
+            final = _final_frame(payload)
+            run.sampling_seconds = payload.get("sampling_seconds")
+            run.timeline.final = final
+            self.post_message(self.RunEnded(run, final))
+        elif kind == "error":
+            self.post_message(self.RunEnded(run, None, payload.get("message", "the sampler failed")))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="canvas")
-    def run_sampler(self, run: LiveRun, entry: ModelEntry, settings: SamplerSettings) -> None:
-        worker = get_current_worker()
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch_interval, SAMPLER_SWITCH_INTERVAL))
-        try:
-            self._sample(worker, run, entry, settings)
-        finally:
-            sys.setswitchinterval(switch_interval)
-
-    def _sample(self, worker: Any, run: LiveRun, entry: ModelEntry, settings: SamplerSettings) -> None:
-        try:
-            from engine.diffusion import sample
-
-            loaded = self._load_model(entry)
-            run.info.family = loaded.family
-            stream = sample(loaded, run.info.prompt, settings)
-            self.post_message(self.RunLoaded(run, loaded.family))
-            tokenizer, tokens = loaded.tokenizer, run.timeline.tokens
-            run.sampling_started = time.perf_counter()
-            while not worker.is_cancelled:
-                try:
-                    frame = next(stream)
-                except StopIteration as stop:
-                    run.sampling_seconds = time.perf_counter() - run.sampling_started
-                    run.timeline.final = stop.value
-                    self.post_message(self.RunEnded(run, stop.value))
-                    return
-                for _pos, token_id, _confidence in frame.committed:
-                    if token_id not in tokens:  # pieces first: the UI may draw the frame at once
-                        tokens[token_id] = tokenizer.decode([token_id], skip_special_tokens=False)
-                run.stamps.append(time.perf_counter())
-                run.timeline.add(frame)
-                if not run.notify_pending:
-                    run.notify_pending = True
-                    self.post_message(self.FramesAvailable(run))
-        except Exception as error:  # noqa: BLE001 - shown on the screen, never crashes the app
-            self.post_message(self.RunEnded(run, None, describe(error)))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="typewriter")
-    def run_typewriter(self, typing: TypingRun, entry: ModelEntry, prompt: str, settings: SamplerSettings) -> None:
-        worker = get_current_worker()
-        try:
-            from engine.generate import stream_causal
-
-            loaded = self._load_model(entry)
-            stream = stream_causal(loaded, prompt, settings.gen_length, settings.temperature, settings.seed,
-                                   use_template=settings.use_template)
-            typing.started = time.perf_counter()
-            while not worker.is_cancelled:
-                try:
-                    frame = next(stream)
-                except StopIteration as stop:
-                    self.post_message(self.TypingEnded(typing, stop.value))
-                    return
-                typing.pieces.append(frame.text)
-                if not typing.notify_pending:
-                    typing.notify_pending = True
-                    self.post_message(self.TokensAvailable(typing))
-        except Exception as error:  # noqa: BLE001 - shown in the typewriter panel
-            self.post_message(self.TypingEnded(typing, None, describe(error)))
+    def _typist_event(self, payload: dict[str, Any]) -> None:
+        typing = self.typing
+        kind = payload.get("event")
+        if typing is None or (kind != "exited" and payload.get("run") != typing.run_id):
+            return
+        if kind == "token":
+            if typing.started is None:
+                typing.started = time.perf_counter()
+            typing.pieces.append(payload["text"])
+            if not typing.notify_pending:
+                typing.notify_pending = True
+                self.post_message(self.TokensAvailable(typing))
+        elif kind == "final":
+            self.post_message(self.TypingEnded(typing, _final_frame(payload)))
+        elif kind in ("error", "exited"):
+            message = payload.get("message") if kind == "error" else _exit_message(payload)
+            self.post_message(self.TypingEnded(typing, None, message or "the typewriter failed"))
 
     # Messages from the workers -----------------------------------------------------------
     @on(RunLoaded)
@@ -482,16 +468,14 @@ class CanvasScreen(WorkbenchScreen):
         latest = timeline.steps
         running = self.live_run is not None
         if self.step >= latest:
-            # Caught up: sleep until the worker posts more frames (FramesAvailable wakes us).
+            # Caught up: sleep until the sampler streams more frames (FramesAvailable wakes us).
             self._following = running
             self._ticker.pause()
             self._refresh_header()
             return
         if running and self._following:
-            backlog = latest - self.step
-            if backlog <= MAX_LAG_STEPS and self._header.last_drawn_step != self.step:
-                return  # the last step has not reached the screen yet: draw every frame
-            advance = 1 if backlog <= MAX_LAG_STEPS else backlog - MAX_LAG_STEPS
+            # Live: the newest frame, with every commit since the last paint highlighted.
+            advance = latest - self.step
         else:
             self._budget = min(self._budget + elapsed * self.speed, latest - self.step)
             advance = int(self._budget)
@@ -707,8 +691,19 @@ def _default(options: list[tuple[str, str]], preferred: str) -> str | Any:
     return values[0] if values else Select.NULL
 
 
-def _looks_like_hub_id(path: str) -> bool:
-    return path.count("/") == 1 and not path.startswith((".", "/", "~"))
+def _model_request(entry: ModelEntry) -> dict[str, Any]:
+    return {"path": entry.path, "family": entry.family, "trust_remote_code": entry.trust_remote_code,
+            "load_in_4bit": entry.load_in_4bit}
+
+
+def _final_frame(payload: dict[str, Any]) -> FinalFrame:
+    return FinalFrame(prompt_ids=tuple(payload["prompt_ids"]), token_ids=tuple(payload["token_ids"]),
+                      text=payload["text"], forward_passes=payload["forward_passes"], seconds=payload["seconds"])
+
+
+def _exit_message(payload: dict[str, Any]) -> str:
+    last = next((line for line in reversed(payload.get("stderr", [])) if line.strip()), "")
+    return f"the sampler process stopped (exit code {payload.get('code')})" + (f": {last}" if last else "")
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -99,6 +99,10 @@ class CanvasView(ScrollView, can_focus=True, inherit_bindings=False):
         self.timeline: Timeline | None = None
         self.block_length = 1
         self.step = 0
+        # Cells committed after this step (up to `step`) are highlighted as new: one step
+        # when scrubbing, every frame since the last paint when a live run is drawn in batches.
+        self.new_after = -1
+        self.shown: list[tuple[int, int]] = []  # (new_after, step) of each show_step (bench)
         self.current_block = 0
         self.rows: list[tuple[int, int]] = []  # (first pos, end pos) of each row
         self.row_of: list[int] = []  # pos → row
@@ -109,7 +113,8 @@ class CanvasView(ScrollView, can_focus=True, inherit_bindings=False):
     def load(self, timeline: Timeline | None, block_length: int) -> None:
         self.timeline = timeline
         self.block_length = max(1, min(block_length, timeline.gen_length if timeline else block_length))
-        self.step = 0
+        self.step, self.new_after = 0, -1
+        self.shown = []
         self.current_block = 0
         self._layout(force=True)
         self.scroll_to(0, 0, animate=False)
@@ -119,14 +124,19 @@ class CanvasView(ScrollView, can_focus=True, inherit_bindings=False):
         """Draw the canvas after `step` steps, refreshing only the rows that change."""
         if self.timeline is None:
             return
-        step = max(0, min(step, self.timeline.steps))
+        timeline = self.timeline
+        step = max(0, min(step, timeline.steps))
         block = self._block_at(step)
-        changed = {self.row_of[pos] for pos in self.timeline.changed_positions(self.step, step)
-                   if pos < len(self.row_of)}
+        new_after = self.step if step > self.step else step - 1
+        positions = timeline.changed_positions(self.step, step)
+        for earlier in range(max(self.new_after + 1, 1), min(self.step, timeline.steps) + 1):
+            positions.update(pos for pos, _, _ in timeline.frames[earlier - 1].committed)  # highlighted until now
+        changed = {self.row_of[pos] for pos in positions if pos < len(self.row_of)}
         if block != self.current_block:
             changed.update(self._rows_of_block(self.current_block))
             changed.update(self._rows_of_block(block))
-        self.step, self.current_block = step, block
+        self.step, self.new_after, self.current_block = step, new_after, block
+        self.shown.append((new_after, step))
         for row in changed:
             self._strips.pop(row, None)
             self.refresh_line(row)
@@ -209,7 +219,7 @@ class CanvasView(ScrollView, can_focus=True, inherit_bindings=False):
                 segments.append(Segment(MASK_CURRENT, MASK_CURRENT_STYLE) if current else Segment(MASK, MASK_STYLE))
                 continue
             piece, special = display_piece(timeline.tokens.get(token_id, f"⟨{token_id}⟩"))
-            if timeline.commit_step[pos] == step:
+            if timeline.commit_step[pos] > self.new_after:  # (and ≤ step: it is on the canvas)
                 style = NEW_STYLE
             elif special:
                 style = SPECIAL_STYLE
