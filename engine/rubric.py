@@ -21,6 +21,9 @@ from engine.store import now
 from engine.toml_entries import EntryError, load_entries, require, where
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Letters the Judge screen already uses while rating with the rubric; a flag on one of
+# them would never toggle (tests/tui/test_judge.py keeps this list true to the screen).
+JUDGE_RUBRIC_KEYS = {"j": "next item", "k": "previous item", "s": "skip", "n": "note"}
 
 
 class RubricError(EntryError):
@@ -83,6 +86,11 @@ def load_rubric(path: str | Path) -> Rubric:
             raise RubricError(str(error)) from None
         if len(key) != 1 or not key.isalpha():
             raise RubricError(f"{where(path, line, 'flag', entry, index)}: `key` must be one letter, got {key!r}.")
+        if key.lower() in JUDGE_RUBRIC_KEYS:
+            taken = {flag.key for flag in flags} | set(JUDGE_RUBRIC_KEYS)
+            free = " ".join(letter for letter in "abcdefghilmopqrtuvwxyz" if letter not in taken)
+            raise RubricError(f"{where(path, line, 'flag', entry, index)}: key {key!r} is the Judge screen's "
+                              f"{JUDGE_RUBRIC_KEYS[key.lower()]} key; pick another letter (free: {free}).")
         flags.append(Flag(name=name, key=key.lower(), description=str(entry.get("description", ""))))
     _check_unique([c.name for c in criteria], path, "criterion names")
     _check_unique([f.name for f in flags], path, "flag names")

@@ -30,6 +30,8 @@ def test_the_bundled_rubric_loads(repo_root):
     (RUBRIC_TOML.replace('3 = "In places"', '9 = "In places"'), r"criterion 'voice': anchor 9 is outside the scale 1–5"),
     (RUBRIC_TOML.replace('key = "r"', 'key = "d"'), r"flag keys must be unique; 'd' appears twice"),
     (RUBRIC_TOML.replace('key = "r"', 'key = "rr"'), r"flag 'refusal': `key` must be one letter"),
+    (RUBRIC_TOML.replace('key = "r"', 'key = "S"'),
+     r"flag 'refusal': key 'S' is the Judge screen's skip key; pick another letter \(free: a b c e f"),
 ])
 def test_rubric_file_errors_name_file_line_and_entry(tmp_path, text, message):
     path = tmp_path / "rubric.toml"

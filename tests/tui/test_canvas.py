@@ -282,12 +282,14 @@ async def test_frames_drawn_together_all_show_as_new_and_scrubbing_shows_one_ste
             timeline.add(frame)
         screen._show_timeline(timeline, RunInfo("tiny-masked", "x", {"block_length": 16}), paused=True)
         view = screen.query_one(CanvasView)
-        view.show_step(3)  # a paint that covers frames 1-3 (a live run outpacing the display)
+        view.show_step(3, batch=True)  # a paint that covers frames 1-3 (a live run outpacing the display)
         assert new_cells(view) == set(range(6))
-        view.show_step(4)
+        view.show_step(4, batch=True)
         assert new_cells(view) == {6, 7}
         view.show_step(2)  # scrubbing back: that step's commits
         assert new_cells(view) == {2, 3}
+        view.show_step(8)  # jumping to the end: the last step's commits only
+        assert new_cells(view) == {14, 15}
 
 
 async def test_a_sampler_process_that_dies_mid_run_fails_the_run_with_its_last_words(workspace):

@@ -366,3 +366,10 @@ async def test_run_canaries_for_a_model_in_a_worker_then_offer_it(tmp_path, repo
         contestants = screen.query_one("#builder-contestants", SelectionList)
         assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama  (1 canaries)"]
         assert screen.db["generations"].count == 1  # written by the worker's own connection
+
+
+def test_the_rubric_refuses_flag_letters_the_judge_screen_uses_while_rating():
+    # `choose` (a/l, r, t) only works in pairwise mode, where flags are off.
+    letters = {key for binding in JudgeScreen.BINDINGS for key in binding.key.split(",")
+               if len(key) == 1 and key.isalpha() and not binding.action.startswith("choose")}
+    assert letters == set(rubric_store.JUDGE_RUBRIC_KEYS)

@@ -482,14 +482,14 @@ class CanvasScreen(WorkbenchScreen):
             self._budget -= advance
             if not advance:
                 return
-        self.show_step(self.step + advance, follow=True)
+        self.show_step(self.step + advance, follow=True, batch=True)
 
-    def show_step(self, step: int, follow: bool = False) -> None:
-        """Draw the canvas after `step` steps (clamped to what exists)."""
+    def show_step(self, step: int, follow: bool = False, batch: bool = False) -> None:
+        """Draw the canvas after `step` steps (clamped to what exists); `batch`: see CanvasView."""
         if self.timeline is None:
             return
         self.step = max(0, min(step, self.timeline.steps))
-        self._view.show_step(self.step, follow=follow)
+        self._view.show_step(self.step, follow=follow, batch=batch)
         frame = self.timeline.frame(self.step)
         if (frame is not None and frame.signals.get("cascade") and not self._cascade_warned
                 and self.live_run is not None):

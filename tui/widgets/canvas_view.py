@@ -120,14 +120,17 @@ class CanvasView(ScrollView, can_focus=True, inherit_bindings=False):
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
-    def show_step(self, step: int, follow: bool = False) -> None:
-        """Draw the canvas after `step` steps, refreshing only the rows that change."""
+    def show_step(self, step: int, follow: bool = False, batch: bool = False) -> None:
+        """Draw the canvas after `step` steps, refreshing only the rows that change. `batch`
+        (playing, live or replay): every commit since the step shown before is new, so
+        frames that arrive faster than the display are all seen; otherwise (scrubbing,
+        jumping) only the commits of `step` itself."""
         if self.timeline is None:
             return
         timeline = self.timeline
         step = max(0, min(step, timeline.steps))
         block = self._block_at(step)
-        new_after = self.step if step > self.step else step - 1
+        new_after = self.step if batch and step > self.step else step - 1
         positions = timeline.changed_positions(self.step, step)
         for earlier in range(max(self.new_after + 1, 1), min(self.step, timeline.steps) + 1):
             positions.update(pos for pos, _, _ in timeline.frames[earlier - 1].committed)  # highlighted until now
