@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from engine.diffusion import SamplerSettings
+from engine.library_noise import quiet_library_noise
 
 # Leave a core to the app drawing the frames (on a GPU the forward pass barely uses the CPU).
 CPU_THREADS = max(1, (os.cpu_count() or 2) - 1)
@@ -156,6 +157,7 @@ def serve(requests: IO[str], output: IO[str]) -> None:
     """Answer requests until end of input."""
     import torch
 
+    quiet_library_noise()
     if not torch.cuda.is_available():
         torch.set_num_threads(min(torch.get_num_threads(), CPU_THREADS))
     import engine.diffusion  # noqa: F401 - imported here, before "ready", so a first run starts at once

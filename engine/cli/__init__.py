@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.cli import canary_cmd, demo_cmd, generate_cmd, pairs_cmd, report_cmd, train_cmd, workspace_cmd
+from engine.library_noise import quiet_library_noise
 
 COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd)
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] not in commands and not argv[0].startswith("-") and Path(argv[0]).is_dir():
         argv = ["app", *argv]  # `voicebench PATH` opens that workspace
     args = parser.parse_args(argv)
+    quiet_library_noise()
     if args.command is None:
         return workspace_cmd.open_app(args.workspace)
     return int(args.func(args) or 0)

@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.library_noise import quiet_library_noise
 from engine.train.config import (
     ConfigError,
     TrainConfig,
@@ -182,6 +183,7 @@ def run_training(workspace_dir: str | Path = ".", overrides: dict[str, Any] | No
                  config_path: str | None = None, resume: str | None = None, json_mode: bool = False,
                  stdout: TextIO | None = None) -> int:
     """Train once; returns the exit code (0 done/cancelled, 1 failed). See the module docstring."""
+    quiet_library_noise()
     cancel = CancelFlag()
     cancel.install()
     try:
