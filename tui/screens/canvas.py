@@ -61,7 +61,7 @@ class RunInfo:
 
 @dataclasses.dataclass
 class LiveRun:
-    """State shared by a sampler worker (the only writer) and the screen (reader)."""
+    """State shared by the sampler process's reader thread (the only writer) and the screen."""
 
     info: RunInfo
     timeline: Timeline
@@ -171,7 +171,7 @@ class CanvasScreen(WorkbenchScreen):
         self.step = 0
         self.paused = False
         self.speed = DEFAULT_SPEED
-        self.live_run: LiveRun | None = None  # set while a sampler worker runs
+        self.live_run: LiveRun | None = None  # set while the sampler process works on a run
         self.last_run: LiveRun | None = None
         self.typing: TypingRun | None = None
         self.ended = "idle"  # how the shown run ended: idle | done | cancelled | failed
@@ -275,11 +275,12 @@ class CanvasScreen(WorkbenchScreen):
             return
         entry = self.app.workspace.model(str(model_name))
         if not looks_like_hub_id(entry.path) and not Path(entry.path).is_dir():
-            self._status(f"{_relative(Path(entry.path), self.app.workspace.root)}: no such model folder in workspace {self.app.workspace.root.name}. "
+            where = _relative(Path(entry.path), self.app.workspace.root)
+            self._status(f"{where}: no such model folder in workspace {self.app.workspace.root.name}. "
                          "Build the demo models (`python -m engine.demo_models`) or point [models] at a folder.",
                          error=True)
             return
-        self._stop_workers()
+        self._stop_runs()
         info = RunInfo(model=str(model_name), prompt=prompt, settings=dataclasses.asdict(settings))
         run = LiveRun(info=info, timeline=Timeline(settings.gen_length), run_id=next(self._run_ids))
         self.live_run = self.last_run = run
@@ -304,10 +305,10 @@ class CanvasScreen(WorkbenchScreen):
             if not isinstance(self.focused, CanvasView):
                 self.query_one(CanvasView).focus()
             return
-        self._stop_workers()
+        self._stop_runs()
         self._status("cancelled — the frames so far are kept: scrub them, or save with s")
 
-    def _stop_workers(self) -> None:
+    def _stop_runs(self) -> None:
         if self.live_run is not None:
             self.painter.send({"op": "cancel", "run": self.live_run.run_id})
             self.live_run = None
@@ -324,7 +325,7 @@ class CanvasScreen(WorkbenchScreen):
         return self.live_run is not None or (self.typing is not None and self.query_one(Typewriter).typing)
 
     def prepare_to_quit(self) -> bool:
-        self._stop_workers()
+        self._stop_runs()
         self.painter.close()
         self.typist.close()
         return True
@@ -387,7 +388,7 @@ class CanvasScreen(WorkbenchScreen):
             message = payload.get("message") if kind == "error" else _exit_message(payload)
             self.post_message(self.TypingEnded(typing, None, message or "the typewriter failed"))
 
-    # Messages from the workers -----------------------------------------------------------
+    # Messages from the reader threads -----------------------------------------------------
     @on(RunLoaded)
     def _run_loaded(self, message: RunLoaded) -> None:
         if message.run is self.live_run:
@@ -623,7 +624,7 @@ class CanvasScreen(WorkbenchScreen):
             self._status(str(error), error=True)
             self.app.notify(str(error), title="Cannot replay this trace", severity="error", timeout=8)
             return False
-        self._stop_workers()
+        self._stop_runs()
         timeline = Timeline.from_trace(trace)
         missing = {token_id for frame in trace.frames for _, token_id, _ in frame.committed} - set(timeline.tokens)
         if missing:
