@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from engine.workspace import Workspace
+from tests.tui.waiting import workers_done
 
 RIVER = "The river keeps its own time, and you learn to keep it with it — slowly, then all at once."
 BREAD = "Bread asks for patience. You cannot hurry it, and it knows when you try."
@@ -84,25 +85,19 @@ def make_workspace(root: Path, *, budget: int = 40) -> Workspace:
 
 
 async def settle(pilot, rounds: int = 3) -> None:
-    """Let timers fire and workers finish, then let their messages be handled.
-
-    A worker replaced by a newer one of its exclusive group ends "cancelled", which
-    `wait_for_complete` raises as an error; here that only means "finished". A screen
+    """Let timers fire and workers finish, then let their messages be handled. A screen
     with a `busy` property (the Pairs screen) is also waited for: its validation starts
-    from a debounce timer, so there can be a moment with work due but no worker yet.
-    """
-    import asyncio
-
+    from a debounce timer, so there can be a moment with work due but no worker yet."""
     app = pilot.app
     for _ in range(rounds):
         await pilot.pause()
         for _attempt in range(500):
-            running = [worker for worker in app.workers if not worker.is_finished]
-            if running:
-                await asyncio.gather(*(worker.wait() for worker in running), return_exceptions=True)
+            if any(not worker.is_finished for worker in app.workers):
+                await workers_done(app)
             elif getattr(app.screen, "busy", False):
                 await pilot.pause(0.01)  # a debounce timer is about to start the next worker
             else:
                 break
             await pilot.pause()
+    await pilot.pause()
     await pilot.pause()

@@ -17,6 +17,7 @@ from engine import session as judging
 from engine import store
 from engine.judge import open_workspace_store
 from engine.workspace import Workspace
+from tests.tui.waiting import workers_done
 from tui.app import make_app
 from tui.screens.judge import JudgeScreen
 from tui.screens.leaderboard import LeaderboardScreen
@@ -202,7 +203,7 @@ async def test_leaderboard_is_not_reachable_during_a_session(workspace):
         await pilot.pause()
         assert screen.view == "builder"
         await pilot.press("ctrl+l")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert isinstance(app.screen, LeaderboardScreen)
         assert "quokka-large" in screen_text(app)
@@ -355,12 +356,12 @@ async def test_run_canaries_for_a_model_in_a_worker_then_offer_it(tmp_path, repo
         assert "Choose a model" in screen_text(app)
         screen.query_one("#builder-canary-model", Select).value = "missing"
         await pilot.press("ctrl+r")  # a failure in the worker is shown; the app stays up
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "Canaries for missing failed" in screen_text(app)
         screen.query_one("#builder-canary-model", Select).value = "tiny-llama"
         await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "tiny-llama: 1 new, 0 already in the store." in screen_text(app)
         contestants = screen.query_one("#builder-contestants", SelectionList)

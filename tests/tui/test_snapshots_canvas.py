@@ -15,6 +15,7 @@ import pytest
 from engine.diffusion import FinalFrame, SamplerSettings, StepFrame
 from engine.trace import TraceHeader, save_trace
 from engine.workspace import Workspace
+from tests.tui.waiting import workers_done
 from tui.app import make_app
 
 SIZE = (120, 40)
@@ -74,7 +75,7 @@ def app(tmp_path, repo_root):
 async def _quiet(pilot) -> None:
     """Drop toasts from other screens (the Pairs screen warns about the model-less workspace
     with its temp path), which would make the snapshot depend on the machine and on timing."""
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
     pilot.app.clear_notifications()
     await pilot.pause()
@@ -97,7 +98,7 @@ def test_canvas_idle(snap_compare, app):
         await pilot.press("f3")
         for _ in range(3):  # let the app's other screens settle too
             await pilot.pause()
-            await pilot.app.workers.wait_for_complete()
+            await workers_done(pilot.app)
         pilot.app.screen.query_one("#canvas-prompt").cursor_blink = False  # a blink is a coin toss
         await _quiet(pilot)
 

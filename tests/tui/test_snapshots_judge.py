@@ -13,6 +13,7 @@ import pytest
 from engine import session as judging
 from engine.judge import open_workspace_store
 from tests.tui.test_judge import make_workspace
+from tests.tui.waiting import workers_done
 from tui.app import make_app
 
 SIZE = (120, 40)
@@ -92,7 +93,7 @@ def test_leaderboard(snap_compare, workspace):
         await pilot.press("f4")
         await pilot.pause()
         await pilot.press("ctrl+l")
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         pilot.app.clear_notifications()  # other screens' start-up toasts come and go with timing
         await pilot.pause()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.workspace import Workspace
 from tests.tui.train_fixtures import write_two_runs, write_workspace
+from tests.tui.waiting import workers_done
 from tui.app import make_app
 
 SIZE = (120, 40)
@@ -18,12 +19,12 @@ def _app(tmp_path):
 async def _open_train(pilot, *keys: str) -> None:
     await pilot.press("f2")
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     pilot.app.clear_notifications()  # the Pairs screen's start-up toasts (no demo model here)
     await pilot.pause()
     for key in keys:
         await pilot.press(key)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause()
 
 

@@ -12,6 +12,7 @@ from textual.widgets import Select
 
 from engine.workspace import Workspace
 from tests.tui.train_fixtures import write_run, write_two_runs, write_workspace
+from tests.tui.waiting import workers_done
 from tui.app import make_app
 from tui.screens.train import TrainScreen
 from tui.train_process import ENGINE_COMMAND, build_command, launcher, parse_line
@@ -46,7 +47,7 @@ async def open_train(pilot) -> TrainScreen:
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, TrainScreen)
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
     return screen
 
@@ -119,7 +120,7 @@ async def test_form_defaults_follow_the_model_family(tmp_path, tiny_masked_dir, 
         note = str(screen.query_one("#train-lr-note").render())
         assert "1/p" in note and "×5" in note
         assert form.input("lr").placeholder == "default 5e-05"  # 1e-5 (full-weight diffusion) × 5 (tiny)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         preview = str(screen.query_one("#train-preview").render())
         assert "maskable" in preview and "never masked" in preview
@@ -139,13 +140,13 @@ async def test_marking_two_runs_overlays_curves_and_diffs_settings(tmp_path, mon
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
         await pilot.press("f8")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         table = screen.query_one(RunsTable)
         assert [run.run_id for run in table.runs] == [second.name, first.name]
         assert screen.query_one("#train-plot").border_title == f"loss: {second.name}"
         await pilot.press("space", "down", "space")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         diff = str(screen.query_one("#train-diff").render())
         assert "lora_rank" in diff and "max_steps" in diff and "16  →  8" in diff
@@ -191,7 +192,7 @@ async def test_child_printing_garbage_and_crashing_shows_the_exit_code(tmp_path,
         screen = await open_train(pilot)
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: screen.live.exit_code is not None)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.live.view.status == "crashed"
         error = screen.query_one("#train-error")
@@ -268,7 +269,7 @@ async def test_real_run_on_a_tiny_model_moves_then_cancels(tmp_path, tiny_llama_
         assert "step 1/6" in str(screen.query_one("#train-stats").render()) or first_points > 1
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: not screen.live.active)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.live.exit_code == 0
         assert screen.live.view.status in ("cancelled", "done")
@@ -290,7 +291,7 @@ async def test_resume_passes_the_run_folder_and_refuses_finished_runs(tmp_path, 
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
         await pilot.press("f8")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         table = screen.query_one(RunsTable)
         table.move_cursor(row=[run.run_id for run in table.runs].index(finished.name))
