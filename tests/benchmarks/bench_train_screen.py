@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from engine.workspace import Workspace  # noqa: E402
 from tests.tui.train_fixtures import write_workspace  # noqa: E402
+from tests.tui.waiting import workers_done  # noqa: E402
 from tui.app import make_app  # noqa: E402
 from tui.screens.train import TrainScreen  # noqa: E402
 from tui.train_process import parse_line  # noqa: E402
@@ -48,7 +49,7 @@ async def in_app(steps: int) -> tuple[float, float]:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f2")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         screen = app.screen
         key_started = time.perf_counter()
         await pilot.press("f5")  # a tab switch before the flood: the key baseline
