@@ -2,7 +2,7 @@
 
 Written for obviousness, not speed: the whole canvas's logits go to float64, guidance is
 applied to every position, and choosing which masks to commit is a plain Python sort over
-positions. It follows the same conventions as `engine.diffusion` (documented there): per
+positions. It follows the same conventions as `engine.sample.diffusion` (documented there): per
 step, Gumbel uniforms of shape (block_length, vocab) and then random-remasking scores of
 shape (block_length,) from one seeded generator; the mask token is never proposed; ties go
 to the leftmost position. Same seed → the same tokens as the engine, token for token.

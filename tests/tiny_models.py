@@ -17,7 +17,7 @@ TOKENIZER_TEXT = [
 
 
 def build_tokenizer(folder: Path) -> Path:
-    from engine.demo_tokenizer import train_bpe_tokenizer
+    from engine.models.demo_tokenizer import train_bpe_tokenizer
 
     return train_bpe_tokenizer(TOKENIZER_TEXT, folder, vocab_size=400)
 

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.pairs import Pair, PairFile, duplicate_pair, load_pairs, new_id, save_pairs
+from engine.curate.pairs import Pair, PairFile, duplicate_pair, load_pairs, new_id, save_pairs
 
 UNDO_LIMIT = 500  # undo steps kept; older ones are dropped
 DUPLICATE_MARK = "\0"  # row key of the nth pair sharing an id: f"{id}\0{n}"
@@ -204,7 +204,7 @@ class PairsSession:
 
     # Disk ------------------------------------------------------------------------------
     def save(self, path: Path | None = None, *, force: bool = False) -> None:
-        """Write to disk (raises engine.pairs.SaveConflict; the caller asks the user)."""
+        """Write to disk (raises engine.curate.pairs.SaveConflict; the caller asks the user)."""
         version = self.version
         save_pairs(self.pair_file, path, force=force)
         self.saved_version = version

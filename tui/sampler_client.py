@@ -1,4 +1,4 @@
-"""The app's end of `engine.sampler_service`: start the process, send requests, read events.
+"""The app's end of `engine.sample.service`: start the process, send requests, read events.
 
 Events are read on a thread of their own and handed to `on_event` there (never on the UI
 thread: the callback stores frames and posts a message). When the process ends — asked
@@ -49,7 +49,7 @@ class SamplerProcess:
             env.setdefault("TOKENIZERS_PARALLELISM", "false")
             self._stderr.clear()
             process = subprocess.Popen(
-                [sys.executable, "-m", "engine.sampler_service"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-m", "engine.sample.service"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env,
             )
             self._process = process

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from engine.models import DIFFUSION_FAMILIES, FAMILY_CAUSAL, FAMILY_MASKED, detect_family
+from engine.models.loading import DIFFUSION_FAMILIES, FAMILY_CAUSAL, FAMILY_MASKED, detect_family
 from engine.train.config import (
     DEFAULT_LORA_TARGETS,
     DIFFUSION_LR_REASON,

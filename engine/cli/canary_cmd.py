@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.canary import CanaryDone, CanaryFileError, CanaryResult, CanaryStart, run_canaries
-    from engine.judge import open_workspace_store
-    from engine.models import ModelNotFoundError, RemoteCodeRefused
+    from engine.judge.canary import CanaryDone, CanaryFileError, CanaryResult, CanaryStart, run_canaries
+    from engine.judge.workspace_store import open_workspace_store
+    from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
     from engine.workspace import Workspace, WorkspaceError
 
     try:

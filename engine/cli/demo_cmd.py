@@ -5,7 +5,7 @@
     voicebench demo --headless --model demo-diffusion --max-steps 10
 
 The headless run, in order, printing a progress line as it goes:
-1. validate `data/pairs.jsonl` (engine.pairs.validate) and show the first problems;
+1. validate `data/pairs.jsonl` (engine.curate.pairs.validate) and show the first problems;
 2. answer the canaries with the base demo model (stored in judgments.db);
 3. train briefly in a child process (`python -m engine.train … --json`), reading its
    JSON-line events (a crash there ends the demo with the child's error, not a traceback);
@@ -85,7 +85,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     if not (model_dir / "config.json").exists():
         raise DemoError(
             f"{model_dir}: the demo model {model!r} is not built. Build the demo models with "
-            "`python -m engine.demo_models` (a few minutes on CPU), then run the demo again."
+            "`python -m engine.models.demo` (a few minutes on CPU), then run the demo again."
         )
     family = entry.family or _family(str(model_dir))
     method = method or ("lora" if family == "causal" else "diffusion")
@@ -93,8 +93,8 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     say(f"[1/5] pairs: validating {workspace.pairs_path}")
     _validate_pairs(workspace, say)
 
-    from engine.canary import CanaryFileError
-    from engine.judge import open_workspace_store
+    from engine.judge.canary import CanaryFileError
+    from engine.judge.workspace_store import open_workspace_store
 
     db = open_workspace_store(workspace)
     say(f"[2/5] canaries: base model {model}")
@@ -114,7 +114,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     else:
         _canaries(db, workspace, checkpoint, None, set_name, seed, say)
 
-    from engine.report import build_report, render
+    from engine.judge.report import build_report, render
 
     say("[5/5] report")
     data = build_report(db)
@@ -124,13 +124,13 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
 
 
 def _family(path: str) -> str:
-    from engine.canary import read_family
+    from engine.judge.canary import read_family
 
     return read_family(path)
 
 
 def _validate_pairs(workspace: Any, say: Callable[[str], None]) -> None:
-    from engine.pairs import load_pairs, validate
+    from engine.curate.pairs import load_pairs, validate
 
     if not workspace.pairs_path.exists():
         raise DemoError(f"{workspace.pairs_path}: no pairs file. Make pairs with `voicebench ingest` first.")
@@ -150,7 +150,7 @@ def _validate_pairs(workspace: Any, say: Callable[[str], None]) -> None:
 
 def _canaries(db: Any, workspace: Any, model: str, adapter: str | None, set_name: str | None, seed: int,
               say: Callable[[str], None]) -> None:
-    from engine.canary import CanaryDone, CanaryResult, run_canaries
+    from engine.judge.canary import CanaryDone, CanaryResult, run_canaries
 
     for event in run_canaries(db, workspace, model, adapter=adapter, set_name=set_name, seed=seed):
         if isinstance(event, CanaryResult):

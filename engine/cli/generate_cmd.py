@@ -6,7 +6,7 @@
     voicebench generate --model demo-ar --prompt "…" --max-new-tokens 80    # causal typewriter
 
 Diffusion families (masked, llada, dream) go through the one sampler in
-`engine.diffusion`; causal models through `engine.generate.stream_causal`. Sampler options
+`engine.sample.diffusion`; causal models through `engine.sample.causal.stream_causal`. Sampler options
 not given on the command line come from the workspace's [sampler] table, then from the
 defaults. Bad settings or a missing model print a clear message and exit with status 2.
 """
@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sampler_settings(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
     """SamplerSettings from flags, then the workspace's [sampler] table, then the defaults."""
-    from engine.diffusion import SamplerSettings, SamplerSettingsError
+    from engine.sample.diffusion import SamplerSettings, SamplerSettingsError
 
     known = {field.name for field in dataclasses.fields(SamplerSettings)}
     unknown = sorted(set(defaults) - known)
@@ -85,7 +85,7 @@ def sampler_settings(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
 
 def peek_family(entry: Any) -> str | None:
     """The model's family from the entry or its config.json, without importing transformers."""
-    from engine.models import detect_family, resolve_model_path
+    from engine.models.loading import detect_family, resolve_model_path
 
     if entry.family:
         return entry.family
@@ -94,8 +94,8 @@ def peek_family(entry: Any) -> str | None:
 
 
 def run_generate_command(args: argparse.Namespace) -> int:
-    from engine.diffusion import SamplerSettingsError
-    from engine.models import DIFFUSION_FAMILIES, ModelNotFoundError, RemoteCodeRefused
+    from engine.sample.diffusion import SamplerSettingsError
+    from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError, RemoteCodeRefused
     from engine.workspace import Workspace, WorkspaceError
 
     try:
@@ -109,7 +109,7 @@ def run_generate_command(args: argparse.Namespace) -> int:
     except ModelNotFoundError as error:
         hint = ""
         if args.model in DEMO_MODELS:
-            hint = " The demo models are built by `python -m engine.demo_models` (see data/models/)."
+            hint = " The demo models are built by `python -m engine.models.demo` (see data/models/)."
         return _fail(f"{error}{hint}")
     except (WorkspaceError, RemoteCodeRefused, SamplerSettingsError, ValueError) as error:
         return _fail(str(error))
@@ -121,9 +121,9 @@ def _fail(message: str) -> int:
 
 
 def _generate(args: argparse.Namespace, entry: Any, settings: Any, family: str | None) -> int:
-    from engine.diffusion import sample, special_ids
-    from engine.generate import stream_causal
-    from engine.models import DIFFUSION_FAMILIES, load_model
+    from engine.sample.diffusion import sample, special_ids
+    from engine.sample.causal import stream_causal
+    from engine.models.loading import DIFFUSION_FAMILIES, load_model
 
     loaded = load_model(
         entry.path, family=family, trust_remote_code=entry.trust_remote_code, load_in_4bit=entry.load_in_4bit

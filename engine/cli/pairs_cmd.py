@@ -21,8 +21,8 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `ingest` and `pairs` (validate, stats, export) to the parser."""
-    from engine.export import FORMATS
-    from engine.ingest import ALL_TIERS
+    from engine.curate.export import FORMATS
+    from engine.curate.ingest import ALL_TIERS
 
     ingest = subparsers.add_parser(
         "ingest", help="turn essays and notes (markdown) into training pairs",
@@ -115,7 +115,7 @@ def _error(message: str) -> int:
 
 def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[str, Any], dict[str, str]]:
     """(budgets, counters, missing) for the chosen models, or every model with a tokenizer here."""
-    from engine.tokens import budgets_for, counters_for
+    from engine.curate.tokens import budgets_for, counters_for
 
     budgets = budgets_for(workspace)
     if names:
@@ -136,8 +136,8 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.ingest import FileIngested, FileSkipped, IngestWarning, ingest
-    from engine.pairs import PairFile, SaveConflict, load_pairs, save_pairs
+    from engine.curate.ingest import FileIngested, FileSkipped, IngestWarning, ingest
+    from engine.curate.pairs import PairFile, SaveConflict, load_pairs, save_pairs
 
     workspace = _workspace(args)
     inputs = [Path(item) for item in args.inputs] or [workspace.sources_dir]
@@ -209,8 +209,8 @@ def run_ingest_command(args: argparse.Namespace) -> int:
 def _ingest_counter(workspace, choice: str, budget: int | None):
     """(counter or None, budget, description) for `ingest --tokenizer`; on error
     (None, message, "")."""
-    from engine.ingest import DEFAULT_BUDGET_TOKENS
-    from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model, counters_for
+    from engine.curate.ingest import DEFAULT_BUDGET_TOKENS
+    from engine.curate.tokens import TokenizerUnavailable, budgets_for, counter_for_model, counters_for
 
     budgets = budgets_for(workspace)
     if choice == "none":
@@ -247,7 +247,7 @@ def _edits_ingest_would_lose(existing, new_pairs) -> list[tuple[str, int]]:
 # pairs validate -------------------------------------------------------------------------------
 
 def run_validate_command(args: argparse.Namespace) -> int:
-    from engine.pairs import load_pairs, validate
+    from engine.curate.pairs import load_pairs, validate
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
@@ -284,7 +284,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
 
 def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> dict[str, Any]:
     """The numbers `pairs stats` prints (also handy for the TUI)."""
-    from engine.pairs import pair_token_count
+    from engine.curate.pairs import pair_token_count
 
     pairs = pair_file.pairs
     by_source: dict[str, Counter] = defaultdict(Counter)
@@ -310,7 +310,7 @@ def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> 
 
 
 def run_stats_command(args: argparse.Namespace) -> int:
-    from engine.pairs import load_pairs
+    from engine.curate.pairs import load_pairs
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
@@ -347,8 +347,8 @@ def run_stats_command(args: argparse.Namespace) -> int:
 # pairs export ------------------------------------------------------------------------------------
 
 def run_export_command(args: argparse.Namespace) -> int:
-    from engine.export import export_pairs, export_splits
-    from engine.pairs import load_pairs
+    from engine.curate.export import export_pairs, export_splits
+    from engine.curate.pairs import load_pairs
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)

@@ -27,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.judge import open_workspace_store, write_text_atomic
-    from engine.report import build_report, render
+    from engine.atomic import write_atomic
+    from engine.judge.workspace_store import open_workspace_store
+    from engine.judge.report import build_report, render
     from engine.workspace import Workspace, WorkspaceError
 
     try:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     db = open_workspace_store(workspace)
     text = render(build_report(db, bt_samples=args.samples, seed=args.seed), args.format)
     if args.out:
-        target = write_text_atomic(args.out, text)
+        target = write_atomic(args.out, text)
         print(f"wrote {target}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -1,9 +1,9 @@
 """Canaries during training: the workspace's fixed prompts answered by the model in memory.
 
 Before the first step (step 0, the base model) and at every checkpoint, each selected
-canary is generated with the settings `engine.canary.canary_settings` fixes for it (seeded,
+canary is generated with the settings `engine.judge.canary.canary_settings` fixes for it (seeded,
 so outputs compare across checkpoints and runs) through the shared samplers
-(`engine.generate.stream_causal`, `engine.diffusion.sample`). The model already in memory
+(`engine.sample.causal.stream_causal`, `engine.sample.diffusion.sample`). The model already in memory
 is used — reloading an 8B model per checkpoint would double its memory.
 
 Results go to `runs/<id>/canaries.jsonl` (one `canary` event a line) and, when the judging
@@ -26,7 +26,7 @@ from engine.train.events import CanaryEvent, LogEvent
 class CanaryPlan:
     """What a run needs to answer canaries: which, with what seed, and where to record."""
 
-    canaries: list[Any]  # engine.canary.Canary
+    canaries: list[Any]  # engine.judge.canary.Canary
     workspace: Any
     family: str
     seed: int
@@ -46,7 +46,7 @@ def select(workspace: Any, selection: str) -> tuple[list[Any], str | None]:
     """The canaries a run answers, and a warning when canaries cannot run."""
     if selection.strip().lower() == "none":
         return [], None
-    from engine.canary import CanaryFileError, load_canaries
+    from engine.judge.canary import CanaryFileError, load_canaries
 
     if not Path(workspace.canaries_path).exists():
         return [], f"{workspace.canaries_path}: no canaries file, so no canaries run during training."
@@ -67,7 +67,7 @@ def select(workspace: Any, selection: str) -> tuple[list[Any], str | None]:
 
 
 def _settings(plan: CanaryPlan, canary: Any) -> dict[str, Any]:
-    from engine.canary import canary_settings
+    from engine.judge.canary import canary_settings
 
     if plan.max_new_tokens is not None and canary.max_new_tokens > plan.max_new_tokens:
         canary = dataclasses.replace(canary, max_new_tokens=plan.max_new_tokens)
@@ -89,12 +89,12 @@ def _settings(plan: CanaryPlan, canary: Any) -> dict[str, Any]:
 def _generate(loaded: Any, settings: dict[str, Any], prompt: str) -> Any:
     """Drain one shared-sampler generator and return its FinalFrame."""
     if settings["sampler"] == "causal":
-        from engine.generate import stream_causal
+        from engine.sample.causal import stream_causal
 
         stream = stream_causal(loaded, prompt, settings["max_new_tokens"], settings["temperature"],
                                settings["seed"], use_template=settings["use_template"])
     else:
-        from engine.diffusion import SamplerSettings, sample
+        from engine.sample.diffusion import SamplerSettings, sample
 
         known = {field.name for field in dataclasses.fields(SamplerSettings)}
         stream = sample(loaded, prompt, SamplerSettings(**{k: v for k, v in settings.items() if k in known}))
@@ -112,7 +112,7 @@ class _Recorder:
         self.plan = plan
         self.db = None
         try:
-            from engine import store
+            from engine.judge import store
 
             self.store = store
             self.db = store.open_store(plan.workspace.db_path)

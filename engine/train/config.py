@@ -11,11 +11,11 @@ resolved config is what gets saved, so a run folder always says exactly what ran
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from engine.atomic import write_atomic
 
 METHODS = ("lora", "qlora", "full", "diffusion")
 TEMPLATES = ("auto", "chat", "plain")
@@ -184,29 +184,13 @@ def config_to_toml(config: TrainConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old or the new file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def save_config(config: TrainConfig, path: str | Path) -> None:
-    atomic_write_text(path, config_to_toml(config))
+    write_atomic(path, config_to_toml(config))
 
 
 def objective_for(family: str) -> str:
     """"causal" for decoder LMs, "diffusion" for every masked-diffusion family."""
-    from engine.models import DIFFUSION_FAMILIES
+    from engine.models.loading import DIFFUSION_FAMILIES
 
     return "diffusion" if family in DIFFUSION_FAMILIES else "causal"
 

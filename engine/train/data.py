@@ -12,7 +12,7 @@ alone fills `max_length` is skipped and counted.
 
 Collators pad to the longest sequence in the batch:
 - `CausalCollator`: pads with the pad token (EOS when there is none); labels come from
-  `engine.objectives.response_only_labels` with the attention mask, so an EOS used as
+  `engine.train.objectives.response_only_labels` with the attention mask, so an EOS used as
   padding is not confused with the EOS that ends the response.
 - `DiffusionCollator`: pads with EOS and attends to it — LLaDA's SFT recipe, so the model
   learns to fill the rest of its canvas with EOS — and passes `prompt_lengths` for the
@@ -20,7 +20,7 @@ Collators pad to the longest sequence in the batch:
 
 `loss_mask_preview` shows one pair's trained region. Layout and preview are the one
 implementation for training and for the Train screen, which passes an
-`engine.file_tokenizer.FileTokenizer` instead of a transformers tokenizer: so this module
+`engine.curate.file_tokenizer.FileTokenizer` instead of a transformers tokenizer: so this module
 must not import torch or transformers at module level.
 """
 
@@ -56,7 +56,7 @@ def load_training_pairs(path: str | Path) -> tuple[list[TrainingPair], list[str]
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no pairs file. Make pairs first (`voicebench ingest`, or the Pairs screen) or pass --pairs.")
-    from engine.pairs import load_pairs
+    from engine.curate.pairs import load_pairs
 
     pair_file = load_pairs(path)
     pairs = [TrainingPair(p.id, p.prompt, p.response, p.split) for p in pair_file.pairs]
@@ -151,7 +151,7 @@ class CausalCollator:
     pad_token_id: int
 
     def __call__(self, items: list[Any]) -> dict[str, Any]:
-        from engine.objectives import response_only_labels
+        from engine.train.objectives import response_only_labels
 
         examples = [_as_example(item) for item in items]
         input_ids, attention_mask = _pad([e.input_ids for e in examples], self.pad_token_id)
@@ -205,7 +205,7 @@ def loss_mask_preview(tokenizer: Any, prompt: str, response: str, template: str,
                       model_type: str = "") -> MaskPreview:
     """Which tokens of one pair training sees as its trained region.
 
-    Works with a transformers tokenizer or an `engine.file_tokenizer.FileTokenizer` (the
+    Works with a transformers tokenizer or an `engine.curate.file_tokenizer.FileTokenizer` (the
     Train screen's, no torch). Causal training scores exactly the response tokens; diffusion
     masks only within the same region, so one preview serves both (diffusion also trains on
     the EOS padding a batch adds, which a single pair does not show).

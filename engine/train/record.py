@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.train.config import atomic_write_text
+from engine.atomic import write_atomic
 from engine.train.events import LogEvent
 
 
@@ -69,7 +69,7 @@ class RunLog:
         if not self.is_main:
             return
         self.status.update(fields, pid=os.getpid(), updated_at=now_utc())
-        atomic_write_text(self.run_dir / "status.json", json.dumps(self.status, indent=2) + "\n")
+        write_atomic(self.run_dir / "status.json", json.dumps(self.status, indent=2) + "\n")
 
     def close(self) -> None:
         if self.is_main:
@@ -118,7 +118,7 @@ class StoreLink:
         self.log = log
         self.db = None
         try:
-            from engine import store
+            from engine.judge import store
 
             self.store = store
             self.db = store.open_store(db_path)

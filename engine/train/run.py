@@ -28,12 +28,12 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.atomic import write_atomic
 from engine.library_noise import quiet_library_noise
 from engine.train.config import (
     ConfigError,
     TrainConfig,
     apply_workspace_defaults,
-    atomic_write_text,
     config_from_dict,
     config_to_dict,
     default_lr_with_reason,
@@ -255,7 +255,7 @@ class _Session:
         self.resume_checkpoint: Path | None = None  # a specific checkpoint-N to resume from
 
     def run(self, started: float) -> int:
-        from engine.models import ModelNotFoundError, RemoteCodeRefused
+        from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
         from engine.train.data import DataError
         from engine.train.lora import LoraTargetError
 
@@ -324,7 +324,7 @@ class _Session:
     # Preparation ---------------------------------------------------------------------------
     def _prepare(self) -> Any:
         """Load everything and build the Trainer; None when cancelled before training began."""
-        from engine.models import load_model
+        from engine.models.loading import load_model
         from engine.train import data as train_data
 
         config, entry, log = self.config, self.entry, self.log
@@ -426,7 +426,7 @@ class _Session:
                 self.log.emit(LogEvent(level="warning", message=(
                     f"{pairs_path} changed since this run started (sha256 differs); the resumed steps "
                     "train on the new pairs and the data order no longer matches the original")))
-        atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+        write_atomic(path, json.dumps(record, indent=2) + "\n")
         self.pairs_hash = pairs_hash
 
     def _open_store(self, pairs_path: Path) -> None:
@@ -563,11 +563,11 @@ class _Session:
 def _diffusion_ids(loaded: Any) -> tuple[int | None, int | None]:
     """(mask id, EOS id) for masked-diffusion training: the sampler's own special ids, so
     training and sampling agree (LLaDA's fixed ids, else the tokenizer's tokens)."""
-    from engine.models import DIFFUSION_FAMILIES
+    from engine.models.loading import DIFFUSION_FAMILIES
 
     if loaded.family not in DIFFUSION_FAMILIES:
         return None, None
-    from engine.diffusion import SamplerSettingsError, special_ids
+    from engine.sample.diffusion import SamplerSettingsError, special_ids
 
     try:
         ids = special_ids(loaded)

@@ -4,8 +4,8 @@
 precision, DDP/FSDP/DeepSpeed through accelerate, resume with optimizer, scheduler, RNG
 and data order — and changes only the loss:
 - causal: the model's own cross-entropy on labels that are -100 outside the response
-  (built by the collator with `engine.objectives.response_only_labels`);
-- diffusion: `engine.objectives.diffusion_mask` + `diffusion_loss` (LLaDA's SFT loss).
+  (built by the collator with `engine.train.objectives.response_only_labels`);
+- diffusion: `engine.train.objectives.diffusion_mask` + `diffusion_loss` (LLaDA's SFT loss).
   Training masks come from the global torch RNG, which the Trainer saves in every
   checkpoint, so a resumed run draws the same masks a straight run would. Evaluation uses
   its own generator reseeded at every evaluation, so val losses compare across steps.
@@ -53,7 +53,7 @@ class VoicebenchTrainer(Trainer):
         return self._diffusion_loss(model, inputs, return_outputs)
 
     def _diffusion_loss(self, model, inputs, return_outputs):
-        from engine.objectives import diffusion_loss, diffusion_mask, response_lengths
+        from engine.train.objectives import diffusion_loss, diffusion_mask, response_lengths
 
         input_ids = inputs["input_ids"]
         prompt_lengths = inputs["prompt_lengths"]
@@ -64,7 +64,7 @@ class VoicebenchTrainer(Trainer):
         outputs = model(input_ids=noisy_ids, attention_mask=inputs.get("attention_mask"))
         logits = outputs.logits
         if self.family == "dream":
-            from engine.diffusion import shift_logits
+            from engine.sample.diffusion import shift_logits
 
             logits = shift_logits(logits)  # Dream predicts token i from position i-1
         loss = diffusion_loss(logits, input_ids, masked, p_mask, response_lengths(input_ids, prompt_lengths))

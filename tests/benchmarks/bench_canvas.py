@@ -1,12 +1,12 @@
 """Does the Canvas screen keep up with the sampler at gen_length 1,024?
 
 Measures, in one run on this machine:
-- the sampler alone: the sampler process (`engine.sampler_service`) streaming a run to a
+- the sampler alone: the sampler process (`engine.sample.service`) streaming a run to a
   reader that does nothing with it (the baseline);
 - the same run watched by the app (headless, 120×40): the sampler process's own sampling
   time, the frames it produced, the paints the canvas made and which frames' commits
   reached the screen (a paint draws every frame since the previous one);
-- for reference, `engine.diffusion.sample` consumed in a plain in-process loop;
+- for reference, `engine.sample.diffusion.sample` consumed in a plain in-process loop;
 and prints the ratio watched / alone (target: within 5%) and frames drawn / produced.
 
     python tests/benchmarks/bench_canvas.py [--model DIR] [--repeats 2] [--gen-length 1024]
@@ -53,9 +53,9 @@ def build_model(folder: Path, context: int) -> Path:
 
 
 def sample_in_process(model_dir: Path, prompt: str, settings) -> tuple[float, int]:
-    """`engine.diffusion.sample` in a plain loop on a thread of this process."""
-    from engine.diffusion import sample
-    from engine.models import load_model
+    """`engine.sample.diffusion.sample` in a plain loop on a thread of this process."""
+    from engine.sample.diffusion import sample
+    from engine.models.loading import load_model
 
     loaded = load_model(str(model_dir))
     result: dict[str, float] = {}
@@ -147,7 +147,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
 
-    from engine.diffusion import SamplerSettings
+    from engine.sample.diffusion import SamplerSettings
 
     prompt = "The river in winter"
     settings = SamplerSettings(steps=args.gen_length, gen_length=args.gen_length, block_length=args.block_length)

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_judging import fill  # noqa: E402
 
-from engine import session as judging  # noqa: E402
-from engine.judge import open_workspace_store  # noqa: E402
+from engine.judge import session as judging  # noqa: E402
+from engine.judge.workspace_store import open_workspace_store  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 from tui.app import make_app  # noqa: E402
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import rating, report, store  # noqa: E402
-from engine import session as judging  # noqa: E402
+from engine.judge import rating, report, store  # noqa: E402
+from engine.judge import session as judging  # noqa: E402
 from tests.engine.judge_data import seed_rubric  # noqa: E402
 
 CONTESTANTS = 20

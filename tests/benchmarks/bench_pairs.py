@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.pairs import filter_pairs, load_pairs, save_pairs, validate
+from engine.curate.pairs import filter_pairs, load_pairs, save_pairs, validate
 
 WORDS = (
     "river mend tend plain stubborn bread flour water salt letter library walk weather town "

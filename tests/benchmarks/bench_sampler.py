@@ -22,9 +22,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from engine.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
-from engine.metrics import distinct_n, seq_rep_n, text_metrics  # noqa: E402
-from engine.models import load_model  # noqa: E402
+from engine.sample.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
+from engine.judge.metrics import distinct_n, seq_rep_n, text_metrics  # noqa: E402
+from engine.models.loading import load_model  # noqa: E402
 from tests.reference_sampler import reference_sample  # noqa: E402
 
 PROMPT = "Write a short note about mending a coat by the river."

@@ -94,7 +94,7 @@ def baseline_loop(root: Path, model_path: Path, steps: int) -> dict:
     """The same LoRA training as a hand-written transformers + peft loop."""
     import torch
 
-    from engine.models import load_model
+    from engine.models.loading import load_model
     from engine.train.data import CausalCollator, build_examples, load_training_pairs, pad_token_for, resolve_template
     from engine.train.lora import apply_lora
 

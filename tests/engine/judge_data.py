@@ -3,7 +3,7 @@ seeded rubric, written straight into a store (no model needed)."""
 
 from __future__ import annotations
 
-from engine import store
+from engine.judge import store
 
 RUBRIC_TOML = """\
 [[criterion]]
@@ -32,7 +32,7 @@ SECRET_PATH = "/secret/models/hidden-model-path"
 
 
 def seed_rubric(db, tmp_path) -> None:
-    from engine.rubric import seed_rubric as seed
+    from engine.judge.rubric import seed_rubric as seed
 
     path = tmp_path / "rubric.toml"
     path.write_text(RUBRIC_TOML, encoding="utf-8")

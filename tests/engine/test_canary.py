@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import canary, store
+from engine.judge import canary
+from engine.judge import store
 from engine.workspace import Workspace
 
 ONE_CANARY = """\
@@ -56,7 +57,7 @@ def test_select_by_set_kind_or_id(tmp_path):
 
 
 def test_diffusion_settings_are_always_valid_for_the_sampler(tmp_path):
-    from engine.diffusion import SamplerSettings
+    from engine.sample.diffusion import SamplerSettings
 
     workspace = Workspace.open(tmp_path)
     for length in (8, 96, 100, 256):
@@ -97,7 +98,7 @@ def test_canary_runs_are_idempotent_on_a_diffusion_model(workspace, tiny_masked_
     metrics = json.loads(row["metrics_json"])
     assert {"distinct_1", "seq_rep_4", "repetition_cascade", "length_tokens", "empty"} <= set(metrics)
     assert row["label"] == Path(tiny_masked_dir).name
-    from engine.trace import load_trace
+    from engine.sample.trace import load_trace
 
     trace = load_trace(row["trace_path"])  # replayable on the canvas without the model
     assert trace.final.text == row["text"] and trace.header.settings["gen_length"] == 8

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.diffusion import LLADA_MASK_ID
+from engine.sample.diffusion import LLADA_MASK_ID
 
 SMALL = ["--steps", "4", "--gen-length", "8", "--block-length", "4"]
 
@@ -119,6 +119,6 @@ def test_bad_settings_exit_2(tmp_path, tiny_masked_dir, capsys, extra, message):
 def test_missing_model_exits_2_with_a_hint(tmp_path, capsys):
     assert main(["-w", str(tmp_path), "generate", "--prompt", "x"]) == 2
     err = capsys.readouterr().err
-    assert "data/models/demo-diffusion" in err and "python -m engine.demo_models" in err  # the -w workspace has none
+    assert "data/models/demo-diffusion" in err and "python -m engine.models.demo" in err  # the -w workspace has none
     assert main(["-w", str(tmp_path), "generate", "--model", str(tmp_path / "nope"), "--prompt", "x"]) == 2
     assert "no such folder" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from engine import store
+from engine.judge import store
 from engine.cli import main
 from tests.engine.judge_data import add_generations
 

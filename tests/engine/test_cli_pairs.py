@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.pairs import load_pairs
+from engine.curate.pairs import load_pairs
 
 
 def essay(title: str, place: str) -> str:
@@ -238,8 +238,8 @@ def test_every_flag_has_help():
 
 
 def test_ingest_with_a_models_tokenizer_and_budget(workspace, capsys):
-    from engine.pairs import pair_token_count
-    from engine.tokens import token_counter
+    from engine.curate.pairs import pair_token_count
+    from engine.curate.tokens import token_counter
     from tests.engine.test_tokens import make_tokenizer_folder
 
     folder = make_tokenizer_folder(workspace / "data" / "models" / "demo-ar")

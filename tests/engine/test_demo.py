@@ -60,7 +60,7 @@ def test_headless_demo_trains_and_reports_on_a_small_workspace(tmp_path, tiny_ll
 
 def test_headless_demo_explains_a_missing_demo_model(tmp_path):
     (tmp_path / "data").mkdir()
-    with pytest.raises(DemoError, match="python -m engine.demo_models"):
+    with pytest.raises(DemoError, match="python -m engine.models.demo"):
         run_headless(tmp_path, say=lambda line: None)
     assert main(["-w", str(tmp_path), "demo", "--headless"]) == 1
 
@@ -68,7 +68,7 @@ def test_headless_demo_explains_a_missing_demo_model(tmp_path):
 @pytest.mark.slow
 def test_headless_demo_on_the_bundled_workspace(repo_root, tmp_path):
     if not (repo_root / "data" / "models" / "demo-ar" / "config.json").exists():
-        pytest.skip("data/models/demo-ar is not built yet (python -m engine.demo_models builds it)")
+        pytest.skip("data/models/demo-ar is not built yet (python -m engine.models.demo builds it)")
     if not (repo_root / "data" / "pairs.jsonl").exists():
         pytest.skip("data/pairs.jsonl is not made yet (voicebench ingest makes it)")
     # A copy, so the repo's runs/ and judgments.db stay as the user left them.

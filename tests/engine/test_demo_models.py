@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import demo_models
-from engine.demo_tokenizer import CHAT_ROLE_TOKENS, EOT_TOKEN, EOS_TOKEN, MASK_TOKEN, PAD_TOKEN
-from engine.models import FAMILY_CAUSAL, FAMILY_MASKED, load_model
+from engine.models import demo as demo_models
+from engine.models.demo_tokenizer import CHAT_ROLE_TOKENS, EOT_TOKEN, EOS_TOKEN, MASK_TOKEN, PAD_TOKEN
+from engine.models.loading import FAMILY_CAUSAL, FAMILY_MASKED, load_model
 
 MODELS = {demo_models.DIFFUSION_NAME: FAMILY_MASKED, demo_models.AR_NAME: FAMILY_CAUSAL}
 # The model cards promise "a few million parameters" each and ~30 MB together.

@@ -9,13 +9,13 @@ import types
 import pytest
 import torch
 
-from engine.diffusion import (
+from engine.sample.diffusion import (
     FRAME_TYPES, LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID, FinalFrame, SamplerSettings,
     SamplerSettingsError, StepFrame, encode_prompt, model_logits, sample, sample_ids, shift_logits, special_ids,
     transfer_schedule,
 )
 from engine.events import event_from_dict, run_to_end
-from engine.models import FAMILY_LLADA, load_model
+from engine.models.loading import FAMILY_LLADA, load_model
 from tests.reference_sampler import reference_sample
 
 PROMPT = "The river keeps"

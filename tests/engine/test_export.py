@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from engine import pairs as pairs_module
-from engine.export import END_OF_TEXT, export_pairs, export_splits, render, split_paths
-from engine.pairs import Pair
+from engine.curate import pairs as pairs_module
+from engine.curate.export import END_OF_TEXT, export_pairs, export_splits, render, split_paths
+from engine.curate.pairs import Pair
 
 PAIRS = [
     Pair("a", "Write about “rivers”.", "The river — stubborn.", split="train"),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.file_tokenizer import FileTokenizer
-from engine.tokens import TokenizerUnavailable
+from engine.curate.file_tokenizer import FileTokenizer
+from engine.curate.tokens import TokenizerUnavailable
 from engine.train.config import ConfigError
 from engine.train.data import encode_pair, loss_mask_preview, resolve_template
 
@@ -79,7 +79,7 @@ def test_missing_tokenizer_or_template_says_what_is_wrong(tmp_path, tiny_llama_d
 
 
 def test_importing_it_loads_neither_torch_nor_transformers():
-    code = ("import sys, engine.file_tokenizer, engine.train.data; "
+    code = ("import sys, engine.curate.file_tokenizer, engine.train.data; "
             "print(sorted({'torch', 'transformers'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"

@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
-from engine.diffusion import FinalFrame, encode_prompt
-from engine.generate import TokenFrame, stop_ids, stream_causal
+from engine.sample.diffusion import FinalFrame, encode_prompt
+from engine.sample.causal import TokenFrame, stop_ids, stream_causal
 from engine.events import run_to_end
-from engine.models import load_model
+from engine.models.loading import load_model
 
 PROMPT = "The river keeps"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ingest import (
+from engine.curate.ingest import (
     FileIngested,
     FileSkipped,
     IngestFinished,
@@ -23,8 +23,8 @@ from engine.ingest import (
     run_ingest,
     split_long_paragraph,
 )
-from engine.pairs import PairFile, find_duplicates, load_pairs, validate
-from engine.tokens import word_counter
+from engine.curate.pairs import PairFile, find_duplicates, load_pairs, validate
+from engine.curate.tokens import word_counter
 
 ESSAY = """\
 # The Flood Step
@@ -202,7 +202,7 @@ def test_every_pair_fits_the_budget():
 
 
 def test_ingest_leaves_headroom_under_the_budget(sources):
-    from engine.ingest import BUDGET_HEADROOM
+    from engine.curate.ingest import BUDGET_HEADROOM
 
     result = run_ingest([sources], budget_tokens=200, counter=word_counter)
     longest = max(word_counter(pair.prompt) + word_counter(pair.response) + 8 for pair in result.pairs)
@@ -312,7 +312,7 @@ def test_demo_corpus_ingests_cleanly(repo_root):
     tokenizer = repo_root / "data" / "models" / "demo-ar" / "tokenizer.json"
     if len(essays) < 12 or len(notes) < 60 or not tokenizer.exists():
         pytest.skip("the demo corpus or the demo tokenizer is not in this checkout")
-    from engine.tokens import token_counter
+    from engine.curate.tokens import token_counter
 
     counter = token_counter(tokenizer.parent)
     # What `voicebench ingest` does in the repo root: count with demo-ar's tokenizer, budget 512.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.metrics import (
+from engine.judge.metrics import (
     char_script, distinct_n, is_repetition_cascade, live_signals, longest_repeated_span, longest_run,
     other_script_share, refusal_phrases, seq_rep_n, share_of, text_metrics, text_script, words,
 )

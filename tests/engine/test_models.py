@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.models import (
+from engine.models.loading import (
     FAMILY_CAUSAL, FAMILY_MASKED, ModelNotFoundError, RemoteCodeRefused, load_model, resolve_model_path,
 )
 

@@ -1,4 +1,4 @@
-"""Tests for engine/objectives.py: causal label masking and the masked-diffusion objective."""
+"""Tests for engine/train/objectives.py: causal label masking and the masked-diffusion objective."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine.objectives import (
+from engine.train.objectives import (
     IGNORE_INDEX, diffusion_loss, diffusion_mask, diffusion_training_loss, response_lengths, response_only_labels,
 )
 
@@ -128,7 +128,7 @@ def test_seeded_generator_reproduces_the_mask():
 
 
 def test_diffusion_training_loss_runs_through_a_model_and_backpropagates(tiny_masked_dir):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     loaded = load_model(str(tiny_masked_dir))
     model = loaded.model.train()

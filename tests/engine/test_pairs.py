@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import pairs as pairs_module
-from engine.pairs import (
+from engine.curate import pairs as pairs_module
+from engine.curate.pairs import (
     BadLine,
     Pair,
     PairFile,

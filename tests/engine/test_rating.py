@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from engine import rating
+from engine.judge import rating
 
 TRUE_STRENGTHS = {"best": 1.2, "good": 0.4, "fair": -0.3, "poor": -1.3}  # log-strengths, mean 0
 

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from engine import report, store
-from engine import session as judging
-from engine.rubric import retire_criterion
+from engine.judge import report
+from engine.judge import store
+from engine.judge import session as judging
+from engine.judge.rubric import retire_criterion
 from tests.engine.judge_data import add_generations, seed_rubric
 
 LABELS = ["base", "run-1/checkpoint-5", "run-1/checkpoint-10"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import rubric, store
+from engine.judge import rubric
+from engine.judge import store
 from tests.engine.judge_data import RUBRIC_TOML
 
 
@@ -65,7 +66,7 @@ def test_add_edit_retire_restore(db):
 
 
 def test_the_scale_is_frozen_once_ratings_exist(db):
-    from engine import session as judging
+    from engine.judge import session as judging
     from tests.engine.judge_data import add_generations
 
     rubric.edit_criterion(db, "voice", scale=(1, 7))  # no ratings yet: allowed
@@ -80,7 +81,7 @@ def test_the_scale_is_frozen_once_ratings_exist(db):
 
 
 def test_a_criterion_added_mid_session_can_be_rated(db):
-    from engine import session as judging
+    from engine.judge import session as judging
     from tests.engine.judge_data import add_generations
 
     add_generations(db, ["a"], canary_count=2)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 import json
 
-from engine.diffusion import SamplerSettings, sample
+from engine.sample.diffusion import SamplerSettings, sample
 from engine.events import run_to_end
-from engine.models import load_model
-from engine.sampler_service import SamplerService
+from engine.models.loading import load_model
+from engine.sample.service import SamplerService
 
 SETTINGS = SamplerSettings(steps=8, gen_length=16, block_length=8, seed=3)
 

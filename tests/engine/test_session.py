@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from engine import session as judging
-from engine import store
+from engine.judge import session as judging
+from engine.judge import store
 from tests.engine.judge_data import SECRET_PATH, add_generations, seed_rubric
 
 LABELS = ["base-model-alpha", "run-zeta/checkpoint-9", "tuned-omega"]
@@ -111,7 +111,7 @@ def test_rating_navigation_and_status(db):
 
 
 def test_a_retired_criterion_cannot_be_rated_and_no_longer_blocks_done(db):
-    from engine.rubric import retire_criterion
+    from engine.judge.rubric import retire_criterion
 
     retire_criterion(db, "coherence")
     blind = judging.BlindSession(db, judging.build_session(db, seed=2))
@@ -165,8 +165,8 @@ def test_building_needs_something_to_rate(db):
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from engine import store
-    from engine import session as judging
+    from engine.judge import store
+    from engine.judge import session as judging
     db = store.open_store(sys.argv[1])
     blind = judging.BlindSession(db, int(sys.argv[2]))
     for score in (1, 2, 3, 4, 5):

@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlite_utils import Database, Migrations
 
-from engine import store
+from engine.judge import store
 
 EXPECTED_COLUMNS = {
     "models": {"id", "name", "path", "content_hash", "family"},

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import tokens
-from engine.tokens import (
+from engine.curate import tokens
+from engine.curate.tokens import (
     DEFAULT_BUDGETS,
     TokenCounter,
     TokenizerUnavailable,
@@ -73,7 +73,7 @@ def test_counts_are_cached_by_text(tmp_path):
 def test_tokenizer_json_path_does_not_import_transformers(tmp_path):
     folder = make_tokenizer_folder(tmp_path / "model")
     code = (
-        "import sys\nfrom engine.tokens import token_counter\n"
+        "import sys\nfrom engine.curate.tokens import token_counter\n"
         f"assert token_counter({str(folder)!r}).count('the river') == 2\n"
         "print('transformers' in sys.modules, 'torch' in sys.modules)"
     )

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from engine.diffusion import FinalFrame, SamplerSettings, StepFrame
-from engine.trace import (
+from engine.sample.diffusion import FinalFrame, SamplerSettings, StepFrame
+from engine.sample.trace import (
     Timeline, TraceError, TraceHeader, default_trace_path, load_trace, save_trace, trace_lines,
 )
 
@@ -34,8 +34,8 @@ def _header() -> TraceHeader:
 
 
 def test_real_run_round_trips(tiny_masked_dir, tmp_path):
-    from engine.diffusion import sample
-    from engine.models import load_model
+    from engine.sample.diffusion import sample
+    from engine.models.loading import load_model
 
     loaded = load_model(str(tiny_masked_dir))
     stream = sample(loaded, "The river", SETTINGS)

@@ -207,7 +207,7 @@ def test_lora_targets_that_match_nothing_fail_the_run_with_the_names(workspace, 
 
 
 def test_canaries_run_on_the_base_model_and_at_each_checkpoint(workspace, tiny_masked_dir):
-    pytest.importorskip("engine.diffusion")
+    pytest.importorskip("engine.sample.diffusion")
     (workspace / "data" / "canaries.toml").write_text(
         '[[canary]]\nid = "river-short"\nkind = "known-topic-short"\nprompt = "Write about the river."\n'
         "max_new_tokens = 8\n"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.objectives import IGNORE_INDEX
+from engine.train.objectives import IGNORE_INDEX
 from engine.train import config as train_config
 from engine.train.data import CausalCollator, DiffusionCollator, build_examples, encode_pair, TrainingPair
 from engine.train.events import (
@@ -30,7 +30,7 @@ RESPONSE = "The river keeps its own counsel."
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_llama_dir):
-    from engine.models import load_tokenizer
+    from engine.models.loading import load_tokenizer
 
     return load_tokenizer(str(tiny_llama_dir))
 
@@ -109,7 +109,7 @@ def test_default_learning_rates_are_lower_for_diffusion_and_full():
 
 # LoRA targets -----------------------------------------------------------------------------------
 def _model(path):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     return load_model(str(path)).model
 
@@ -131,7 +131,7 @@ def test_lora_targets_per_family(tiny_llama_dir, tiny_gpt2_dir, tiny_masked_dir)
 
 def test_llada_targets_skip_the_lm_head_named_ff_out(tmp_path):
     build = pytest.importorskip("tests.llada_standin.build")
-    from engine.models import load_model
+    from engine.models.loading import load_model
     from engine.train.lora import resolve_targets
 
     folder = build.build_tiny_llada(tmp_path / "llada")

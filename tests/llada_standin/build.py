@@ -2,7 +2,7 @@
 
 The folder looks like a LLaDA checkpoint to the engine: `config.json` says `model_type =
 "llada"` and has an `auto_map`, so it loads only with `trust_remote_code=True` through
-`engine.models.load_model`; its tokenizer puts LLaDA's special tokens at LLaDA's ids
+`engine.models.loading.load_model`; its tokenizer puts LLaDA's special tokens at LLaDA's ids
 (mask 126336, EOS 126081, EOT 126348 …) above a small BPE vocabulary, and carries a
 LLaDA-style (Llama-3 shaped) chat template.
 """

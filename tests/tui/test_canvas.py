@@ -250,7 +250,7 @@ async def test_demo_models_paint_type_and_show_their_signals(tmp_path):
 
 
 def frames_for(gen_length: int, per_step: int) -> list:
-    from engine.diffusion import StepFrame
+    from engine.sample.diffusion import StepFrame
 
     frames, pos = [], 0
     for step in range(1, gen_length // per_step + 1):
@@ -271,7 +271,7 @@ def new_cells(view: CanvasView) -> set[int]:
 
 
 async def test_frames_drawn_together_all_show_as_new_and_scrubbing_shows_one_step(workspace):
-    from engine.trace import Timeline
+    from engine.sample.trace import Timeline
     from tui.screens.canvas import RunInfo
 
     app = make_app(workspace)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Select, SelectionList, TextArea
 
-from engine import rubric as rubric_store
-from engine import session as judging
-from engine import store
-from engine.judge import open_workspace_store
+from engine.judge import rubric as rubric_store
+from engine.judge import session as judging
+from engine.judge import store
+from engine.judge.workspace_store import open_workspace_store
 from engine.workspace import Workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input, TextArea
 
-from engine.pairs import load_pairs
+from engine.curate.pairs import load_pairs
 from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, RIVER, make_workspace, settle
 from tui.app import make_app
 from tui.screens.dialogs import SaveConflictDialog

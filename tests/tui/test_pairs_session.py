@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.pairs import Pair, PairFile, load_pairs
+from engine.curate.pairs import Pair, PairFile, load_pairs
 from tui.pairs_session import DUPLICATE_MARK, PairsSession, unique_path
 
 

@@ -1,4 +1,4 @@
-"""The app's end of the sampler process: a real `engine.sampler_service` child streaming a
+"""The app's end of the sampler process: a real `engine.sample.service` child streaming a
 run, cancelled runs, and a child that dies (its exit and last stderr line are reported)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import signal
 
-from engine.diffusion import SamplerSettings
+from engine.sample.diffusion import SamplerSettings
 from tui.sampler_client import SamplerProcess
 
 SETTINGS = vars(SamplerSettings(steps=4, gen_length=8, block_length=8))

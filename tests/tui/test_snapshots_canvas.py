@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from engine.diffusion import FinalFrame, SamplerSettings, StepFrame
-from engine.trace import TraceHeader, save_trace
+from engine.sample.diffusion import FinalFrame, SamplerSettings, StepFrame
+from engine.sample.trace import TraceHeader, save_trace
 from engine.workspace import Workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app

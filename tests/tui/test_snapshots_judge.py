@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import session as judging
-from engine.judge import open_workspace_store
+from engine.judge import session as judging
+from engine.judge.workspace_store import open_workspace_store
 from tests.tui.test_judge import make_workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app

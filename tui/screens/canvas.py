@@ -1,7 +1,7 @@
 """The Canvas screen: watch a masked-diffusion model paint its answer, step by step, live.
 
 Pick a model and a prompt (typed, or a workspace canary), set the sampler, press enter.
-The sampler runs in its own process (`engine.sampler_service`, started when the screen
+The sampler runs in its own process (`engine.sample.service`, started when the screen
 opens, models kept loaded between runs), so drawing never slows it down. A reader thread
 appends every frame it streams to a `Timeline` and posts a "frames available" message
 only when none is pending, so the UI is never flooded. A 30 Hz ticker draws the newest
@@ -31,10 +31,10 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
-from engine.diffusion import FinalFrame, SamplerSettings, SamplerSettingsError, StepFrame
-from engine.models import DIFFUSION_FAMILIES, FAMILY_CAUSAL
-from engine.trace import Timeline, TraceError, TraceHeader, default_trace_path, load_trace, save_trace
-from engine.sampler_service import describe
+from engine.sample.diffusion import FinalFrame, SamplerSettings, SamplerSettingsError, StepFrame
+from engine.models.loading import DIFFUSION_FAMILIES, FAMILY_CAUSAL
+from engine.sample.trace import Timeline, TraceError, TraceHeader, default_trace_path, load_trace, save_trace
+from engine.sample.service import describe
 from engine.workspace import ModelEntry, looks_like_hub_id
 from tui.sampler_client import SamplerProcess
 from tui.screens.base import WorkbenchScreen
@@ -229,7 +229,7 @@ class CanvasScreen(WorkbenchScreen):
 
     def _model_options(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Workspace models split by family, without loading weights."""
-        from engine.canary import read_family
+        from engine.judge.canary import read_family
 
         painters, typists = [], []
         for name in self.app.workspace.models:
@@ -250,7 +250,7 @@ class CanvasScreen(WorkbenchScreen):
 
     def _load_canaries(self) -> tuple[list[Any], str]:
         try:
-            from engine.canary import load_canaries
+            from engine.judge.canary import load_canaries
 
             return load_canaries(self.app.workspace.canaries_path), ""
         except Exception as error:  # noqa: BLE001 - a broken canaries file must not stop the screen
@@ -277,7 +277,7 @@ class CanvasScreen(WorkbenchScreen):
         if not looks_like_hub_id(entry.path) and not Path(entry.path).is_dir():
             where = _relative(Path(entry.path), self.app.workspace.root)
             self._status(f"{where}: no such model folder in workspace {self.app.workspace.root.name}. "
-                         "Build the demo models (`python -m engine.demo_models`) or point [models] at a folder.",
+                         "Build the demo models (`python -m engine.models.demo`) or point [models] at a folder.",
                          error=True)
             return
         self._stop_runs()

@@ -8,7 +8,7 @@ Three views share the screen:
   next/previous/skip; pairwise items choose left/right/tie overall or per criterion;
 - reveal — after ctrl+e ends the session (asked once more: y/n), the table of sources and answers.
 
-Everything shown while rating comes from `engine.session.BlindItem`, which carries no model
+Everything shown while rating comes from `engine.judge.session.BlindItem`, which carries no model
 name, run id, path, timing or token count; the nav bar's workspace label and the toasts
 (which other screens raise, e.g. a training run finishing) are hidden too.
 Every action is one committed write through `BlindSession` on this (UI) thread's own
@@ -27,10 +27,10 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static
 
-from engine import rubric as rubric_store
-from engine import session as judging
-from engine.judge import open_workspace_store
-from engine.rubric import Criterion, Flag
+from engine.judge import rubric as rubric_store
+from engine.judge import session as judging
+from engine.judge.workspace_store import open_workspace_store
+from engine.judge.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
 from tui.widgets.judge_builder import JudgeBuilder
 from tui.widgets.judge_item import BlindItemView
@@ -254,7 +254,7 @@ class JudgeScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="judge-canaries")
     def run_canaries(self, model: str) -> None:
         """Answer the canaries in this thread, on this thread's own store connection."""
-        from engine.canary import run_canaries
+        from engine.judge.canary import run_canaries
 
         db = open_workspace_store(self.app.workspace)
         try:

@@ -1,6 +1,6 @@
 """The leaderboard, pushed over the Judge screen (ctrl+l; never during a blind session).
 
-It shows `engine.report.build_report` — the same dict `voicebench report` renders — so the
+It shows `engine.judge.report.build_report` — the same dict `voicebench report` renders — so the
 numbers always agree with the CLI: rubric means with bootstrap 95% intervals, the
 Bradley–Terry score with its interval and win rates, flag shares and automatic metrics per
 contestant; then position bias, test–retest and inter-rater agreement; then every canary's
@@ -23,8 +23,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.judge import open_workspace_store
-from engine.report import build_report
+from engine.judge.workspace_store import open_workspace_store
+from engine.judge.report import build_report
 from engine.workspace import Workspace
 
 METRIC_COLUMNS = ("distinct_1", "seq_rep_4", "repetition_cascade", "length_words")

@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.pairs import (
+from engine.curate.pairs import (
     Pair,
     Problem,
     filter_pairs,
@@ -116,7 +116,7 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         self.autosave_delay = AUTOSAVE_SECONDS
         self.problems: list[Problem] = []
         self._flags: dict[str, str] = {}
-        self._counter = None  # engine.tokens.TokenCounter once loaded
+        self._counter = None  # engine.curate.tokens.TokenCounter once loaded
         self._token_state = "counting tokens…"
         self._token_model = DEFAULT_TOKEN_MODEL
         self._budget: int | None = None
@@ -466,7 +466,7 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="pairs-tokens")
     def _count_tokens(self, pairs: list[Pair]) -> None:
         """Load the tokenizer and count every pair in batches (fills the tokens column)."""
-        from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
+        from engine.curate.tokens import TokenizerUnavailable, budgets_for, counter_for_model
 
         worker = get_current_worker()
         try:
@@ -615,7 +615,7 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     def _export(self, plan: ExportPlan | None) -> None:
         if plan is None:
             return
-        from engine.export import export_pairs, export_splits
+        from engine.curate.export import export_pairs, export_splits
 
         root = self.app.workspace.root
         pairs = list(self.session.pairs)

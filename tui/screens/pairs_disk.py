@@ -12,7 +12,7 @@ import copy
 from functools import wraps
 from pathlib import Path
 
-from engine.pairs import Fingerprint, SaveConflict, save_pairs
+from engine.curate.pairs import Fingerprint, SaveConflict, save_pairs
 from tui.pairs_session import unique_path
 from tui.screens.dialogs import ConflictChoice, SaveConflictDialog
 from tui.widgets.pair_problems import display_path

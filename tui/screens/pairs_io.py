@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioButton, RadioSet, Select, Static
 from textual.worker import get_current_worker
 
-from engine.pairs import Pair
+from engine.curate.pairs import Pair
 
 INGEST_TIERS = ("continuation", "thesis", "paragraph", "note")
 SAMPLE_PAIRS = 3  # sample pairs shown in the preview
@@ -95,7 +95,7 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         self.default_sources = default_sources
         self.token_model = token_model
         self.existing = existing
-        self.result = None  # engine.ingest.IngestResult of the last preview
+        self.result = None  # engine.curate.ingest.IngestResult of the last preview
         self._result_key: tuple = ()
 
     def compose(self) -> ComposeResult:
@@ -186,8 +186,8 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ingest")
     def _run_ingest(self, paths, val_share: float, seed: int, tiers, key: tuple) -> None:
-        from engine.ingest import FileIngested, FileSkipped, ingest
-        from engine.tokens import TokenizerUnavailable, budgets_for, counter_for_model
+        from engine.curate.ingest import FileIngested, FileSkipped, ingest
+        from engine.curate.tokens import TokenizerUnavailable, budgets_for, counter_for_model
 
         worker = get_current_worker()
         counter, budget = None, 512
@@ -281,7 +281,7 @@ class ExportPlan:
 
 
 def default_export_path(fmt: str) -> str:
-    from engine.export import FORMAT_SUFFIX
+    from engine.curate.export import FORMAT_SUFFIX
 
     return f"data/export/pairs.{fmt}{FORMAT_SUFFIX[fmt]}"
 
@@ -308,7 +308,7 @@ class ExportDialog(ModalScreen[ExportPlan | None]):
         self.counts = counts  # pairs per split, shown next to the split choices
 
     def compose(self) -> ComposeResult:
-        from engine.export import FORMATS
+        from engine.curate.export import FORMATS
 
         splits = [
             (f"train ({self.counts.get('train', 0)} pairs)", "train"),
@@ -339,7 +339,7 @@ class ExportDialog(ModalScreen[ExportPlan | None]):
     def _format_changed(self, event: Select.Changed) -> None:
         out = self.query_one("#export-out", Input)
         # Follow the format only while the path is still one of our defaults.
-        from engine.export import FORMATS
+        from engine.curate.export import FORMATS
 
         if out.value in {default_export_path(fmt) for fmt in FORMATS}:
             out.value = default_export_path(str(event.value))

@@ -1,5 +1,5 @@
 """The rubric editor, pushed over the Judge screen (ctrl+b): add, edit, retire and restore
-criteria in the store through `engine.rubric`.
+criteria in the store through `engine.judge.rubric`.
 
 Highlight a criterion to load it into the form; ctrl+s saves the form (edits the criterion
 of that name, or adds it when the name is new); ctrl+n clears the form for a new one;
@@ -19,8 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static, TextArea
 
-from engine import rubric as rubric_store
-from engine.rubric import Criterion, RubricError
+from engine.judge import rubric as rubric_store
+from engine.judge.rubric import Criterion, RubricError
 
 
 def parse_anchors(text: str) -> dict[int, str]:

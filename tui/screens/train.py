@@ -27,8 +27,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from engine.file_tokenizer import FileTokenizer
-from engine.tokens import TokenizerUnavailable
+from engine.curate.file_tokenizer import FileTokenizer
+from engine.curate.tokens import TokenizerUnavailable
 from engine.train.config import ConfigError, TrainConfig, config_from_dict
 from engine.train.data import DataError, MaskPreview, loss_mask_preview
 from engine.train.runs import Curves, RunSummary, list_runs, read_curves
@@ -284,7 +284,7 @@ class TrainScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-preview")
     def build_preview(self, key: tuple[Any, ...], facts: ModelFacts, template: str, max_length: int,
                       pair_index: int) -> None:
-        from engine.pairs import load_pairs
+        from engine.curate.pairs import load_pairs
 
         path = self.app.workspace.pairs_path
         if not path.exists():

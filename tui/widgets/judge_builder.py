@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from engine.session import ContestantSummary
+from engine.judge.session import ContestantSummary
 
 MODE_CHOICES = [("rubric: score each output", "rubric"), ("pairwise: the better of two", "pairwise")]
 

@@ -1,7 +1,7 @@
 """The blind item on the Judge screen: prompt, output (or left/right outputs), the rubric
 with the focused criterion's anchors, flags and note.
 
-It renders a `BlindItem` from `engine.session` and nothing else, so it cannot show what the
+It renders a `BlindItem` from `engine.judge.session` and nothing else, so it cannot show what the
 engine does not hand it (no model name, run id, path, timing or token count).
 """
 
@@ -13,8 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from engine.rubric import Criterion, Flag
-from engine.session import BlindItem
+from engine.judge.rubric import Criterion, Flag
+from engine.judge.session import BlindItem
 
 OVERALL = "overall"  # the pairwise target that is not a criterion
 CHOICE_WORDS = {"left": "◀ left", "right": "right ▶", "tie": "= tie"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from engine.session import RevealedItem
+from engine.judge.session import RevealedItem
 
 
 class RevealTable(DataTable):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.pairs import Problem
+from engine.curate.pairs import Problem
 from tui.pairs_session import DUPLICATE_MARK
 from tui.widgets.pair_table import Column
 

@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, TextArea
 
-from engine.pairs import Pair
+from engine.curate.pairs import Pair
 from tui.widgets.pair_table import middle_ellipsis
 
 TITLE_WIDTH = 34  # the editor is 42 columns wide; its title keeps both ends of long ids

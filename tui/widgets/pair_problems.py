@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from engine.pairs import Problem
+from engine.curate.pairs import Problem
 
 
 def display_path(path: str | Path, root: Path) -> str:

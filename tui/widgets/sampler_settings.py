@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine.diffusion import REMASKING_CHOICES, SamplerSettings, SamplerSettingsError
+from engine.sample.diffusion import REMASKING_CHOICES, SamplerSettings, SamplerSettingsError
 
 # (field, label, kind) for the text fields, in panel order; kind parses the text.
 NUMBER_FIELDS = (

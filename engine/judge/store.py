@@ -357,7 +357,7 @@ def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
 
     Returns (id, inserted). `record` uses the generations columns; dict values for
     settings/metrics may be given as `settings` / `metrics` and are stored as JSON. A
-    record without metrics gets them from its text (engine.metrics), so every stored
+    record without metrics gets them from its text (engine.judge.metrics), so every stored
     generation has them — token-level ones only when the caller measured token ids.
     """
     record = dict(record)
@@ -376,7 +376,7 @@ def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
 
 
 def _metrics_from_text(text: str, prompt: str, token_count: int | None) -> dict[str, Any]:
-    from engine.metrics import text_metrics
+    from engine.judge.metrics import text_metrics
 
     metrics = text_metrics(text, prompt=prompt)
     metrics.pop("eos_share", None)  # needs the generated ids, which this caller did not give

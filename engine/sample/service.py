@@ -1,6 +1,6 @@
 """A sampler in its own process, driven by JSON lines: what the Canvas screen watches.
 
-    python -m engine.sampler_service     # reads requests on stdin, writes events on stdout
+    python -m engine.sample.service     # reads requests on stdin, writes events on stdout
 
 Why a process: the sampler's Python work (one forward pass per step, dispatching many
 small torch ops) and the UI's drawing both need the GIL. In one process on a 2-core
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from engine.diffusion import SamplerSettings
+from engine.sample.diffusion import SamplerSettings
 from engine.library_noise import quiet_library_noise
 
 # Leave a core to the app drawing the frames (on a GPU the forward pass barely uses the CPU).
@@ -95,7 +95,7 @@ class SamplerService:
         key = (model["path"], model.get("family"), bool(model.get("trust_remote_code")), bool(model.get("load_in_4bit")))
         with self._load_lock:
             if key not in self._models:
-                from engine.models import load_model
+                from engine.models.loading import load_model
 
                 self._models[key] = load_model(model["path"], family=model.get("family"),
                                                trust_remote_code=bool(model.get("trust_remote_code")),
@@ -103,7 +103,7 @@ class SamplerService:
             return self._models[key]
 
     def _sample(self, request: dict[str, Any], cancelled: threading.Event) -> None:
-        from engine.diffusion import sample
+        from engine.sample.diffusion import sample
 
         run = request.get("run")
         settings = SamplerSettings(**request.get("settings", {}))
@@ -128,7 +128,7 @@ class SamplerService:
         self.emit({"event": "cancelled", "run": run})
 
     def _type(self, request: dict[str, Any], cancelled: threading.Event) -> None:
-        from engine.generate import stream_causal
+        from engine.sample.causal import stream_causal
 
         run = request.get("run")
         loaded = self._load(request["model"])
@@ -160,8 +160,8 @@ def serve(requests: IO[str], output: IO[str]) -> None:
     quiet_library_noise()
     if not torch.cuda.is_available():
         torch.set_num_threads(min(torch.get_num_threads(), CPU_THREADS))
-    import engine.diffusion  # noqa: F401 - imported here, before "ready", so a first run starts at once
-    import engine.generate  # noqa: F401
+    import engine.sample.diffusion  # noqa: F401 - imported here, before "ready", so a first run starts at once
+    import engine.sample.causal  # noqa: F401
 
     service = SamplerService(output)
     service.emit({"event": "ready"})

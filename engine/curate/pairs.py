@@ -10,25 +10,24 @@ it was loaded (`SaveConflict`) unless forced.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import os
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.duplicates import NEAR_DUPLICATE_JACCARD, find_duplicates, jaccard, normalise_text
+from engine.atomic import write_atomic
+from engine.curate.duplicates import NEAR_DUPLICATE_JACCARD, find_duplicates, jaccard, normalise_text
 
 __all__ = [
     "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "PAIR_OVERHEAD_TOKENS", "Pair", "PairFile", "Problem",
     "SaveConflict", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
-    "normalise_text", "pair_token_count", "save_pairs", "split_by_source", "validate", "write_bytes_atomic",
+    "normalise_text", "pair_token_count", "save_pairs", "split_by_source", "validate",
 ]
 
 KNOWN_KEYS = ("id", "prompt", "response", "source", "tier", "split", "tags", "notes")
@@ -304,8 +303,8 @@ def save_pairs(pair_file: PairFile, path: str | Path | None = None, *, force: bo
     text = pair_file._render()
     data = text.encode("utf-8", errors="surrogateescape")
     if current is not None and current != data:
-        _atomic_write(target.with_name(target.name + BACKUP_SUFFIX), current)
-    _atomic_write(target, data)
+        write_atomic(target.with_name(target.name + BACKUP_SUFFIX), current)
+    write_atomic(target, data)
     lines, _ = _layout_lines(len(pair_file.pairs), pair_file.bad_lines)
     pair_file.bad_lines = _renumber_bad_lines(pair_file.bad_lines, len(pair_file.pairs))
     pair_file._originals = {}
@@ -338,42 +337,6 @@ def _read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, os.replace: readers see the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (not possible on every platform; best effort)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Atomic write for other engine modules (exports, ingest output)."""
-    _atomic_write(Path(path), data)
 
 
 # Validation ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The screen never sees who wrote what. It works through this API only:
 
-    from engine import session as judging
+    from engine.judge import session as judging
     picks = judging.contestants(db)                    # labels + counts, for the picker
     session_id = judging.build_session(db, labels=["demo-ar", "demo-ar+run-1/checkpoint-20"],
                                        mode="rubric", rater="wren")   # or mode="pairwise"
@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from engine.store import now
+from engine.judge.store import now
 
 MODES = ("rubric", "pairwise")
 WINNERS = ("left", "right", "tie")

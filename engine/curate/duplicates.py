@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.pairs import Pair
+    from engine.curate.pairs import Pair
 
 # Near-duplicate rule: both the prompts and the responses share at least this share of
 # word trigrams (Jaccard). Requiring both keeps the thesis pair (title → whole piece) and

@@ -8,8 +8,8 @@
 works out each canary's generation identity (model content hash, adapter hash, canary
 version, settings, seed) first and skips the ones already in the store, so re-running
 the same model, settings and seed adds no rows — and loads no model when nothing is new.
-Causal models generate with `engine.generate.stream_causal`, diffusion families with
-`engine.diffusion.sample`; automatic metrics from `engine.metrics` are stored with every
+Causal models generate with `engine.sample.causal.stream_causal`, diffusion families with
+`engine.sample.diffusion.sample`; automatic metrics from `engine.judge.metrics` are stored with every
 generation. An optional adapter folder (peft) is applied on top of the base model.
 
 Settings come from the workspace: `[canary] temperature` (causal, default 0.7) and
@@ -30,9 +30,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from engine import store
+from engine.judge import store
 from engine.events import Event
-from engine.toml_entries import EntryError, load_entries, require, where
+from engine.settings import EntryError, load_entries, require, where
 from engine.workspace import Workspace
 
 CANARY_KINDS = ("known-topic-short", "novel-topic-short", "known-topic-long")
@@ -133,7 +133,7 @@ def select_canaries(canaries: list[Canary], set_name: str | None) -> list[Canary
 # Settings ----------------------------------------------------------------------------------
 def read_family(model_path: str | Path, configured: str | None = None) -> str:
     """The model family without loading weights (config.json through detect_family)."""
-    from engine.models import detect_family, resolve_model_path
+    from engine.models.loading import detect_family, resolve_model_path
 
     if configured:
         return configured
@@ -143,7 +143,7 @@ def read_family(model_path: str | Path, configured: str | None = None) -> str:
 
 def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int) -> dict[str, Any]:
     """The exact settings a canary generates with; stored with (and identifying) the output."""
-    from engine.models import FAMILY_CAUSAL
+    from engine.models.loading import FAMILY_CAUSAL
 
     if family == FAMILY_CAUSAL:
         section = workspace.section("canary")
@@ -152,7 +152,7 @@ def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int
             "temperature": float(section.get("temperature", DEFAULT_CAUSAL_TEMPERATURE)),
             "use_template": bool(section.get("use_template", True)), "seed": seed,
         }
-    from engine.diffusion import SamplerSettings
+    from engine.sample.diffusion import SamplerSettings
 
     section = workspace.section("sampler")
     known = {field.name for field in dataclasses.fields(SamplerSettings)}
@@ -207,7 +207,7 @@ def _step_of(checkpoint: str | None) -> int | None:
 def describe_contestant(db: Database, workspace: Workspace, model: str, adapter: str | None = None,
                         label: str | None = None) -> Contestant:
     """Resolve a model name/path (and optional adapter folder) into a Contestant."""
-    from engine.models import resolve_model_path
+    from engine.models.loading import resolve_model_path
 
     entry = workspace.model(model)
     model_path = str(Path(resolve_model_path(entry.path)).resolve())
@@ -300,7 +300,7 @@ def run_canaries(
 
 
 def _load(who: Contestant) -> Any:
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     loaded = load_model(who.model_path, family=who.family)
     if who.adapter_path:
@@ -316,20 +316,20 @@ def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
               trace_dir: str | Path | None, key: str, label: str) -> dict[str, Any]:
     """Run one canary through the shared sampler; text, counts, timing and metrics.
 
-    With `trace_dir`, a diffusion run is also saved as a replayable trace (engine.trace)
+    With `trace_dir`, a diffusion run is also saved as a replayable trace (engine.sample.trace)
     named after the generation's identity, so the Canvas screen can replay any canary.
     """
-    from engine.models import FAMILY_CAUSAL
+    from engine.models.loading import FAMILY_CAUSAL
 
     started = time.perf_counter()
     frames: list[Any] = []
     if family == FAMILY_CAUSAL:
-        from engine.generate import stream_causal
+        from engine.sample.causal import stream_causal
 
         stream = stream_causal(loaded, prompt, settings["max_new_tokens"], settings["temperature"],
                                settings["seed"], use_template=settings["use_template"])
     else:
-        from engine.diffusion import SamplerSettings, sample
+        from engine.sample.diffusion import SamplerSettings, sample
 
         sampler_settings = SamplerSettings(**{k: v for k, v in settings.items() if k != "sampler"})
         stream = sample(loaded, prompt, sampler_settings)
@@ -356,7 +356,7 @@ def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
 
 def _save_trace(path: Path, loaded: Any, label: str, prompt: str, settings: dict[str, Any],
                 frames: list[Any], final: Any) -> Path:
-    from engine.trace import TraceHeader, save_trace
+    from engine.sample.trace import TraceHeader, save_trace
 
     committed = {token_id for frame in frames for _, token_id, _ in frame.committed}
     tokens = {token_id: loaded.tokenizer.decode([token_id]) for token_id in committed}
@@ -366,20 +366,20 @@ def _save_trace(path: Path, loaded: Any, label: str, prompt: str, settings: dict
 
 
 def text_metrics(loaded: Any, prompt: str, text: str, token_ids: list[int]) -> dict[str, Any]:
-    """Every automatic metric for one output, from engine.metrics (one implementation)."""
-    from engine.metrics import text_metrics as measure
+    """Every automatic metric for one output, from engine.judge.metrics (one implementation)."""
+    from engine.judge.metrics import text_metrics as measure
 
     return measure(text, prompt=prompt, token_ids=token_ids, end_ids=end_token_ids(loaded))
 
 
 def end_token_ids(loaded: Any) -> tuple[int, ...]:
     """EOS and end-of-turn ids of a loaded model, from each sampler's own lookup."""
-    from engine.models import FAMILY_CAUSAL
+    from engine.models.loading import FAMILY_CAUSAL
 
     if loaded.family == FAMILY_CAUSAL:
-        from engine.generate import stop_ids
+        from engine.sample.causal import stop_ids
 
         return tuple(sorted(stop_ids(loaded)))
-    from engine.diffusion import special_ids
+    from engine.sample.diffusion import special_ids
 
     return special_ids(loaded).end_ids

@@ -14,9 +14,9 @@ import time
 from collections.abc import Generator
 from typing import Any, ClassVar
 
-from engine.diffusion import END_OF_TURN_TOKENS, FinalFrame, decode_reply, encode_prompt
+from engine.sample.diffusion import END_OF_TURN_TOKENS, FinalFrame, decode_reply, encode_prompt
 from engine.events import Event
-from engine.models import LoadedModel
+from engine.models.loading import LoadedModel
 
 
 @dataclasses.dataclass(frozen=True)

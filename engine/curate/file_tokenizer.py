@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.tokens import TokenizerUnavailable
+from engine.curate.tokens import TokenizerUnavailable
 
 TEMPLATE_FILE = "chat_template.jinja"  # transformers 5 saves the template here
 # The special tokens transformers passes to a chat template (its `special_tokens_map`).

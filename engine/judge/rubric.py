@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from engine.store import now
-from engine.toml_entries import EntryError, load_entries, require, where
+from engine.judge.store import now
+from engine.settings import EntryError, load_entries, require, where
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Letters the Judge screen already uses while rating with the rubric; a flag on one of

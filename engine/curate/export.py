@@ -11,7 +11,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.pairs import Pair, write_bytes_atomic
+from engine.atomic import write_atomic
+from engine.curate.pairs import Pair
 
 FORMATS = ("prompt-completion", "messages", "text")
 SPLIT_CHOICES = ("train", "val", "all")
@@ -50,7 +51,7 @@ def export_pairs(pairs: Iterable[Pair], out: str | Path, fmt: str, split: str = 
                  *, system: str | None = None) -> int:
     """Write one split (or all pairs) to `out`; returns how many pairs were written."""
     chosen = select_split(pairs, split)
-    write_bytes_atomic(out, render(chosen, fmt, system=system).encode("utf-8"))
+    write_atomic(out, render(chosen, fmt, system=system).encode("utf-8"))
     return len(chosen)
 
 

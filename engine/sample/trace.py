@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.diffusion import FinalFrame, SamplerSettings, StepFrame
+from engine.atomic import write_atomic
+from engine.sample.diffusion import FinalFrame, SamplerSettings, StepFrame
 
 TRACE_VERSION = 1
 HEADER_KIND = "trace"
@@ -103,18 +102,8 @@ def save_trace(path: str | Path, header: TraceHeader | None, frames: Iterable[St
                final: FinalFrame | None) -> Path:
     """Write a trace atomically (temp file in the same folder, fsync, rename); returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = "\n".join(trace_lines(header, frames, final)) + "\n"
-    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, encoding="utf-8",
-                                     prefix=f".{target.name}.", suffix=".tmp") as handle:
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, target)
+    write_atomic(target, text)
     return target
 
 

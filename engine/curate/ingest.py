@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.events import Event
-from engine.pairs import PAIR_OVERHEAD_TOKENS, Pair, find_duplicates, split_by_source
-from engine.tokens import split_sentences
+from engine.curate.pairs import PAIR_OVERHEAD_TOKENS, Pair, find_duplicates, split_by_source
+from engine.curate.tokens import split_sentences
 
 NOTE_WORD_LIMIT = 300  # a cleaned piece under this many words is a note, else an essay
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
@@ -320,7 +320,7 @@ class Budget:
 def _fit_blocks(blocks: Sequence[str], room: int, count: Counter) -> str:
     """As many whole blocks from the start as fit; the last one cut at a sentence if needed.
     Never ends on a heading."""
-    from engine.tokens import truncate_at_sentence
+    from engine.curate.tokens import truncate_at_sentence
 
     taken: list[str] = []
     for block in blocks:

@@ -1,14 +1,14 @@
 """Build the two tiny demo models in `data/models/` from the demo corpus, reproducibly.
 
-    python -m engine.demo_models [--out data/models] [--minutes-diffusion 13 --minutes-ar 6]
+    python -m engine.models.demo [--out data/models] [--minutes-diffusion 13 --minutes-ar 6]
                                  [--steps-diffusion N --steps-ar N] [--seed 0]
 
 What it does, in order:
 1. reads every piece under `data/sources/` through ingest's text cleaning, and the train
    split of `data/pairs.jsonl` (plus one "write the piece titled …" pair per source piece);
-2. trains one byte-level BPE tokenizer on that text (`engine.demo_tokenizer`);
+2. trains one byte-level BPE tokenizer on that text (`engine.models.demo_tokenizer`);
 3. trains `demo-diffusion`, a ModernBERT masked LM from scratch with LLaDA's masked-diffusion
-   objective (`engine.objectives`), and `demo-ar`, a small Llama causal LM — both on packed
+   objective (`engine.train.objectives`), and `demo-ar`, a small Llama causal LM — both on packed
    plain-text chunks of the corpus alternating with chat-formatted pairs (prompt never trained);
 4. samples a 64-token answer from each at default settings, measures it, and saves each model
    (safetensors + tokenizer + `README.md` model card + `build.json`) atomically.
@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engine.demo_tokenizer import EOT_TOKEN
+from engine.models.demo_tokenizer import EOT_TOKEN
 from engine.events import Event, run_to_end
 
 DIFFUSION_NAME = "demo-diffusion"
@@ -161,7 +161,7 @@ class Corpus:
 
 def read_corpus(sources_dir: Path, pairs_path: Path | None) -> Corpus:
     """Clean every source piece with ingest's cleaning and collect the training pairs."""
-    from engine.ingest import clean_source_file
+    from engine.curate.ingest import clean_source_file
 
     files = sorted(path for path in Path(sources_dir).rglob("*.md") if path.is_file())
     if not files:
@@ -175,7 +175,7 @@ def read_corpus(sources_dir: Path, pairs_path: Path | None) -> Corpus:
         digest.update(path.name.encode() + b"\0" + piece.text.encode())
     pairs: list[tuple[str, str]] = []
     if pairs_path is not None and Path(pairs_path).exists():
-        from engine.pairs import load_pairs
+        from engine.curate.pairs import load_pairs
 
         pair_file = load_pairs(pairs_path)
         # Only the train split: val pairs stay out of the instruction data, so fine-tuning runs'
@@ -338,7 +338,7 @@ def make_model(plan: ModelPlan, tokenizer: Any, context_length: int, seed: int) 
 
 def batch_loss(model: Any, batch: Batch, family: str, mask_id: int, mask_generator: Any) -> Any:
     """The training loss of one batch: masked diffusion or response-only causal CE."""
-    from engine import objectives
+    from engine.train import objectives
 
     if family == "masked":
         return objectives.diffusion_training_loss(
@@ -446,24 +446,24 @@ class SampleReport:
 
 def sample_report(folder: Path, family: str, prompt: str, tokens: int) -> SampleReport:
     """Generate `tokens` tokens at default settings through the engine's samplers and measure them."""
-    from engine import metrics
-    from engine.models import load_model
+    from engine.judge import metrics
+    from engine.models.loading import load_model
 
     loaded = load_model(str(folder), family=family, device="cpu")
     if family == "masked":
-        from engine.diffusion import SamplerSettings, sample
+        from engine.sample.diffusion import SamplerSettings, sample
 
         settings = SamplerSettings(gen_length=tokens, steps=tokens, block_length=min(32, tokens))
         frames = sample(loaded, prompt, settings)
         final = _drain(frames)
-        described = (f"engine.diffusion.sample, defaults (steps={settings.steps}, gen_length={settings.gen_length}, "
+        described = (f"engine.sample.diffusion.sample, defaults (steps={settings.steps}, gen_length={settings.gen_length}, "
                      f"block_length={settings.block_length}, temperature={settings.temperature}, "
                      f"remasking={settings.remasking})")
     else:
-        from engine.generate import stream_causal
+        from engine.sample.causal import stream_causal
 
         final = _drain(stream_causal(loaded, prompt, max_new_tokens=tokens, temperature=0.0, seed=0))
-        described = f"engine.generate.stream_causal, greedy (temperature 0), max_new_tokens={tokens}"
+        described = f"engine.sample.causal.stream_causal, greedy (temperature 0), max_new_tokens={tokens}"
     ids = tuple(int(token) for token in final.token_ids)
     # Measure the answer itself: the EOS padding after an end marker would count as a "run".
     stops = {loaded.tokenizer.eos_token_id, loaded.tokenizer.convert_tokens_to_ids(EOT_TOKEN)}
@@ -520,13 +520,13 @@ def model_card(info: dict[str, Any]) -> str:
     """The README.md that sits beside the weights: how built, size, loss, honest quality."""
     plan = info["plan"]
     objective = (
-        "LLaDA's masked-diffusion objective (`engine/objectives.py`): per sequence t ~ U(0,1), "
+        "LLaDA's masked-diffusion objective (`engine/train/objectives.py`): per sequence t ~ U(0,1), "
         "p = (1-ε)t + ε with ε = 1e-3, response tokens masked with probability p (prompts never "
         "masked; plain chunks are all response), loss = Σ CE/p over masked tokens ÷ response length, "
         "batch mean. Pairs are padded with EOS, which counts as response."
         if plan["family"] == "masked"
         else "next-token cross-entropy; on chat-formatted pairs only the response (and its end markers) "
-        "is trained (`engine.objectives.response_only_labels`)."
+        "is trained (`engine.train.objectives.response_only_labels`)."
     )
     architecture = "ModernBertForMaskedLM (bidirectional)" if plan["family"] == "masked" else "LlamaForCausalLM"
     use = (
@@ -534,7 +534,7 @@ def model_card(info: dict[str, Any]) -> str:
         if plan["family"] == "masked"
         else "`voicebench generate --model data/models/demo-ar --prompt \"…\"`"
     )
-    from engine import metrics
+    from engine.judge import metrics
 
     content = info["sample_ids"][: info["content_tokens"]]
     if metrics.is_repetition_cascade(content):
@@ -585,7 +585,7 @@ The exact same weights come back from (same seed, same fixed step counts, same t
 
     {info['repeat_command']}
 
-`engine/demo_models.py` holds the whole recipe; `build.json` beside this file records every number above.
+`engine/models/demo.py` holds the whole recipe; `build.json` beside this file records every number above.
 """
 
 
@@ -617,7 +617,7 @@ def build_demo_models(config: BuildConfig, command: str = "") -> Generator[Event
     corpus = read_corpus(config.sources_dir, config.pairs_path)
     yield BuildStage("tokenizer", f"training a {config.vocab_size}-token BPE on {len(corpus.texts)} pieces")
     with tempfile.TemporaryDirectory() as scratch:
-        from engine.demo_tokenizer import train_bpe_tokenizer
+        from engine.models.demo_tokenizer import train_bpe_tokenizer
 
         tokenizer_texts = corpus.texts + [prompt for prompt, _ in corpus.pairs]
         train_bpe_tokenizer(tokenizer_texts, scratch, vocab_size=config.vocab_size)
@@ -634,7 +634,7 @@ def build_demo_models(config: BuildConfig, command: str = "") -> Generator[Event
         trained[plan.name] = yield from train(plan, config, tokenizer, data)
     schedule = {name: (result.steps, result.decay_from) for name, result in trained.items()}
     repeat_command = (
-        f"python -m engine.demo_models --out {config.out_dir} --seed {config.seed} --threads {config.threads} "
+        f"python -m engine.models.demo --out {config.out_dir} --seed {config.seed} --threads {config.threads} "
         f"--steps-diffusion {schedule[config.diffusion.name][0]} --decay-from-diffusion {schedule[config.diffusion.name][1]} "
         f"--steps-ar {schedule[config.ar.name][0]} --decay-from-ar {schedule[config.ar.name][1]}"
     )
@@ -686,7 +686,7 @@ def build_demo_models(config: BuildConfig, command: str = "") -> Generator[Event
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m engine.demo_models", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m engine.models.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="data/models", help="folder that receives demo-diffusion/ and demo-ar/")
     parser.add_argument("--root", default=".", help="workspace whose data/sources and data/pairs.jsonl are read")
     parser.add_argument("--minutes-diffusion", type=float, default=19.0, help="training budget of the diffusion model")
@@ -715,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       decay_from=args.decay_from_diffusion),
         ar=dataclasses.replace(base.ar, minutes=args.minutes_ar, steps=args.steps_ar, decay_from=args.decay_from_ar),
     )
-    command = "python -m engine.demo_models " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m engine.models.demo " + " ".join(sys.argv[1:] if argv is None else argv)
     for event in build_demo_models(config, command=command.strip()):
         if args.json:
             print(event.to_json(), flush=True)

@@ -46,8 +46,8 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, ClassVar
 
 from engine.events import Event
-from engine.metrics import live_signals, text_script
-from engine.models import DIFFUSION_FAMILIES, FAMILY_DREAM, FAMILY_LLADA, LoadedModel
+from engine.judge.metrics import live_signals, text_script
+from engine.models.loading import DIFFUSION_FAMILIES, FAMILY_DREAM, FAMILY_LLADA, LoadedModel
 
 # LLaDA-8B's special token ids (its tokenizer: <|mdm_mask|>, <|endoftext|>, <|eot_id|>).
 LLADA_MASK_ID = 126336
@@ -243,7 +243,7 @@ def sample(loaded: LoadedModel, prompt: str, settings: SamplerSettings) -> Gener
     if loaded.family not in DIFFUSION_FAMILIES:
         raise SamplerSettingsError(
             f"{loaded.path}: a {loaded.family!r} model is not a masked-diffusion model; "
-            "generate with engine.generate.stream_causal (the CLI does this for you)."
+            "generate with engine.sample.causal.stream_causal (the CLI does this for you)."
         )
     settings.validate()
     tokenizer = loaded.tokenizer

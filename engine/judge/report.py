@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from engine import rating
+from engine.judge import rating
 
 FORMATS = ("markdown", "csv", "json")
 # Metrics shown in the markdown leaderboard when present (all of them go to JSON/CSV).

@@ -1,0 +1,3 @@
+"""Sample: the one masked-diffusion sampler, the causal token stream, traces, and the
+sampler process the Canvas screen watches (`python -m engine.sample.service`).
+"""
