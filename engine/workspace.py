@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
+import functools
 from pathlib import Path
 from typing import Any
+
+from engine.settings import Key, NamedTables, SettingsError, Table, read_settings
 
 CONFIG_NAME = "voicebench.toml"
 # "owner/name" as the Hugging Face Hub spells a model id; "./x", "/x", "~/x" and deeper
@@ -20,6 +22,10 @@ HUB_ID = re.compile(r"[\w\-][\w.\-]*/[\w.\-]+")
 
 class WorkspaceError(Exception):
     """A workspace or its config is unusable; the message says where and what to do."""
+
+
+class WorkspaceSettingsError(WorkspaceError, SettingsError):
+    """voicebench.toml is unusable; carries file, line and key (engine/settings.py)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,13 +73,10 @@ class Workspace:
         settings: dict[str, Any] = {}
         config_path = root / CONFIG_NAME
         if config_path.exists():
-            try:
-                settings = tomllib.loads(config_path.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as error:
-                raise WorkspaceError(f"{config_path}: {error}. Fix the TOML syntax and try again.") from error
+            settings = read_settings(config_path, settings_schema(), error_type=WorkspaceSettingsError).data
         models = {entry.name: entry for entry in DEFAULT_MODELS}
         for name, table in settings.get("models", {}).items():
-            models[name] = _model_entry(config_path, name, table)
+            models[name] = ModelEntry(name=name, **table)
         return cls(root=root, models=models, settings=settings)
 
     # Paths -----------------------------------------------------------------------------
@@ -146,16 +149,78 @@ def looks_like_hub_id(path: str) -> bool:
     return HUB_ID.fullmatch(path) is not None
 
 
-def _model_entry(config_path: Path, name: str, table: Any) -> ModelEntry:
-    if not isinstance(table, dict) or "path" not in table:
-        raise WorkspaceError(f"{config_path}: [models.{name}] needs a `path` (a local folder or a Hugging Face id).")
-    known = {field.name for field in dataclasses.fields(ModelEntry)} - {"name"}
-    unknown = set(table) - known
-    if unknown:
-        raise WorkspaceError(
-            f"{config_path}: [models.{name}] has unknown keys {sorted(unknown)}; allowed: {sorted(known)}."
-        )
-    return ModelEntry(name=name, **table)
+# The settings schema ----------------------------------------------------------------------
+# Every table and key voicebench.toml may hold. [sampler] and [train] follow the dataclasses
+# they fill (SamplerSettings, TrainConfig), so a new field there is a new key here; the limits
+# below are the ones those classes' validation enforces, checked early with file and line.
+
+MODEL_KEYS = {
+    "path": Key("str", required=True, doc="local folder, or a Hugging Face id already in the local cache"),
+    "family": Key("str", choices=("causal", "masked", "llada", "dream"), doc="default: read from the model's config.json"),
+    "trust_remote_code": Key("bool", doc="run Python code shipped with the model (default false)"),
+    "context_length": Key("int", minimum=1, doc="token budget for pairs (default: from the model's config)"),
+    "load_in_4bit": Key("bool", doc="load quantised to 4 bits (QLoRA; needs a GPU and bitsandbytes)"),
+}
+SAMPLER_LIMITS = {
+    "steps": Key("int", minimum=1), "gen_length": Key("int", minimum=1), "block_length": Key("int", minimum=1),
+    "temperature": Key("float", minimum=0), "cfg_scale": Key("float", minimum=0),
+    "remasking": Key("str", choices=("low_confidence", "random")), "seed": Key("int", minimum=0),
+    "threshold": Key("float", above=0, maximum=1),
+}
+TRAIN_LIMITS = {
+    "method": Key("str", choices=("lora", "qlora", "full", "diffusion")),
+    "template": Key("str", choices=("auto", "chat", "plain")),
+    "compute_dtype": Key("str", choices=("float32", "bfloat16", "float16")),
+    **{name: Key("int", minimum=1) for name in ("batch_size", "grad_accum", "lora_rank", "lora_alpha",
+                                                "max_length", "save_limit", "canary_max_new_tokens",
+                                                "canary_steps")},
+    **{name: Key("int", minimum=0) for name in ("max_steps", "eval_every", "save_every", "warmup_steps",
+                                                "memorisation_patience", "seed", "canary_seed")},
+    "epochs": Key("float", above=0), "lr": Key("float", above=0), "weight_decay": Key("float", minimum=0),
+    "max_grad_norm": Key("float", above=0), "lora_dropout": Key("float", minimum=0, maximum=0.99),
+    "diffusion_eps": Key("float", minimum=0, maximum=0.99), "canary_temperature": Key("float", minimum=0),
+}
+CANARY_KEYS = {
+    "temperature": Key("float", minimum=0, doc="causal models' canary temperature (default 0.7; seeded)"),
+    "use_template": Key("bool", doc="wrap canary prompts in the chat template (default true)"),
+}
+PAIRS_KEYS = {
+    "model": Key("str", doc="model whose tokenizer counts tokens on the Pairs screen"),
+    "autosave_seconds": Key("float", minimum=0, doc="seconds after the last edit before the Pairs screen saves"),
+}
+BUDGET_KEY = Key("int", minimum=1, doc="token budget of the model with this name")
+
+# Type annotations of the dataclass fields (written as strings under `from __future__ import
+# annotations`) → settings kinds.
+_ANNOTATION_KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list[str]": "str list"}
+
+
+def _dataclass_keys(cls: type, limits: dict[str, Key]) -> dict[str, Key]:
+    keys = {}
+    for field in dataclasses.fields(cls):
+        annotation = str(field.type).replace(" | None", "").strip()
+        kind = _ANNOTATION_KINDS.get(annotation)
+        if field.name in limits:
+            keys[field.name] = limits[field.name]
+        else:  # a field type the table cannot describe is checked by its class alone
+            keys[field.name] = Key(kind or "any")
+    return keys
+
+
+@functools.cache
+def settings_schema() -> dict[str, Table | NamedTables]:
+    """The tables of voicebench.toml (imported late: the sampler and trainer import this module's neighbours)."""
+    from engine.sample.diffusion import SamplerSettings
+    from engine.train.config import TrainConfig
+
+    return {
+        "models": NamedTables(Table(MODEL_KEYS), doc="models by name"),
+        "sampler": Table(_dataclass_keys(SamplerSettings, SAMPLER_LIMITS), doc="diffusion sampler defaults"),
+        "train": Table(_dataclass_keys(TrainConfig, TRAIN_LIMITS), doc="training defaults"),
+        "canary": Table(CANARY_KEYS, doc="canary generation"),
+        "pairs": Table(PAIRS_KEYS, doc="the Pairs screen"),
+        "budgets": Table(any_key=BUDGET_KEY, doc="token budgets by model name"),
+    }
 
 
 def init_workspace(target: str | Path) -> Workspace:

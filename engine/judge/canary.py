@@ -32,7 +32,7 @@ from sqlite_utils import Database
 
 from engine.judge import store
 from engine.events import Event
-from engine.settings import EntryError, load_entries, require, where
+from engine.settings import Key, SettingsError, Table, TableArray, read_settings
 from engine.workspace import Workspace
 
 CANARY_KINDS = ("known-topic-short", "novel-topic-short", "known-topic-long")
@@ -41,8 +41,19 @@ DEFAULT_CAUSAL_TEMPERATURE = 0.7  # some sampling, so voice shows; the seed make
 MAX_NEW_TOKENS_LIMIT = 4096
 
 
-class CanaryFileError(EntryError):
+class CanaryFileError(SettingsError):
     """canaries.toml is unusable; the message names the file, line and canary."""
+
+
+CANARIES_SCHEMA = {
+    "canary": TableArray(Table({
+        "id": Key("str", required=True, doc="stable kebab-case id"),
+        "kind": Key("str", required=True, choices=CANARY_KINDS),
+        "prompt": Key("str", required=True, doc="the instruction the model answers"),
+        "max_new_tokens": Key("int", required=True, minimum=1, maximum=MAX_NEW_TOKENS_LIMIT),
+        "set": Key("str", doc="optional named set, chosen with --set"),
+    })),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,36 +97,24 @@ class CanaryDone(Event):
 # Loading -----------------------------------------------------------------------------------
 def load_canaries(path: str | Path) -> list[Canary]:
     """Parse canaries.toml; every problem names the file, line and canary id."""
-    try:
-        entries = load_entries(path, "canary")
-    except EntryError as error:
-        raise CanaryFileError(str(error)) from None
+    settings = read_settings(path, CANARIES_SCHEMA, error_type=CanaryFileError,
+                             what_is_it="Create it with [[canary]] entries (see the README), or copy the demo's data/canaries.toml")
     canaries: list[Canary] = []
     seen: dict[str, int] = {}
-    for index, (line, entry) in enumerate(entries):
-        try:
-            canary_id = require(path, line, "canary", entry, index, "id", str)
-            kind = require(path, line, "canary", entry, index, "kind", str)
-            prompt = require(path, line, "canary", entry, index, "prompt", str)
-            max_new_tokens = require(path, line, "canary", entry, index, "max_new_tokens", int)
-        except EntryError as error:
-            raise CanaryFileError(str(error)) from None
-        context = where(path, line, "canary", entry, index)
+    for key_path, entry in settings.entries("canary"):
+        canary_id = entry["id"]
+        line = settings.line(*key_path)
         if not ID_PATTERN.match(canary_id):
-            raise CanaryFileError(f"{context}: `id` must be kebab-case (like \"river-short\"), got {canary_id!r}.")
+            raise settings.error((*key_path, "id"), f"must be kebab-case (like \"river-short\"), got {canary_id!r}",
+                                 "Use lower-case letters and digits joined by -")
         if canary_id in seen:
-            raise CanaryFileError(f"{context}: id {canary_id!r} is already used on line {seen[canary_id]}; ids must be unique.")
-        if kind not in CANARY_KINDS:
-            raise CanaryFileError(f"{context}: `kind` must be one of {', '.join(CANARY_KINDS)}, got {kind!r}.")
-        if not prompt.strip():
-            raise CanaryFileError(f"{context}: `prompt` is empty; write the instruction the model answers.")
-        if not 1 <= max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
-            raise CanaryFileError(f"{context}: `max_new_tokens` must be 1–{MAX_NEW_TOKENS_LIMIT}, got {max_new_tokens}.")
-        set_name = entry.get("set")
-        if set_name is not None and not isinstance(set_name, str):
-            raise CanaryFileError(f"{context}: `set` must be a string, got {set_name!r}.")
+            raise settings.error((*key_path, "id"), f"{canary_id!r} is already used on line {seen[canary_id]}",
+                                 "Ids must be unique; rename one")
+        if not entry["prompt"].strip():
+            raise settings.error((*key_path, "prompt"), "is empty", "Write the instruction the model answers")
         seen[canary_id] = line
-        canaries.append(Canary(id=canary_id, kind=kind, prompt=prompt, max_new_tokens=max_new_tokens, set=set_name))
+        canaries.append(Canary(id=canary_id, kind=entry["kind"], prompt=entry["prompt"],
+                               max_new_tokens=entry["max_new_tokens"], set=entry.get("set")))
     return canaries
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from engine.judge.store import now
-from engine.settings import EntryError, load_entries, require, where
+from engine.settings import Key, SettingsError, SettingsFile, Table, TableArray, read_settings
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Letters the Judge screen already uses while rating with the rubric; a flag on one of
@@ -26,8 +26,22 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 JUDGE_RUBRIC_KEYS = {"j": "next item", "k": "previous item", "s": "skip", "n": "note"}
 
 
-class RubricError(EntryError):
+class RubricError(SettingsError):
     """A rubric file or edit is invalid; the message says where and what to do."""
+
+
+RUBRIC_SCHEMA = {
+    "criterion": TableArray(Table({
+        "name": Key("str", required=True, doc="short lower-case id"),
+        "description": Key("str", required=True, doc="what the rater judges"),
+        "scale": Key("int list", doc="[low, high], at most 10 scores (default [1, 5])"),
+        "anchors": Key("table", doc="score = what it means"),
+    })),
+    "flag": TableArray(Table({
+        "name": Key("str", required=True), "key": Key("str", required=True, doc="one letter on the Judge screen"),
+        "description": Key("str"),
+    })),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,74 +75,71 @@ class Rubric:
 
 def load_rubric(path: str | Path) -> Rubric:
     """Parse a rubric TOML file; RubricError names the file, line and entry on a problem."""
+    settings = read_settings(path, RUBRIC_SCHEMA, error_type=RubricError)
     criteria = []
-    try:
-        entries = load_entries(path, "criterion")
-        flag_entries = load_entries(path, "flag")
-    except EntryError as error:
-        raise RubricError(str(error)) from None
-    for index, (line, entry) in enumerate(entries):
-        try:
-            name = require(path, line, "criterion", entry, index, "name", str)
-            description = require(path, line, "criterion", entry, index, "description", str)
-            scale = entry.get("scale", [1, 5])
-            anchors = entry.get("anchors", {})
-            criteria.append(_checked_criterion(name, description, scale, anchors,
-                                               where(path, line, "criterion", entry, index)))
-        except EntryError as error:
-            raise RubricError(str(error)) from None
-    flags = []
-    for index, (line, entry) in enumerate(flag_entries):
-        try:
-            name = require(path, line, "flag", entry, index, "name", str)
-            key = require(path, line, "flag", entry, index, "key", str)
-        except EntryError as error:
-            raise RubricError(str(error)) from None
+    for key_path, entry in settings.entries("criterion"):
+        criteria.append(_checked_criterion(entry["name"], entry["description"], entry.get("scale", [1, 5]),
+                                           entry.get("anchors", {}), settings, key_path))
+    flags: list[Flag] = []
+    for key_path, entry in settings.entries("flag"):
+        key = entry["key"]
         if len(key) != 1 or not key.isalpha():
-            raise RubricError(f"{where(path, line, 'flag', entry, index)}: `key` must be one letter, got {key!r}.")
+            raise settings.error((*key_path, "key"), f"must be one letter, got {key!r}", "Pick a letter a–z")
         if key.lower() in JUDGE_RUBRIC_KEYS:
             taken = {flag.key for flag in flags} | set(JUDGE_RUBRIC_KEYS)
             free = " ".join(letter for letter in "abcdefghilmopqrtuvwxyz" if letter not in taken)
-            raise RubricError(f"{where(path, line, 'flag', entry, index)}: key {key!r} is the Judge screen's "
-                              f"{JUDGE_RUBRIC_KEYS[key.lower()]} key; pick another letter (free: {free}).")
-        flags.append(Flag(name=name, key=key.lower(), description=str(entry.get("description", ""))))
-    _check_unique([c.name for c in criteria], path, "criterion names")
-    _check_unique([f.name for f in flags], path, "flag names")
-    _check_unique([f.key for f in flags], path, "flag keys")
+            raise settings.error((*key_path, "key"), f"{key!r} is the Judge screen's "
+                                 f"{JUDGE_RUBRIC_KEYS[key.lower()]} key", f"Pick another letter (free: {free})")
+        flags.append(Flag(name=entry["name"], key=key.lower(), description=entry.get("description", "")))
+    _check_unique(settings, "criterion", "name")
+    _check_unique(settings, "flag", "name")
+    _check_unique(settings, "flag", "key", str.lower)
     return Rubric(criteria=criteria, flags=flags)
 
 
-def _checked_criterion(name: str, description: str, scale: Any, anchors: Any, context: str) -> Criterion:
+def _checked_criterion(name: str, description: str, scale: Any, anchors: Any,
+                       settings: SettingsFile | None = None, key_path: tuple = ()) -> Criterion:
+    """A valid Criterion or a RubricError: at its file line when read from a file, else naming it."""
+
+    def problem(key: str, what: str, advice: str = "") -> RubricError:
+        if settings is not None:
+            return settings.error((*key_path, key), what, advice)  # type: ignore[return-value]
+        sentence = f"criterion {name!r}: {key}: {what.rstrip('.')}."
+        return RubricError(sentence + (f" {advice.rstrip('.')}." if advice else ""), key=key)
+
     if not NAME_PATTERN.match(name):
-        raise RubricError(f"{context}: name {name!r} must be lower-case letters, digits, - or _.")
+        raise problem("name", f"{name!r} must be lower-case letters, digits, - or _", "Rename it, e.g. \"voice\"")
     if (not isinstance(scale, (list, tuple)) or len(scale) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in scale)
             or scale[0] >= scale[1] or scale[1] - scale[0] > 9):
-        raise RubricError(
-            f"{context}: `scale` must be [low, high] integers with low < high and at most 10 "
-            f"scores (one number key each), got {scale!r}."
-        )
+        raise problem("scale", f"must be [low, high] integers with low < high and at most 10 "
+                      f"scores (one number key each), got {scale!r}", "Write e.g. scale = [1, 5]")
     if not isinstance(anchors, dict):
-        raise RubricError(f"{context}: `anchors` must be a table like {{ 1 = \"…\", 5 = \"…\" }}.")
+        raise problem("anchors", "must be a table", "Write e.g. anchors = { 1 = \"…\", 5 = \"…\" }")
     parsed: dict[int, str] = {}
     for key, text in anchors.items():
         try:
             score = int(key)
         except (TypeError, ValueError):
-            raise RubricError(f"{context}: anchor key {key!r} is not a score number.") from None
+            raise problem("anchors", f"key {key!r} is not a score number", "Key each anchor by its score") from None
         if not scale[0] <= score <= scale[1]:
-            raise RubricError(f"{context}: anchor {score} is outside the scale {scale[0]}–{scale[1]}.")
-        parsed[score] = str(text)
+            raise problem("anchors", f"anchor {score} is outside the scale {scale[0]}–{scale[1]}",
+                          "Remove it or widen the scale")
+        if not isinstance(text, str):
+            raise problem("anchors", f"anchor {score} must be a string, got {text!r}", "Put the sentence in quotes")
+        parsed[score] = text
     return Criterion(name=name, description=description, scale_min=scale[0], scale_max=scale[1],
                      anchors=dict(sorted(parsed.items())))
 
 
-def _check_unique(values: list[str], path: str | Path, what: str) -> None:
-    seen = set()
-    for value in values:
+def _check_unique(settings: SettingsFile, table: str, key: str, normal=lambda value: value) -> None:
+    seen: dict[str, int] = {}
+    for key_path, entry in settings.entries(table):
+        value = normal(entry[key])
         if value in seen:
-            raise RubricError(f"{path}: {what} must be unique; {value!r} appears twice.")
-        seen.add(value)
+            raise settings.error((*key_path, key), f"{table} {key}s must be unique; {value!r} is already used "
+                                 f"on line {seen[value]}", "Change one of them")
+        seen[value] = settings.line(*key_path, key)
 
 
 # Store -------------------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def flags(db: Database, *, include_retired: bool = False) -> list[Flag]:
 def add_criterion(db: Database, name: str, description: str, scale: tuple[int, int] = (1, 5),
                   anchors: dict[int, str] | None = None) -> Criterion:
     """Add a new criterion at the end of the list."""
-    checked = _checked_criterion(name, description, list(scale), anchors or {}, f"criterion {name!r}")
+    checked = _checked_criterion(name, description, list(scale), anchors or {})
     if db["criteria"].count_where("name = ?", [name]):
         raise RubricError(f"criterion {name!r} already exists; edit it, or restore it if it was retired.")
     position = next(db.query("select coalesce(max(position), -1) + 1 as p from criteria"))["p"]
@@ -206,8 +217,7 @@ def edit_criterion(db: Database, name: str, *, description: str | None = None,
                 "add a new criterion for the new scale and retire this one."
             )
     checked = _checked_criterion(name, description if description is not None else current.description,
-                                 new_scale, anchors if anchors is not None else current.anchors,
-                                 f"criterion {name!r}")
+                                 new_scale, anchors if anchors is not None else current.anchors)
     db["criteria"].update(current.id, {
         "description": checked.description, "scale_min": checked.scale_min, "scale_max": checked.scale_max,
         "anchors_json": json.dumps({str(k): v for k, v in checked.anchors.items()}), "updated_at": now(),

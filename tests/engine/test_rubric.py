@@ -27,12 +27,12 @@ def test_the_bundled_rubric_loads(repo_root):
 
 @pytest.mark.parametrize(("text", "message"), [
     (RUBRIC_TOML.replace('description = "Holds together."\n', ""), r"rubric.toml:7: criterion 'coherence': missing `description`"),
-    (RUBRIC_TOML.replace("scale = [1, 5]", "scale = [5, 1]", 1), r":1: criterion 'voice': `scale` must be \[low, high\]"),
-    (RUBRIC_TOML.replace('3 = "In places"', '9 = "In places"'), r"criterion 'voice': anchor 9 is outside the scale 1–5"),
-    (RUBRIC_TOML.replace('key = "r"', 'key = "d"'), r"flag keys must be unique; 'd' appears twice"),
-    (RUBRIC_TOML.replace('key = "r"', 'key = "rr"'), r"flag 'refusal': `key` must be one letter"),
+    (RUBRIC_TOML.replace("scale = [1, 5]", "scale = [5, 1]", 1), r"rubric.toml:4: criterion 'voice': scale: must be \[low, high\]"),
+    (RUBRIC_TOML.replace('3 = "In places"', '9 = "In places"'), r"rubric.toml:5: criterion 'voice': anchors: anchor 9 is outside the scale 1–5"),
+    (RUBRIC_TOML.replace('key = "r"', 'key = "d"'), r"rubric.toml:19: flag 'refusal': key: flag keys must be unique; 'd' is already used on line 14"),
+    (RUBRIC_TOML.replace('key = "r"', 'key = "rr"'), r"rubric.toml:19: flag 'refusal': key: must be one letter"),
     (RUBRIC_TOML.replace('key = "r"', 'key = "S"'),
-     r"flag 'refusal': key 'S' is the Judge screen's skip key; pick another letter \(free: a b c e f"),
+     r"flag 'refusal': key: 'S' is the Judge screen's skip key. Pick another letter \(free: a b c e f"),
 ])
 def test_rubric_file_errors_name_file_line_and_entry(tmp_path, text, message):
     path = tmp_path / "rubric.toml"

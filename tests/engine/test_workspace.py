@@ -20,7 +20,7 @@ def test_init_makes_an_openable_workspace(tmp_path):
 
 def test_model_table_without_path_names_file_and_table(tmp_path):
     (tmp_path / "voicebench.toml").write_text('[models.mine]\nfamily = "causal"\n')
-    with pytest.raises(WorkspaceError, match=r"voicebench.toml: \[models.mine\] needs a `path`"):
+    with pytest.raises(WorkspaceError, match=r"voicebench.toml:1: \[models.mine\]: missing `path`"):
         Workspace.open(tmp_path)
 
 
