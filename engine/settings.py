@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import re
 import tomllib
@@ -135,7 +136,7 @@ def make_error(error_type: type[SettingsError], path: str | Path, line: int | No
     sentence = problem.rstrip(".") + "."
     message = f"{where}: {key}: {sentence}" if key else f"{where}: {sentence}"
     if advice:
-        message += " " + advice.rstrip(".") + "."
+        message += " " + (advice if advice.endswith(("?", "!", ".")) else advice + ".")
     return error_type(message, path=path, line=line, key=key)
 
 
@@ -272,24 +273,39 @@ def check_value(value: Any, spec: Key) -> tuple[str, str] | None:
     """(what is wrong, what to do) when a value does not fit its Key, else None."""
     wanted = KINDS[spec.kind]
     if not _is_kind(value, spec.kind):
-        got = f"{value!r} ({_kind_name(value)})"
+        got = f"{as_toml(value)} ({_kind_name(value)})"
         advice = f"Write {wanted}"
         if spec.kind in ("bool", "int", "float") and isinstance(value, str):
             advice += ", without quotes"
         return f"must be {wanted}, got {got}", advice
     if spec.kind in ("int", "float"):
         if isinstance(value, float) and not math.isfinite(value):
-            return f"must be a finite number, got {value!r}", "Write an ordinary number"
+            return f"must be a finite number, got {as_toml(value)}", "Write an ordinary number"
         limits = _limits(spec)
         if ((spec.minimum is not None and value < spec.minimum)
                 or (spec.maximum is not None and value > spec.maximum)
                 or (spec.above is not None and value <= spec.above)):
-            return f"must be {limits}, got {value!r}", "Change the number"
+            return f"must be {limits}, got {as_toml(value)}", "Change the number"
     if spec.choices is not None and value not in spec.choices:
         hint = did_you_mean(str(value), list(spec.choices))
-        return (f"must be one of {', '.join(spec.choices)}, got {value!r}",
+        return (f"must be one of {', '.join(spec.choices)}, got {as_toml(value)}",
                 hint or f"Write one of: {', '.join(repr(choice) for choice in spec.choices)}")
     return None
+
+
+def as_toml(value: Any) -> str:
+    """A value as it is written in the file (true, "text", 3.5), shortened for a message."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, float) and not math.isfinite(value):
+        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    elif isinstance(value, (dict, list)):
+        text = "a table" if isinstance(value, dict) else "[" + ", ".join(as_toml(item) for item in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _is_kind(value: Any, kind: str) -> bool:

@@ -35,7 +35,7 @@ def test_the_bundled_canaries_load(repo_root):
 @pytest.mark.parametrize(("text", "message"), [
     (ONE_CANARY.replace('prompt = "Write about the river."\n', ""), r"canaries.toml:1: canary 'river-short': missing `prompt`"),
     (ONE_CANARY.replace("known-topic-short", "gossip"), r"canaries.toml:3: canary 'river-short': kind: must be one of"),
-    (ONE_CANARY.replace("= 8", '= "eight"'), r"canaries.toml:5: canary 'river-short': max_new_tokens: must be a whole number, got 'eight' \(a string\)"),
+    (ONE_CANARY.replace("= 8", '= "eight"'), r"canaries.toml:5: canary 'river-short': max_new_tokens: must be a whole number, got \"eight\" \(a string\)"),
     (ONE_CANARY.replace('"river-short"', '"River Short"'), r"canaries.toml:2: canary 'River Short': id: must be kebab-case"),
     (ONE_CANARY + "\n" + ONE_CANARY, r"canaries.toml:8: canary 'river-short': id: 'river-short' is already used on line 1"),
     ("[[canary]\n", r"canaries.toml:1: not valid TOML .*Fix the TOML syntax"),
