@@ -4,11 +4,20 @@
 (`voicebench PATH` or `--workspace PATH` for another). Subcommands live in one module
 each and register themselves here; none imports torch at module level, so `--help`
 stays fast.
+
+Exit codes: 0 done; 1 the command ran and found problems (`pairs validate`, `pairs export`
+of a file with unreadable lines, `ingest` refusing to replace edited pairs, a failed
+training run); 2 the input is unusable (a settings file, a flag, a model, a file) — one
+line on stderr saying what, where and what to do, and no file written; 3 a fault inside
+voicebench (one line asking for a report; VOICEBENCH_TRACEBACK=1 shows the traceback);
+130 interrupted with ctrl+c.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +52,67 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["app", *argv]  # `voicebench PATH` opens that workspace
     args = parser.parse_args(argv)
     quiet_library_noise()
-    if args.command is None:
-        return workspace_cmd.open_app(args.workspace)
-    return int(args.func(args) or 0)
+    try:
+        if args.command is None:
+            return workspace_cmd.open_app(args.workspace)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("voicebench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the one place that turns errors into messages
+        return report_error(args, error)
+
+
+EXIT_PROBLEMS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+def domain_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "your input is unusable": their message already says what, where and
+    what to do. Imported here, on the error path, so `--help` stays fast."""
+    from engine.curate.pairs import SaveConflict
+    from engine.curate.tokens import TokenizerUnavailable
+    from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
+    from engine.sample.diffusion import SamplerSettingsError
+    from engine.sample.trace import TraceError
+    from engine.settings import SettingsError
+    from engine.train.config import ConfigError
+    from engine.workspace import WorkspaceError
+
+    return (SettingsError, WorkspaceError, SamplerSettingsError, ConfigError, ModelNotFoundError,
+            RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, OSError, UnicodeError)
+
+
+def report_error(args: argparse.Namespace, error: Exception) -> int:
+    """One line on stderr for an error a command did not handle; the exit code."""
+    from engine.display import safe_text
+
+    command = " ".join(part for part in ("voicebench", args.command, getattr(args, "pairs_command", None)) if part)
+    if isinstance(error, sqlite3.DatabaseError):
+        db_path = Path(args.workspace).expanduser() / "judgments.db"
+        message = (f"{db_path}: cannot use the judgments store ({error}). If the file is not voicebench's, move it "
+                   "aside and run again; if a newer voicebench wrote it, use that version")
+        code = EXIT_BAD_INPUT
+    elif isinstance(error, domain_errors()):
+        message = str(error)
+        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
+            message = f"{error.filename}: {error.strerror or message}"
+        if isinstance(error, OSError):
+            message += ". Check that the path exists and that you may read (and write) it"
+        code = EXIT_BAD_INPUT
+    else:
+        message = (f"internal error: {type(error).__name__}: {error}. This is a bug in voicebench; please "
+                   "report it with the command you ran (VOICEBENCH_TRACEBACK=1 shows the traceback)")
+        code = EXIT_INTERNAL
+    if os.environ.get("VOICEBENCH_TRACEBACK"):
+        import traceback
+
+        traceback.print_exception(error)
+    first_line = " ".join(safe_text(message).split("\n"))
+    print(f"{command}: {first_line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

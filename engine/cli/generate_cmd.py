@@ -103,8 +103,10 @@ def run_generate_command(args: argparse.Namespace) -> int:
         entry = workspace.model(args.model)
         settings = sampler_settings(args, workspace.section("sampler"))
         family = peek_family(entry)
-        if family in DIFFUSION_FAMILIES:
-            settings.validate()  # before paying for the model load
+        # Checked before paying for the model load.
+        settings.validate() if family in DIFFUSION_FAMILIES else settings.validate_numbers()
+        if args.max_new_tokens is not None and args.max_new_tokens < 1:
+            return _fail(f"--max-new-tokens {args.max_new_tokens}: must be at least 1.")
         return _generate(args, entry, settings, family)
     except ModelNotFoundError as error:
         hint = ""

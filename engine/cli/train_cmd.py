@@ -27,5 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle_train(args: argparse.Namespace) -> int:
     from engine.train.__main__ import run_from_args
+    from engine.train.options import config_overrides
+    from engine.train.run import resolve_settings
+    from engine.workspace import Workspace
 
+    # Settings are checked here first, so a bad voicebench.toml, config or flag ends like
+    # every other command's bad input (exit 2, one line, nothing written); the run itself
+    # reports its own failures as events (exit 1).
+    workspace = Workspace.open(args.workspace)
+    resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), getattr(args, "resume", None))
     return run_from_args(args)

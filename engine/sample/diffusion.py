@@ -41,6 +41,7 @@ masks, so a cache would only approximate this algorithm (see Fast-dLLM) — a la
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, ClassVar
@@ -83,8 +84,27 @@ class SamplerSettings:
     def blocks(self) -> int:
         return self.gen_length // self.block_length
 
+    def validate_numbers(self) -> SamplerSettings:
+        """The checks every sampler needs (causal ones too): numbers that are numbers.
+        NaN slips through every comparison (nan < 0 is False), so finiteness comes first."""
+        for name in ("temperature", "cfg_scale", "threshold"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                      or not math.isfinite(value)):
+                raise SamplerSettingsError(f"{name} {value!r} must be a finite number: give an ordinary number.")
+        for name in ("steps", "gen_length", "block_length", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise SamplerSettingsError(f"{name} {value!r} must be a whole number.")
+        if self.temperature < 0:
+            raise SamplerSettingsError(f"temperature {self.temperature} must be 0 or more.")
+        if self.cfg_scale < 0:
+            raise SamplerSettingsError(f"cfg_scale {self.cfg_scale} must be 0 or more.")
+        return self
+
     def validate(self) -> SamplerSettings:
         """Raise SamplerSettingsError for impossible settings; return self."""
+        self.validate_numbers()
         if self.gen_length <= 0 or self.block_length <= 0:
             raise SamplerSettingsError(
                 f"gen_length ({self.gen_length}) and block_length ({self.block_length}) must be positive."
@@ -103,10 +123,6 @@ class SamplerSettings:
                 )
         elif not 0.0 < self.threshold <= 1.0:
             raise SamplerSettingsError(f"threshold {self.threshold} must be in (0, 1].")
-        if self.temperature < 0:
-            raise SamplerSettingsError(f"temperature {self.temperature} must be 0 or more.")
-        if self.cfg_scale < 0:
-            raise SamplerSettingsError(f"cfg_scale {self.cfg_scale} must be 0 or more.")
         if self.remasking not in REMASKING_CHOICES:
             raise SamplerSettingsError(
                 f"remasking {self.remasking!r} is not one of {', '.join(REMASKING_CHOICES)}."
