@@ -36,3 +36,16 @@ def safe_text(text: str) -> str:
     if _UNSAFE.search(text) is None:  # the common case: nothing to change
         return text
     return _SURROGATE.sub(REPLACEMENT, text).translate(_VISIBLE)
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+
+
+def terminal_json(value: object, **options: object) -> str:
+    """`json.dumps(value, ensure_ascii=False)` that is also safe on a terminal: C0 controls are
+    escaped by JSON itself; DEL, C1 controls and lone surrogates (which JSON leaves raw, and
+    which cannot even be encoded for output) become \\uXXXX escapes. The same JSON value."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, **options)  # type: ignore[arg-type]
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

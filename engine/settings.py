@@ -289,7 +289,7 @@ def check_value(value: Any, spec: Key) -> tuple[str, str] | None:
     if spec.choices is not None and value not in spec.choices:
         hint = did_you_mean(str(value), list(spec.choices))
         return (f"must be one of {', '.join(spec.choices)}, got {as_toml(value)}",
-                hint or f"Write one of: {', '.join(repr(choice) for choice in spec.choices)}")
+                hint or f"Write one of: {', '.join(as_toml(choice) for choice in spec.choices)}")
     return None
 
 

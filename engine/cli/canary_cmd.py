@@ -11,7 +11,6 @@ outputs (nothing is generated twice). Outputs land in the workspace's judgments.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,29 +32,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.judge.canary import CanaryDone, CanaryFileError, CanaryResult, CanaryStart, run_canaries
+    from engine.display import safe_text
+    from engine.judge.canary import (CanaryDone, CanaryResult, CanaryStart, adapter_folder, load_canaries,
+                                     run_canaries, select_canaries)
+    from engine.judge.rubric import load_rubric
     from engine.judge.workspace_store import open_workspace_store
-    from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
-    from engine.workspace import Workspace, WorkspaceError
+    from engine.models.loading import resolve_model_path
+    from engine.workspace import Workspace
 
-    try:
-        workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
-        events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
-                              seed=args.seed, label=args.label, trace_dir=args.trace_dir)
-        for event in events:
-            if args.json:
-                print(event.to_json(), flush=True)
-            elif isinstance(event, CanaryStart):
-                print(f"{event.label}: {event.total} canaries, {event.new} to generate", flush=True)
-            elif isinstance(event, CanaryResult):
-                how = "stored already" if event.reused else f"{event.token_count} tokens, {event.seconds:.1f} s"
-                print(f"  {event.canary_id} v{event.version} ({how}): {_preview(event.text)}", flush=True)
-            elif isinstance(event, CanaryDone):
-                print(f"{event.label}: {event.generated} generated, {event.reused} reused", flush=True)
-    except (WorkspaceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused, FileNotFoundError) as error:
-        print(f"voicebench canary: {error}", file=sys.stderr)
-        return 2
+    workspace = Workspace.open(args.workspace)
+    # Everything that can be wrong with the input is checked before judgments.db is opened
+    # (which creates it): a command that fails on bad input leaves no file behind.
+    canaries = select_canaries(load_canaries(workspace.canaries_path), args.set_name)
+    if not workspace.db_path.exists() and workspace.rubric_path.exists():
+        load_rubric(workspace.rubric_path)
+    resolve_model_path(workspace.model(args.model).path)
+    if args.adapter:
+        adapter_folder(workspace, args.adapter)
+    db = open_workspace_store(workspace)
+    events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
+                          seed=args.seed, label=args.label, trace_dir=args.trace_dir, canaries=canaries)
+    for event in events:
+        if args.json:
+            print(safe_text(event.to_json()), flush=True)
+        elif isinstance(event, CanaryStart):
+            print(safe_text(f"{event.label}: {event.total} canaries, {event.new} to generate"), flush=True)
+        elif isinstance(event, CanaryResult):
+            how = "stored already" if event.reused else f"{event.token_count} tokens, {event.seconds:.1f} s"
+            print(safe_text(f"  {event.canary_id} v{event.version} ({how}): {_preview(event.text)}"), flush=True)
+        elif isinstance(event, CanaryDone):
+            print(safe_text(f"{event.label}: {event.generated} generated, {event.reused} reused"), flush=True)
     return 0
 
 

@@ -18,6 +18,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from engine.display import safe_text, terminal_json
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `ingest` and `pairs` (validate, stats, export) to the parser."""
@@ -109,8 +111,13 @@ def _pairs_path(args: argparse.Namespace, workspace) -> Path:
 
 
 def _error(message: str) -> int:
-    print(f"voicebench: {message}", file=sys.stderr)
+    print(f"voicebench: {safe_text(message)}", file=sys.stderr)
     return 2
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a line that may hold pair or source text (see engine/display.py)."""
+    print(safe_text(text), file=sys.stderr if err else sys.stdout)
 
 
 def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[str, Any], dict[str, str]]:
@@ -152,7 +159,7 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     counter, budget, how = _ingest_counter(workspace, args.tokenizer, args.budget)
     if counter is None and isinstance(budget, str):
         return _error(budget)
-    print(f"note: {how}", file=sys.stderr)
+    _say(f"note: {how}", err=True)
     try:
         events = ingest(inputs, tiers=tiers, val_share=args.val_share, seed=args.seed,
                         budget_tokens=budget, counter=counter)
@@ -168,12 +175,12 @@ def run_ingest_command(args: argparse.Namespace) -> int:
         except ValueError as error:
             return _error(str(error))
         if isinstance(event, IngestWarning):
-            print(f"warning: {_display(Path(event.path))}: {event.message}", file=sys.stderr)
+            _say(f"warning: {_display(Path(event.path))}: {event.message}", err=True)
         elif isinstance(event, FileSkipped):
-            print(f"skipped: {_display(Path(event.path))}: {event.reason}", file=sys.stderr)
+            _say(f"skipped: {_display(Path(event.path))}: {event.reason}", err=True)
         elif isinstance(event, FileIngested) and sys.stderr.isatty():
-            print(f"[{event.index}/{event.total}] {event.path}: {event.piece_kind}, {event.words} words, "
-                  f"{event.pairs} pairs", file=sys.stderr)
+            _say(f"[{event.index}/{event.total}] {event.path}: {event.piece_kind}, {event.words} words, "
+                 f"{event.pairs} pairs", err=True)
 
     pairs = result.pairs
     tiers_count = Counter(pair.tier for pair in pairs)
@@ -182,7 +189,7 @@ def run_ingest_command(args: argparse.Namespace) -> int:
                f"({', '.join(f'{count} {tier}' for tier, count in sorted(tiers_count.items()))}; "
                f"{splits['train']} train, {splits['val']} val)")
     if args.dry_run:
-        print(f"dry run: would write {_display(out)}: {summary}")
+        _say(f"dry run: would write {_display(out)}: {summary}")
         return 0
 
     existing = load_pairs(out)
@@ -190,11 +197,11 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     if changed and not args.force:
         example, line = changed[0]
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        print(
+        _say(
             f"{_display(out)}:{line}: {example!r}{more} differ from what ingest builds now (edited by hand, "
             "or the sources changed). Re-run with --force to replace the file "
             f"(the old one is kept as {out.name}.bak), or write elsewhere with --out.",
-            file=sys.stderr,
+            err=True,
         )
         return 1
     new_file = PairFile(path=out, pairs=pairs, fingerprint=existing.fingerprint)
@@ -202,7 +209,7 @@ def run_ingest_command(args: argparse.Namespace) -> int:
         save_pairs(new_file, force=args.force)
     except SaveConflict as error:
         return _error(str(error))
-    print(f"wrote {_display(out)}: {summary}")
+    _say(f"wrote {_display(out)}: {summary}")
     return 0
 
 
@@ -260,23 +267,23 @@ def run_validate_command(args: argparse.Namespace) -> int:
         budgets, counters, missing = _counters(workspace, args.model)
         for name, reason in sorted(missing.items()):
             if args.model:
-                print(f"note: budget of {name} not checked: {reason}", file=sys.stderr)
+                _say(f"note: budget of {name} not checked: {reason}", err=True)
     problems = validate(pair_file, budgets=budgets, counter=counters)
     errors = [problem for problem in problems if problem.severity == "error"]
     warnings = [problem for problem in problems if problem.severity != "error"]
     for problem in problems:
         if problem.severity == "error":
-            print(problem)
+            _say(str(problem))
         else:
-            print(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
+            _say(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
     splits = Counter(pair.split for pair in pair_file.pairs)
     checked = ", ".join(f"{name} {budget}" for name, budget in sorted(budgets.items())) or "none"
     counts = f"{len(pair_file.pairs)} pairs ({splits['train']} train, {splits['val']} val)"
     if errors or (warnings and args.strict):
-        print(f"{path}: {counts}: {len(errors)} errors, {len(warnings)} warnings", file=sys.stderr)
+        _say(f"{path}: {counts}: {len(errors)} errors, {len(warnings)} warnings", err=True)
         return 1
     tail = f", {len(warnings)} warnings" if warnings else ", no problems"
-    print(f"{path}: {counts}{tail}; token budgets checked: {checked}")
+    _say(f"{path}: {counts}{tail}; token budgets checked: {checked}")
     return 0
 
 
@@ -320,27 +327,28 @@ def run_stats_command(args: argparse.Namespace) -> int:
     budgets, counters, missing = _counters(workspace, args.model)
     stats = pair_stats(pair_file, budgets, counters)
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False, indent=2))
+        print(terminal_json(stats, indent=2))
         return 0
-    print(f"{path}: {stats['pairs']} pairs" + (f", {stats['bad_lines']} unreadable lines" if stats["bad_lines"] else ""))
-    print("tiers:  " + ", ".join(f"{tier} {count}" for tier, count in stats["tiers"].items()))
-    print("splits: " + ", ".join(f"{split} {count}" for split, count in stats["splits"].items()))
-    print(f"sources ({len(stats['sources'])}):")
-    width = max((len(source) for source in stats["sources"]), default=0)
-    for source, counts in stats["sources"].items():
+    _say(f"{path}: {stats['pairs']} pairs" + (f", {stats['bad_lines']} unreadable lines" if stats["bad_lines"] else ""))
+    _say("tiers:  " + ", ".join(f"{tier} {count}" for tier, count in stats["tiers"].items()))
+    _say("splits: " + ", ".join(f"{split} {count}" for split, count in stats["splits"].items()))
+    _say(f"sources ({len(stats['sources'])}):")
+    shown = {safe_text(source): counts for source, counts in stats["sources"].items()}
+    width = max((len(source) for source in shown), default=0)
+    for source, counts in shown.items():
         detail = ", ".join(f"{split} {count}" for split, count in sorted(counts.items()))
-        print(f"  {source:<{width}}  {detail}")
+        _say(f"  {source:<{width}}  {detail}")
     if stats["tokens"]:
         print("tokens:")
         for name, numbers in stats["tokens"].items():
-            print(f"  {name}: {numbers['total']} total, longest pair {numbers['max']}, "
-                  f"{numbers['over_budget']} over the budget of {numbers['budget']}")
+            _say(f"  {name}: {numbers['total']} total, longest pair {numbers['max']}, "
+                 f"{numbers['over_budget']} over the budget of {numbers['budget']}")
     for name, reason in sorted(missing.items()):
         if args.model:
-            print(f"  {name}: not counted — {reason}")
+            _say(f"  {name}: not counted — {reason}")
     not_counted = sorted(set(missing) - set(args.model or []))
     if not_counted:
-        print(f"  (no tokenizer on this machine for: {', '.join(not_counted)})")
+        _say(f"  (no tokenizer on this machine for: {', '.join(not_counted)})")
     return 0
 
 
@@ -357,7 +365,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     pair_file = load_pairs(path)
     if pair_file.bad_lines and not args.allow_errors:
         for bad in pair_file.bad_lines:
-            print(f"{path}:{bad.line}: {bad.message}", file=sys.stderr)
+            _say(f"{path}:{bad.line}: {bad.message}", err=True)
         print("fix these lines (see `voicebench pairs validate`) or pass --allow-errors to leave them out",
               file=sys.stderr)
         return 1
@@ -365,8 +373,8 @@ def run_export_command(args: argparse.Namespace) -> int:
         return _error("--system only applies to --format messages")
     if args.split == "both":
         for out, count in export_splits(pair_file.pairs, args.out, args.format, system=args.system).items():
-            print(f"wrote {out}: {count} pairs ({args.format})")
+            _say(f"wrote {out}: {count} pairs ({args.format})")
         return 0
     count = export_pairs(pair_file.pairs, args.out, args.format, args.split, system=args.system)
-    print(f"wrote {args.out}: {count} pairs ({args.format}, split {args.split})")
+    _say(f"wrote {args.out}: {count} pairs ({args.format}, split {args.split})")
     return 0

@@ -28,20 +28,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.atomic import write_atomic
-    from engine.judge.workspace_store import open_workspace_store
+    from engine.display import safe_text
     from engine.judge.report import build_report, render
-    from engine.workspace import Workspace, WorkspaceError
+    from engine.judge.rubric import seed_rubric
+    from engine.judge.store import open_store
+    from engine.judge.workspace_store import open_workspace_store
+    from engine.workspace import Workspace
 
-    try:
-        workspace = Workspace.open(args.workspace)
-    except WorkspaceError as error:
-        print(f"voicebench report: {error}", file=sys.stderr)
+    workspace = Workspace.open(args.workspace)
+    if args.samples < 1:
+        print(f"voicebench report: --samples {args.samples}: must be at least 1.", file=sys.stderr)
         return 2
-    db = open_workspace_store(workspace)
+    if workspace.db_path.exists():
+        db = open_workspace_store(workspace)
+    else:  # nothing judged yet: an empty report, and no judgments.db made by a read-only command
+        db = open_store(memory=True)
+        seed_rubric(db, workspace.rubric_path)
     text = render(build_report(db, bt_samples=args.samples, seed=args.seed), args.format)
     if args.out:
         target = write_atomic(args.out, text)
-        print(f"wrote {target}", file=sys.stderr)
+        print(f"wrote {safe_text(str(target))}", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(safe_text(text))  # markdown and JSON are safe already; CSV keeps raw values in files only
     return 0
+

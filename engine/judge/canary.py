@@ -203,6 +203,20 @@ def _step_of(checkpoint: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def adapter_folder(workspace: Workspace, adapter: str) -> Path:
+    """The adapter folder (relative paths are inside the workspace); FileNotFoundError when
+    it holds no peft adapter."""
+    adapter_dir = Path(adapter).expanduser()
+    if not adapter_dir.is_absolute():
+        adapter_dir = workspace.root / adapter_dir
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise FileNotFoundError(
+            f"{adapter_dir}: no adapter_config.json, so it is not a peft adapter folder. "
+            "Point --adapter at a checkpoint folder that holds adapter_model.safetensors."
+        )
+    return adapter_dir
+
+
 def describe_contestant(db: Database, workspace: Workspace, model: str, adapter: str | None = None,
                         label: str | None = None) -> Contestant:
     """Resolve a model name/path (and optional adapter folder) into a Contestant."""
@@ -215,14 +229,7 @@ def describe_contestant(db: Database, workspace: Workspace, model: str, adapter:
     adapter_path = adapter_hash = None
     run_id, checkpoint = _run_location(Path(model_path), workspace.runs_dir)
     if adapter:
-        adapter_dir = Path(adapter).expanduser()
-        if not adapter_dir.is_absolute():
-            adapter_dir = workspace.root / adapter_dir
-        if not (adapter_dir / "adapter_config.json").exists():
-            raise FileNotFoundError(
-                f"{adapter_dir}: no adapter_config.json, so it is not a peft adapter folder. "
-                "Point --adapter at a checkpoint folder that holds adapter_model.safetensors."
-            )
+        adapter_dir = adapter_folder(workspace, adapter)
         adapter_path = str(adapter_dir.resolve())
         adapter_hash = store.content_hash(adapter_path)
         run_id, checkpoint = _run_location(adapter_dir, workspace.runs_dir)

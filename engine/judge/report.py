@@ -25,13 +25,13 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 from collections import defaultdict
 from typing import Any
 
 from sqlite_utils import Database
 
+from engine.display import safe_text, terminal_json
 from engine.judge import rating
 
 FORMATS = ("markdown", "csv", "json")
@@ -262,8 +262,11 @@ def _run_progress(db: Database) -> list[dict[str, Any]]:
 
 # Rendering ---------------------------------------------------------------------------------
 def render(data: dict[str, Any], fmt: str = "markdown") -> str:
+    """The report as text. Markdown is for reading, so labels, prompts and outputs in it pass
+    through `safe_text` (control characters shown as escapes); JSON keeps every value exactly
+    (DEL, C1 controls and lone surrogates as \\u escapes); CSV keeps values exactly too."""
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+        return terminal_json(data, indent=2, sort_keys=False) + "\n"
     if fmt == "csv":
         return _render_csv(data)
     if fmt == "markdown":
@@ -339,7 +342,7 @@ def _render_markdown(data: dict[str, Any]) -> str:
                 lines += ["", f"- **{name}**"]
                 for canary_id, text in checkpoint["outputs"].items():
                     lines.append(f"  - {canary_id}: {_one_line(text)}")
-    return "\n".join(lines) + "\n"
+    return safe_text("\n".join(lines) + "\n")
 
 
 def _one_line(text: str) -> str:

@@ -65,7 +65,7 @@ def test_canary_command_reports_file_errors_with_exit_code_2(tmp_path, repo_root
     (root / "data" / "canaries.toml").write_text(ONE_CANARY.replace("known-topic-short", "gossip"), encoding="utf-8")
     assert main(["-w", str(root), "canary", "--model", str(tiny_masked_dir)]) == 2
     err = capsys.readouterr().err
-    assert "canaries.toml:1: canary 'river-short': `kind` must be one of" in err
+    assert "canaries.toml:3: canary 'river-short': kind: must be one of" in err
     (root / "data" / "canaries.toml").write_text(ONE_CANARY, encoding="utf-8")
     assert main(["-w", str(root), "canary", "--model", str(root / "no-such-model")]) == 2
     assert "no such folder" in capsys.readouterr().err
