@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.display import safe_text
+    from engine.display import safe_text, terminal_json
     from engine.judge.canary import (CanaryDone, CanaryResult, CanaryStart, adapter_folder, load_canaries,
                                      run_canaries, select_canaries)
     from engine.judge.rubric import load_rubric
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                           seed=args.seed, label=args.label, trace_dir=args.trace_dir, canaries=canaries)
     for event in events:
         if args.json:
-            print(safe_text(event.to_json()), flush=True)
+            print(terminal_json(event.to_dict(), separators=(",", ":")), flush=True)
         elif isinstance(event, CanaryStart):
             print(safe_text(f"{event.label}: {event.total} canaries, {event.new} to generate"), flush=True)
         elif isinstance(event, CanaryResult):

@@ -15,6 +15,8 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
+from engine.display import safe_text
+
 MASK_CELL = "░"
 CURRENT_BLOCK_MASK_CELL = "▒"
 
@@ -53,8 +55,9 @@ class CanvasView:
         """A token's text, with line breaks and blanks made visible."""
         if token_id not in self._pieces:
             text = self.tokenizer.decode([token_id], skip_special_tokens=False)
-            text = text.replace("\n", "⏎").replace("\t", "⇥")
-            # Other control characters would move the cursor or vanish: show a dot instead.
+            text = safe_text(text.replace("\n", "⏎").replace("\t", "⇥"))
+            # What is left unprintable (zero-width and format characters) would shift the
+            # cells: show a dot instead.
             self._pieces[token_id] = "".join(char if char.isprintable() else "·" for char in text) or "·"
         return self._pieces[token_id]
 

@@ -27,12 +27,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.display import safe_text
+
 DEFAULT_MAX_STEPS = 20
 STEP_LINE_EVERY = 5  # print every Nth training step (and the last)
 
 
 class DemoError(Exception):
-    """The demo cannot go on; the message says what to do."""
+    """The demo cannot go on; the message says what to do. `exit_code` 2: the input or setup
+    is unusable (nothing was written); 1: a step ran and failed (training)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         run_headless(args.workspace, model=args.model, method=args.method, max_steps=args.max_steps,
                      set_name=args.set_name, seed=args.seed, evaluate=not args.no_eval)
     except DemoError as error:
-        print(f"voicebench demo: {error}", file=sys.stderr)
-        return 1
+        print(f"voicebench demo: {safe_text(str(error))}", file=sys.stderr)
+        return error.exit_code
     return 0
 
 
@@ -75,7 +82,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     """The headless demo; returns the report dict (tests read it). Raises DemoError."""
     from engine.workspace import Workspace, WorkspaceError
 
-    say = say or (lambda line: print(line, flush=True))
+    say = say or (lambda line: print(safe_text(line), flush=True))
     try:
         workspace = Workspace.open(root)
     except WorkspaceError as error:
@@ -93,9 +100,16 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     say(f"[1/5] pairs: validating {workspace.pairs_path}")
     _validate_pairs(workspace, say)
 
-    from engine.judge.canary import CanaryFileError
+    from engine.judge.canary import CanaryFileError, load_canaries, select_canaries
+    from engine.judge.rubric import RubricError, load_rubric
     from engine.judge.workspace_store import open_workspace_store
 
+    try:  # checked before judgments.db is opened (and so created)
+        select_canaries(load_canaries(workspace.canaries_path), set_name)
+        if not workspace.db_path.exists() and workspace.rubric_path.exists():
+            load_rubric(workspace.rubric_path)
+    except (CanaryFileError, RubricError) as error:
+        raise DemoError(str(error)) from None
     db = open_workspace_store(workspace)
     say(f"[2/5] canaries: base model {model}")
     try:
@@ -207,6 +221,6 @@ def _train(workspace: Any, model: str, method: str, max_steps: int, seed: int, r
     if done is None or done.get("status") != "done" or not done.get("last_checkpoint"):
         detail = errors[-1] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
         raise DemoError(f"training exited with code {code} and no finished checkpoint: {detail} "
-                        f"(events in {run_dir / 'events.jsonl'})")
+                        f"(events in {run_dir / 'events.jsonl'})", exit_code=1)
     say(f"      done in {done.get('seconds', 0):.0f} s")
     return str(done["last_checkpoint"])

@@ -21,6 +21,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+from engine.display import safe_text, terminal_json
+
 EXIT_USAGE = 2
 DEFAULT_MODEL = "demo-diffusion"
 DEMO_MODELS = ("demo-ar", "demo-diffusion")
@@ -118,7 +120,7 @@ def run_generate_command(args: argparse.Namespace) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"voicebench generate: error: {message}", file=sys.stderr)
+    print(f"voicebench generate: error: {safe_text(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -149,10 +151,15 @@ def _generate(args: argparse.Namespace, entry: Any, settings: Any, family: str |
         )
         final = _type_out(frames) if not args.json else _drain(frames, True)
     if args.json:
-        print(final.to_json(), flush=True)
+        print(_json_line(final), flush=True)
     elif loaded.family in DIFFUSION_FAMILIES:  # causal replies were typed out as they came
-        print(final.text)
+        print(safe_text(final.text))
     return 0
+
+
+def _json_line(event: Any) -> str:
+    """An event as one JSON line, with nothing in it a terminal would act on."""
+    return terminal_json(event.to_dict(), separators=(",", ":"))
 
 
 def _drain(frames: Any, as_json: bool) -> Any:
@@ -163,7 +170,7 @@ def _drain(frames: Any, as_json: bool) -> Any:
         except StopIteration as stop:
             return stop.value
         if as_json:
-            print(frame.to_json(), flush=True)
+            print(_json_line(frame), flush=True)
 
 
 def _type_out(frames: Any) -> Any:
@@ -174,7 +181,7 @@ def _type_out(frames: Any) -> Any:
         except StopIteration as stop:
             print(flush=True)
             return stop.value
-        sys.stdout.write(frame.text)
+        sys.stdout.write(safe_text(frame.text))
         sys.stdout.flush()
 
 

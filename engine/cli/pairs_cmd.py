@@ -183,6 +183,12 @@ def run_ingest_command(args: argparse.Namespace) -> int:
                  f"{event.pairs} pairs", err=True)
 
     pairs = result.pairs
+    if not pairs:  # never replace a pairs file with nothing
+        skipped = "; ".join(f"{_display(Path(event.path))}: {event.reason}" for event in result.skipped[:3])
+        where = ", ".join(str(_display(item)) for item in inputs)
+        return _error(f"{where}: no pairs built from {len(result.pieces)} usable of "
+                      f"{len(result.pieces) + len(result.skipped)} source files{': ' + skipped if skipped else ''}. "
+                      f"Nothing written; add markdown or text files (.md, .markdown, .txt) and run again")
     tiers_count = Counter(pair.tier for pair in pairs)
     splits = Counter(pair.split for pair in pairs)
     summary = (f"{len(result.pieces)} pieces → {len(pairs)} pairs "

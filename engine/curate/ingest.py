@@ -453,19 +453,67 @@ class IngestResult:
     skipped: list[FileSkipped]
 
 
-def source_files(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+def source_files(paths: Iterable[str | Path], warnings: list[IngestWarning] | None = None) -> list[tuple[Path, str]]:
     """(file, source name) for every markdown/text file given or inside a folder given,
-    sorted; a folder's files are named relative to that folder."""
+    sorted; a folder's files are named relative to that folder. Symlinked folders are
+    followed once; a symlink loop or a broken link is skipped with a warning appended to
+    `warnings`."""
     found: dict[Path, str] = {}
     for given in paths:
         given = Path(given)
         if given.is_dir():
-            for file in sorted(given.rglob("*")):
-                if file.is_file() and file.suffix.lower() in SOURCE_SUFFIXES and not file.name.startswith("."):
-                    found.setdefault(file, file.relative_to(given).with_suffix("").as_posix())
+            for file in _walk(given, given, set(), warnings if warnings is not None else []):
+                found.setdefault(file, file.relative_to(given).with_suffix("").as_posix())
         else:
             found.setdefault(given, given.with_suffix("").name)
     return sorted(found.items(), key=lambda item: item[1])
+
+
+def _walk(folder: Path, top: Path, seen: set[Path], warnings: list[IngestWarning]) -> list[Path]:
+    """Source files under `folder`, each real folder visited once (so a loop ends)."""
+    try:
+        real = folder.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        warnings.append(IngestWarning(str(folder), "symlink loop or broken link; skipped"))
+        return []
+    if real in seen:
+        warnings.append(IngestWarning(str(folder), f"symlink back to {real} (a loop); skipped"))
+        return []
+    seen.add(real)
+    files: list[Path] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        warnings.append(IngestWarning(str(folder), f"cannot list the folder ({error.strerror or error}); skipped"))
+        return []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not entry.exists():  # exists() follows the link: False for loops and dangling links
+            warnings.append(IngestWarning(str(entry), "symlink loop or broken link; skipped"))
+        elif entry.is_dir():
+            files.extend(_walk(entry, top, seen, warnings))
+        elif entry.is_file() and entry.suffix.lower() in SOURCE_SUFFIXES:
+            files.append(entry)
+    return files
+
+
+# Control characters that never belong in prose (tab, newlines, carriage return and form feed do).
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\x7f\ufffd]")
+NOT_TEXT_SHARE = 0.01  # more than this share of such characters: a binary file, not prose
+
+
+def not_text_reason(data: bytes, text: str) -> str | None:
+    """Why a source file is not text (NUL bytes, or undecodable/control characters in bulk), else None."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return (f"not text: a NUL byte at offset {nul} (a binary file, or UTF-16); skipped — "
+                "export it as UTF-8 markdown or plain text")
+    odd = _NOT_TEXT.findall(text)
+    if len(odd) > max(3, len(text) * NOT_TEXT_SHARE):
+        return (f"not text: {len(odd)} control or undecodable characters; skipped — "
+                "export it as UTF-8 markdown or plain text")
+    return None
 
 
 def ingest(
@@ -486,11 +534,12 @@ def ingest(
     if unknown:
         raise ValueError(f"unknown tier(s) {sorted(unknown)}; choose from {', '.join(ALL_TIERS)}")
     budget = Budget(int(budget_tokens * BUDGET_HEADROOM), counter or estimate_tokens)
-    files = source_files(paths)
+    warnings: list[IngestWarning] = []
+    files = source_files(paths, warnings)
     yield IngestStarted(files=len(files))
+    yield from warnings
     pieces: list[Piece] = []
     pairs: list[Pair] = []
-    warnings: list[IngestWarning] = []
     skipped: list[FileSkipped] = []
     stems: dict[str, str] = {}
     for index, (file, source) in enumerate(files, start=1):
@@ -502,6 +551,12 @@ def ingest(
             yield event
             continue
         text, problem = decode(data, str(file))
+        refusal = not_text_reason(data, text)
+        if refusal:
+            event = FileSkipped(str(file), index, len(files), refusal)
+            skipped.append(event)
+            yield event
+            continue
         if problem:
             warning = IngestWarning(str(file), problem)
             warnings.append(warning)

@@ -62,7 +62,7 @@ def test_headless_demo_explains_a_missing_demo_model(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(DemoError, match="python -m engine.models.demo"):
         run_headless(tmp_path, say=lambda line: None)
-    assert main(["-w", str(tmp_path), "demo", "--headless"]) == 1
+    assert main(["-w", str(tmp_path), "demo", "--headless"]) == 2
 
 
 @pytest.mark.slow
