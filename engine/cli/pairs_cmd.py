@@ -260,13 +260,16 @@ def _edits_ingest_would_lose(existing, new_pairs) -> list[tuple[str, int]]:
 # pairs validate -------------------------------------------------------------------------------
 
 def run_validate_command(args: argparse.Namespace) -> int:
-    from engine.curate.pairs import load_pairs, validate
+    from engine.curate.pairs import PairsFileError, load_pairs, validate
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
-    pair_file = load_pairs(path)
+    try:
+        pair_file = load_pairs(path)
+    except PairsFileError as error:
+        return _error(str(error))
     budgets: dict[str, int] = {}
     counters: dict[str, Any] = {}
     if not args.no_budgets:
@@ -323,13 +326,16 @@ def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> 
 
 
 def run_stats_command(args: argparse.Namespace) -> int:
-    from engine.curate.pairs import load_pairs
+    from engine.curate.pairs import PairsFileError, load_pairs
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
-    pair_file = load_pairs(path)
+    try:
+        pair_file = load_pairs(path)
+    except PairsFileError as error:
+        return _error(str(error))
     budgets, counters, missing = _counters(workspace, args.model)
     stats = pair_stats(pair_file, budgets, counters)
     if args.json:

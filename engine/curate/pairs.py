@@ -3,21 +3,31 @@
 One JSON object a line: `{"id", "prompt", "response", "source", "tier", "split", "tags",
 "notes"}`; any other key is kept in `Pair.extra` and written back. Loading never drops
 data: a line that cannot be read as a pair is kept verbatim as a `BadLine` and written
-back on save. Saving is atomic (temp file in the same folder, fsync, `os.replace`), keeps
-one backup (`pairs.jsonl.bak`) and refuses to overwrite a file that changed on disk since
-it was loaded (`SaveConflict`) unless forced.
+back on save: JSON that is nested too deep, numbers too long to convert, lone surrogate
+escapes (`"\ud800"`, which no UTF-8 file can hold), NUL characters, lines that are not
+objects and bytes that are not UTF-8 all become problem lines, so `load_pairs` never raises
+on content. `iter_pairs_lines` is the same reader as a stream, for checks over files too big
+to hold (`voicebench pairs validate` / `stats`).
+
+Saving is atomic (temp file in the same folder, fsync, `os.replace`), keeps one backup
+(`pairs.jsonl.bak`) and refuses to overwrite a file that changed on disk since it was
+loaded (`SaveConflict`) unless forced. The check and the replace happen under an exclusive
+`fcntl.flock` on `.<name>.lock` beside the file, so of two racing saves from the same
+starting point one lands and the other gets SaveConflict, never a silent loss.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +35,8 @@ from engine.atomic import write_atomic
 from engine.curate.duplicates import NEAR_DUPLICATE_JACCARD, find_duplicates, jaccard, normalise_text
 
 __all__ = [
-    "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "PAIR_OVERHEAD_TOKENS", "Pair", "PairFile", "Problem",
-    "SaveConflict", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
+    "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "PAIR_OVERHEAD_TOKENS", "Pair", "PairFile", "PairsFileError",
+    "Problem", "SaveConflict", "iter_pairs_lines", "lock_path", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
     "normalise_text", "pair_token_count", "save_pairs", "split_by_source", "validate",
 ]
 
@@ -41,6 +51,10 @@ PAIR_OVERHEAD_TOKENS = 8
 
 class SaveConflict(Exception):
     """The file on disk changed since it was loaded; reload it or save to another path."""
+
+
+class PairsFileError(Exception):
+    """The pairs path cannot be read as a file at all (a folder, no permission)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +128,9 @@ class BadLine:
     line: int  # 1-based line number in the file as loaded
     raw: str  # the line's text without its newline
     message: str  # what is wrong, e.g. "not valid JSON: Expecting ',' delimiter (column 17)"
+    # Pairs before it in the file as loaded, so a save puts it back between the same pairs
+    # even when blank lines (dropped on save) came before it. None: place it by `line`.
+    pairs_before: int | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,8 +239,9 @@ def _merge_bad_lines(items: list[Any], bad_lines: list[BadLine], *, raw: bool = 
     if not bad_lines:
         return items
     merged = list(items)
-    for bad in sorted(bad_lines, key=lambda bad: bad.line):
-        merged.insert(min(bad.line - 1, len(merged)), bad.raw if raw else bad)
+    for inserted, bad in enumerate(sorted(bad_lines, key=lambda bad: bad.line)):
+        position = bad.line - 1 if bad.pairs_before is None else bad.pairs_before + inserted
+        merged.insert(min(position, len(merged)), bad.raw if raw else bad)
     return merged
 
 
@@ -237,45 +255,126 @@ def _json_type(value: Any) -> str:
 def load_pairs(path: str | Path) -> PairFile:
     """Read a pairs file. Never raises on bad content: unreadable lines become `BadLine`s.
 
-    A missing file loads as an empty PairFile (fingerprint None). OSErrors other than
-    "not found" (permissions, a folder in the way) do propagate: there is nothing to show.
+    A missing file loads as an empty PairFile (fingerprint None). A path that cannot be
+    read as a file (a folder, no permission) raises PairsFileError with what to do.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return PairFile(path=path)
+    except OSError as error:
+        raise PairsFileError(_unreadable_message(path, error)) from error
     pair_file = PairFile(path=path, fingerprint=Fingerprint.of_bytes(data))
-    text = data.decode("utf-8", errors="surrogateescape")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    # Split on "\n" only: str.splitlines() would also break inside a JSON string at
-    # U+2028, U+0085 and friends, which json.dumps(ensure_ascii=False) leaves unescaped.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        raw = raw.removesuffix("\r")
-        if not raw.strip():
-            continue  # blank lines carry no data
-        try:
-            raw.encode("utf-8")
-        except UnicodeEncodeError:
-            # Undecodable bytes: keep the line verbatim (surrogateescape writes them back).
-            pair_file.bad_lines.append(BadLine(number, raw, "not UTF-8 text; re-save the file as UTF-8"))
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as error:
-            pair_file.bad_lines.append(BadLine(number, raw, f"not valid JSON: {error.msg} (column {error.colno})"))
-            continue
-        try:
-            pair = Pair.from_dict(record)
-        except ValueError as error:
-            pair_file.bad_lines.append(BadLine(number, raw, str(error)))
-            continue
-        pair_file.pairs.append(pair)
-        pair_file._originals[id(pair)] = _Original(pair, number, raw, _snapshot(pair))
+    for number, raw, item in _read_lines(data.split(b"\n")):
+        if isinstance(item, BadLine):
+            pair_file.bad_lines.append(dataclasses.replace(item, pairs_before=len(pair_file.pairs)))
+        else:
+            pair_file.pairs.append(item)
+            pair_file._originals[id(item)] = _Original(item, number, raw, _snapshot(item))
     pair_file._loaded_order = [id(pair) for pair in pair_file.pairs]
     pair_file._loaded_bad_lines = len(pair_file.bad_lines)
     return pair_file
+
+
+def iter_pairs_lines(path: str | Path) -> Iterator[tuple[int, Pair | BadLine]]:
+    """(line number, Pair or BadLine) for every non-blank line, read one line at a time:
+    the same reader as `load_pairs`, in constant memory. Raises PairsFileError when the
+    path cannot be read as a file (missing included: there is nothing to stream)."""
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise PairsFileError(_unreadable_message(path, error)) from error
+    with handle:
+        try:
+            for number, _, item in _read_lines(handle):
+                yield number, item
+        except OSError as error:
+            raise PairsFileError(_unreadable_message(path, error)) from error
+
+
+def _unreadable_message(path: Path, error: OSError) -> str:
+    if isinstance(error, IsADirectoryError) or path.is_dir():
+        return f"{path}: is a folder, not a pairs file; give the path of a .jsonl file (e.g. data/pairs.jsonl)"
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources."
+    if isinstance(error, PermissionError):
+        return f"{path}: not allowed to read it; check the file's permissions"
+    return f"{path}: cannot be read ({error.strerror or error})"
+
+
+# JSON whitespace: a line holding only these is blank. str.strip() would also drop
+# characters such as U+001C or U+2028, and with them a line we must keep as it is.
+_JSON_WHITESPACE = " \t\r"
+
+
+def _read_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, str, Pair | BadLine]]:
+    """(number, raw text, Pair or BadLine) for each non-blank line. Lines are split on
+    b"\\n" only: str.splitlines() would also break inside a JSON string at U+2028, U+0085
+    and friends, which json.dumps(ensure_ascii=False) leaves unescaped."""
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            raw = line.decode("utf-8")
+        except UnicodeDecodeError:
+            # Keep the bytes: surrogateescape writes them back exactly on save.
+            raw = line.decode("utf-8", errors="surrogateescape")
+            yield number, raw, BadLine(number, raw, "not UTF-8 text; re-save the file as UTF-8")
+            continue
+        if not raw.strip(_JSON_WHITESPACE):
+            continue  # blank lines carry no data
+        yield number, raw, _read_line(number, raw)
+
+
+def _read_line(number: int, raw: str) -> Pair | BadLine:
+    """One line as a Pair, or a BadLine saying what is wrong; never raises on content."""
+    try:
+        # A byte-order mark (editors put one at the start of a file) is read past but kept
+        # in `raw`, so saving writes the line back exactly as it was.
+        record = json.loads(raw.removeprefix("\ufeff"))
+    except json.JSONDecodeError as error:
+        return BadLine(number, raw, f"not valid JSON: {error.msg} (column {error.colno})")
+    except RecursionError:
+        return BadLine(number, raw, "JSON nested too deeply to read (lists or objects inside each other "
+                                    "hundreds of levels down); a pair is one flat object")
+    except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
+        return BadLine(number, raw, f"cannot be read: {error}")
+    if "\\u" in raw:  # only an escape can put a lone surrogate or a NUL into the text
+        problem = _text_problem(record)
+        if problem:
+            return BadLine(number, raw, problem)
+    try:
+        pair = Pair.from_dict(record)
+        if pair.extra:
+            _snapshot(pair)  # serialises the unknown keys, as saving will
+    except ValueError as error:
+        return BadLine(number, raw, str(error))
+    except RecursionError:  # a deep value under an unknown key, met when it is serialised
+        return BadLine(number, raw, "JSON nested too deeply to keep; a pair is one flat object")
+    return pair
+
+
+def _text_problem(record: Any) -> str:
+    """Why the strings in `record` are not text, or "". Iterative, so depth cannot recurse."""
+    stack = [record]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return "holds a NUL character (\\u0000), which is not text; remove it"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                code = ord(value[error.start])
+                return (f"holds a lone surrogate (\\u{code:04x}), half of a character that is not "
+                        "text; remove the escape or give the whole character")
+    return ""
 
 
 # Saving ----------------------------------------------------------------------------------
@@ -289,22 +388,25 @@ def save_pairs(pair_file: PairFile, path: str | Path | None = None, *, force: bo
     """
     target = Path(path) if path is not None else pair_file.path
     same_file = _same_path(target, pair_file.path)
-    current = _read_or_none(target)
-    if not force:
-        if same_file:
-            on_disk = Fingerprint.of_bytes(current) if current is not None else None
-            if on_disk != pair_file.fingerprint:
-                raise SaveConflict(
-                    f"{target}: changed on disk since it was loaded; reload it, save to another "
-                    "file, or save with force to overwrite the other change"
-                )
-        elif current is not None:
-            raise SaveConflict(f"{target}: already exists; choose another name or save with force to overwrite it")
     text = pair_file._render()
     data = text.encode("utf-8", errors="surrogateescape")
-    if current is not None and current != data:
-        write_atomic(target.with_name(target.name + BACKUP_SUFFIX), current)
-    write_atomic(target, data)
+    # Check and replace under one lock: a save racing this one waits, then sees our bytes
+    # and refuses (SaveConflict) instead of overwriting them unseen.
+    with _save_lock(target):
+        current = _read_or_none(target)
+        if not force:
+            if same_file:
+                on_disk = Fingerprint.of_bytes(current) if current is not None else None
+                if on_disk != pair_file.fingerprint:
+                    raise SaveConflict(
+                        f"{target}: changed on disk since it was loaded; reload it, save to another "
+                        "file, or save with force to overwrite the other change"
+                    )
+            elif current is not None:
+                raise SaveConflict(f"{target}: already exists; choose another name or save with force to overwrite it")
+        if current is not None and current != data:
+            write_atomic(target.with_name(target.name + BACKUP_SUFFIX), current)
+        write_atomic(target, data)
     lines, _ = _layout_lines(len(pair_file.pairs), pair_file.bad_lines)
     pair_file.bad_lines = _renumber_bad_lines(pair_file.bad_lines, len(pair_file.pairs))
     pair_file._originals = {}
@@ -325,11 +427,32 @@ def _pair_texts(text: str, lines: list[int]) -> list[str]:
 def _renumber_bad_lines(bad_lines: list[BadLine], pair_count: int) -> list[BadLine]:
     _, numbers = _layout_lines(pair_count, bad_lines)
     ordered = sorted(bad_lines, key=lambda bad: bad.line)
-    return [dataclasses.replace(bad, line=number) for bad, number in zip(ordered, numbers, strict=True)]
+    return [dataclasses.replace(bad, line=number, pairs_before=number - 1 - rank)
+            for rank, (bad, number) in enumerate(zip(ordered, numbers, strict=True))]
 
 
 def _same_path(first: Path, second: Path) -> bool:
     return os.path.abspath(first) == os.path.abspath(second)
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file that save_pairs holds beside `path` (`.<name>.lock`, ignored by git)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def _save_lock(target: Path) -> Iterator[None]:
+    """An exclusive flock on the target's lock file, released when the block ends (or the
+    process dies: the kernel drops flocks with the file descriptor)."""
+    lock = lock_path(target)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def _read_or_none(path: Path) -> bytes | None:
@@ -337,6 +460,8 @@ def _read_or_none(path: Path) -> bytes | None:
         return path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as error:
+        raise PairsFileError(_unreadable_message(path, error)) from error
 
 
 # Validation ------------------------------------------------------------------------------

@@ -10,6 +10,16 @@ Rules
   worker opens its own; `thread_store(path)` caches one per thread for convenience.
 - The connection runs in driver autocommit mode: a single statement is committed when
   it returns, so "every action is committed at once"; `db.atomic()` groups several.
+- Several processes write at once (the app rating, a training run recording canaries,
+  `voicebench canary`). `db.atomic()` therefore opens `BEGIN IMMEDIATE`: the write lock is
+  taken before the first read, so a transaction never has to upgrade a stale read snapshot
+  (the "database is locked" SQLite cannot wait out), and taking it is retried while another
+  writer holds it. Get-or-create (models, canary versions, generations) is
+  `INSERT … ON CONFLICT DO NOTHING` and then a read, so two processes adding the same
+  model both get its one row.
+- A file that is not SQLite, or a judgments.db written by a newer voicebench (migrations
+  this code does not know), is refused with `StoreError`, whose message says what to do;
+  `open_store(path, read_only=True)` still reads a newer one.
 - Migrations are append-only (`sqlite_utils.Migrations`, set "voicebench"): never edit
   one that has run on someone's disk; add `m00N_…` and change schema with
   `table.transform` or `ALTER TABLE`.
@@ -44,11 +54,14 @@ Schema (m001)
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +69,57 @@ from sqlite_utils import Database, Migrations
 
 MIGRATION_SET = "voicebench"
 migrations = Migrations(MIGRATION_SET)
+
+# How long a connection waits for another writer inside SQLite, and how long `atomic()`
+# keeps retrying BEGIN IMMEDIATE after that (a long canary batch holds the lock a while).
+BUSY_TIMEOUT_SECONDS = 30.0
+WRITE_LOCK_PATIENCE_SECONDS = 300.0
+
+
+class StoreError(Exception):
+    """judgments.db cannot be used: not a SQLite file, or from a newer voicebench."""
+
+
+class StoreDatabase(Database):
+    """A sqlite-utils Database whose transactions take the write lock up front."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # nested: a savepoint inside the outer transaction
+            with super().atomic():
+                yield self
+            return
+        begin_immediate(self.conn)
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def begin_immediate(conn: sqlite3.Connection, patience: float = WRITE_LOCK_PATIENCE_SECONDS) -> None:
+    """BEGIN IMMEDIATE, retried with growing pauses while another process holds the lock."""
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
 
 # File names whose bytes define a model or adapter; hashing these (not the whole folder)
 # keeps optimizer states and logs inside a checkpoint folder from changing its identity.
@@ -181,29 +245,79 @@ def m001_initial(db: Database) -> None:
 
 
 # Opening -----------------------------------------------------------------------------------
-def open_store(path: str | Path | None = None, *, memory: bool = False) -> Database:
+def open_store(path: str | Path | None = None, *, memory: bool = False, read_only: bool = False) -> Database:
     """Open (creating if needed) the store at `path`, or an in-memory one.
 
     Order matters: WAL must be switched on before any transaction, and SQLite ignores
-    `PRAGMA foreign_keys` inside one, so both happen before migrations run.
+    `PRAGMA foreign_keys` inside one, so both happen before migrations run. Migrations
+    run under the write lock, so two processes opening a new file do not both apply them.
+    `read_only` opens an existing file without writing anything (no WAL switch, no
+    migrations), which also works on a store from a newer voicebench.
+    Raises StoreError for a file that is not SQLite or has a newer schema.
     """
     if memory:
-        db = Database(memory=True)
-    else:
-        if path is None:
-            raise ValueError("open_store needs a path (the workspace's judgments.db) or memory=True")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(sqlite3.connect(str(path), timeout=30.0))
-    # Driver autocommit: every statement outside db.atomic() commits when it returns.
-    db.conn.isolation_level = None
-    if not memory:
+        db = StoreDatabase(memory=True)
+        db.conn.isolation_level = None
+        db.execute("PRAGMA foreign_keys = ON")
+        _apply_migrations(db, "(in memory)")
+        return db
+    if path is None:
+        raise ValueError("open_store needs a path (the workspace's judgments.db) or memory=True")
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a judgments.db; move it aside so voicebench can create the store")
+    try:
+        if read_only:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
+        db = StoreDatabase(conn)
+        # Driver autocommit: every statement outside db.atomic() commits when it returns.
+        db.conn.isolation_level = None
+        db.execute("PRAGMA schema_version").fetchone()  # reads the header: fails on a file that is not SQLite
+        if read_only:
+            db.execute("PRAGMA foreign_keys = ON")
+            return db
+        _refuse_newer_schema(db, path)
         db.enable_wal()
         # WAL with synchronous=NORMAL stays consistent after a crash; a power cut can
         # lose the last commits, which is the trade every WAL app makes for speed.
         db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db)
+        db.execute("PRAGMA foreign_keys = ON")
+        _apply_migrations(db, str(path))
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+            raise
+        raise StoreError(
+            f"{path}: cannot be opened as a SQLite database ({error}); if it is not voicebench's "
+            "judgments.db, move it aside and voicebench will create a new one"
+        ) from error
     return db
+
+
+def known_migrations() -> list[str]:
+    """The migration names this code knows, in order."""
+    return [migration.name for migration in migrations._migrations]
+
+
+def _refuse_newer_schema(db: Database, where: str | Path) -> None:
+    applied = [migration.name for migration in migrations.applied(db)]
+    unknown = [name for name in applied if name not in set(known_migrations())]
+    if unknown:
+        raise StoreError(
+            f"{where}: written by a newer voicebench (schema steps {', '.join(unknown)} are unknown to this "
+            f"version, which knows up to {known_migrations()[-1]}); upgrade voicebench to use it. "
+            "Nothing was written to it."
+        )
+
+
+def _apply_migrations(db: Database, where: str) -> None:
+    if not migrations.pending(db):
+        return
+    with db.atomic():  # the write lock first, then look again: another process may have migrated
+        _refuse_newer_schema(db, where)
+        migrations.apply(db)
 
 
 _thread_local = threading.local()
@@ -275,10 +389,26 @@ def ensure_model(db: Database, *, path: str | Path, name: str | None = None,
     if row:
         return row["id"]
     size, mtime = folder_fingerprint(folder) if Path(folder).is_dir() else (0, 0.0)
-    return db["models"].insert({
+    # Another process may add the same model between the read above and this insert:
+    # the insert then does nothing and the read below finds that process's row.
+    return _insert_or_get(db, "models", {
         "name": name or Path(folder).name, "path": folder, "content_hash": digest,
         "family": family, "size_bytes": size, "mtime": mtime, "created_at": now(),
-    }).last_pk
+    }, conflict="content_hash", key={"content_hash": digest})
+
+
+def _insert_or_get(db: Database, table: str, record: dict[str, Any], *, conflict: str | None,
+                   key: dict[str, Any]) -> int:
+    """Insert `record` unless a row with the same unique value exists; the id of the row
+    matching `key` either way. `conflict` names the unique column(s); None: any of them."""
+    columns = ", ".join(f"[{column}]" for column in record)
+    marks = ", ".join("?" for _ in record)
+    target = f"({conflict})" if conflict else ""
+    where = " and ".join(f"[{column}] = ?" for column in key)
+    with db.atomic():
+        db.execute(f"insert into [{table}] ({columns}) values ({marks}) on conflict{target} do nothing",
+                   list(record.values()))
+        return next(db.query(f"select id from [{table}] where {where}", list(key.values())))["id"]
 
 
 def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any] | None = None,
@@ -288,7 +418,6 @@ def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any]
 
     Fields left as None keep their stored value; a new run starts as "running"."""
     model_id = ensure_model(db, path=model_path) if model_path and Path(model_path).is_dir() else None
-    existing = db["runs"].count_where("id = ?", [run_id])
     record: dict[str, Any] = {"id": run_id, "method": method}
     if status is not None:
         record["status"] = status
@@ -300,12 +429,13 @@ def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any]
         record["pairs_hash"] = pairs_hash
     if out_dir is not None:
         record["out_dir"] = str(out_dir)
-    if existing:
-        db["runs"].update(run_id, record)
-    else:
-        record.setdefault("status", "running")
-        record["started_at"] = now()
-        db["runs"].insert(record)
+    with db.atomic():  # the check and the write under one lock: two recorders never both insert
+        if db["runs"].count_where("id = ?", [run_id]):
+            db["runs"].update(run_id, record)
+        else:
+            record.setdefault("status", "running")
+            record["started_at"] = now()
+            db["runs"].insert(record)
     return run_id
 
 
@@ -315,12 +445,20 @@ def finish_run(db: Database, run_id: str, status: str) -> None:
 
 
 def record_run_metrics(db: Database, run_id: str, step: int, metrics: dict[str, float]) -> None:
-    """Store one step's scalar metrics (loss, val_loss, lr, tokens_per_s …) for a run."""
+    """Store one step's scalar metrics (loss, val_loss, lr, tokens_per_s …) for a run.
+
+    A step recorded again (a run resumed from a checkpoint before it redoes the steps after
+    the checkpoint) replaces its earlier values: one row per run, step and metric."""
     stamp = now()
-    db["run_metrics"].insert_all(
-        {"run_id": run_id, "step": step, "name": name, "value": float(value), "recorded_at": stamp}
-        for name, value in metrics.items() if isinstance(value, (int, float))
-    )
+    rows = [{"run_id": run_id, "step": step, "name": name, "value": float(value), "recorded_at": stamp}
+            for name, value in metrics.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    if not rows:
+        return
+    with db.atomic():
+        names = [row["name"] for row in rows]
+        db.execute(f"delete from run_metrics where run_id = ? and step = ? and name in ({', '.join('?' for _ in names)})",
+                   [run_id, step, *names])
+        db["run_metrics"].insert_all(rows)
 
 
 def ensure_canary_version(db: Database, *, canary_id: str, kind: str, prompt: str,
@@ -331,13 +469,15 @@ def ensure_canary_version(db: Database, *, canary_id: str, kind: str, prompt: st
                         [canary_id, digest]), None)
     if row:
         return row["id"]
+    # The write lock is held from the max(version) read to the insert, so two processes
+    # adding a new text never pick the same version; the one that comes second finds the row.
     with db.atomic():
         latest = next(db.query("select max(version) as v from canaries where canary_id = ?", [canary_id]))["v"]
-        return db["canaries"].insert({
+        return _insert_or_get(db, "canaries", {
             "canary_id": canary_id, "version": (latest or 0) + 1, "kind": kind, "prompt": prompt,
             "max_new_tokens": max_new_tokens, "set_name": set_name, "content_hash": digest,
             "created_at": now(),
-        }).last_pk
+        }, conflict=None, key={"canary_id": canary_id, "content_hash": digest})
 
 
 def generation_identity(*, model_hash: str, adapter_hash: str | None, canary_row_id: int | None,
@@ -372,7 +512,11 @@ def record_generation(db: Database, record: dict[str, Any]) -> tuple[int, bool]:
     if existing:
         return existing["id"], False
     record.setdefault("created_at", now())
-    return db["generations"].insert(record).last_pk, True
+    with db.atomic():  # a process recording the same generation meanwhile: keep its row
+        inserted_before = db.conn.total_changes
+        row_id = _insert_or_get(db, "generations", record, conflict="identity_key",
+                                key={"identity_key": record["identity_key"]})
+        return row_id, db.conn.total_changes > inserted_before
 
 
 def _metrics_from_text(text: str, prompt: str, token_count: int | None) -> dict[str, Any]:

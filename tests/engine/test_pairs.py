@@ -170,7 +170,8 @@ def test_save_keeps_one_backup_of_the_previous_file(tmp_path):
     pair_file.pairs[0] = dataclasses.replace(pair_file.pairs[0], prompt="third")
     save_pairs(pair_file)
     assert (tmp_path / "pairs.jsonl.bak").read_text(encoding="utf-8") == second
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl", "pairs.jsonl.bak"]  # no temp files left
+    # no temp files left; the lock file stays (removing it would race a saver waiting on it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".pairs.jsonl.lock", "pairs.jsonl", "pairs.jsonl.bak"]
 
 
 def test_save_refuses_a_file_changed_on_disk_since_load(tmp_path):
