@@ -78,6 +78,7 @@ class ModelShape:
     kv_width: int
     intermediate: int
     layers: int
+    diffusion: bool = False  # a masked-diffusion model: trained with the diffusion loss whatever the method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +175,7 @@ def model_shape(folder: str | Path, family: str | None = None) -> ModelShape:
     model_type = str(config.get("model_type", "")).lower()
     if family == "llada" or model_type == "llada":
         sizes = llada_parameter_count(config)
-        return ModelShape(model_type="llada", block=FAMILY_LLAMA, **sizes)
+        return ModelShape(model_type="llada", block=FAMILY_LLAMA, diffusion=True, **sizes)
     return _meta_shape(Path(folder), config, model_type, family)
 
 
@@ -216,6 +217,7 @@ def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, fami
         lora_width=lora_width, vocab=int(text.vocab_size), hidden=hidden, kv_width=hidden // heads * kv_heads,
         intermediate=int(getattr(text, "intermediate_size", 0) or getattr(text, "n_inner", 0) or 4 * hidden),
         layers=int(getattr(text, "num_hidden_layers", 0) or getattr(text, "n_layer", 0)),
+        diffusion=family in DIFFUSION_FAMILIES,
     )
 
 
@@ -230,10 +232,10 @@ def _block_activations(shape: ModelShape) -> int:
     return 8 * h + 2 * kv + 4 * inner
 
 
-def _logit_copies(plan: TrainPlan) -> float:
+def _logit_copies(shape: ModelShape, plan: TrainPlan) -> float:
     """b·s·V float32-sized buffers alive at the loss (see the module docstring)."""
     model_dtype = DTYPE_BYTES[plan.dtype] / 4  # the logits themselves, in the compute dtype
-    if plan.method == "diffusion":
+    if plan.method == "diffusion" or shape.diffusion:
         return model_dtype + 1.25 + (0.25 if model_dtype < 1 else 0)
     return model_dtype + 2 + (1 if model_dtype < 1 else 0)
 
@@ -259,7 +261,7 @@ def training_phases(shape: ModelShape, plan: TrainPlan) -> dict[str, tuple[tuple
     outside = tokens * 3 * shape.hidden * width
     checkpoints = tokens * shape.layers * shape.hidden * width
     saved = (checkpoints if plan.checkpointing else shape.layers * block) + outside
-    logits = int(tokens * shape.vocab * 4 * _logit_copies(plan))
+    logits = int(tokens * shape.vocab * 4 * _logit_copies(shape, plan))
     persistent = [("weights", weights), ("quantisation constants", constants), ("trainable parameters", trainable)]
     # Gradients of earlier micro-batches stay while the next one runs forward.
     accumulated = gradients if plan.grad_accum > 1 else 0
@@ -299,7 +301,7 @@ def _changes(plan: TrainPlan) -> list[tuple[str, TrainPlan]]:
                         dataclasses.replace(plan, batch_size=half, grad_accum=plan.grad_accum * plan.batch_size // half)))
     if plan.dtype == "float32":
         changes.append(("bfloat16", dataclasses.replace(plan, dtype="bfloat16")))
-    if plan.method == "full":
+    if plan.method in ("full", "diffusion"):
         changes.append(("method lora", dataclasses.replace(plan, method="lora")))
     if plan.method == "lora":
         changes.append(("method qlora", dataclasses.replace(plan, method="qlora")))
@@ -334,3 +336,19 @@ def sampling_bytes(shape: ModelShape, dtype: str = "bfloat16", length: int = 102
     activations = length * (_block_activations(shape) + 3 * shape.hidden) * width
     logits = length * shape.vocab * 4
     return weights + activations + logits + CUDA_OVERHEAD
+
+
+def plan_for(config: Any, *, cuda: bool = True) -> TrainPlan:
+    """The estimate's plan for an `engine.train.config.TrainConfig` (GPU defaults: bfloat16)."""
+    return TrainPlan(method=config.method, dtype=config.compute_dtype or ("bfloat16" if cuda else "float32"),
+                     max_length=config.max_length, batch_size=config.batch_size, grad_accum=config.grad_accum,
+                     checkpointing=config.gradient_checkpointing, lora_rank=config.lora_rank, cuda=cuda)
+
+
+def estimate_for_config(workspace: Any, config: Any) -> MemoryEstimate:
+    """The estimate for a training config in a workspace: what `voicebench train --estimate`
+    prints and what the Train screen shows before launch. Reads config.json only."""
+    from engine.models.loading import resolve_model_path
+
+    entry = workspace.model(config.model)
+    return estimate_training(model_shape(resolve_model_path(entry.path), entry.family), plan_for(config))

@@ -121,3 +121,20 @@ def test_sampling_needs_the_weights_and_a_canvas(llada_8b_dir):
     shape = model_shape(llada_8b_dir)
     need = sampling_bytes(shape, "bfloat16", 1024)
     assert LLADA_8B_PARAMETERS * 2 < need < LLADA_8B_PARAMETERS * 2 + 3 * GIB
+
+
+def test_train_estimate_prints_the_breakdown_without_training(tmp_path, llada_8b_dir, capsys):
+    from engine.cli import main
+
+    (tmp_path / "voicebench.toml").write_text(
+        f'[models.llada]\npath = "{llada_8b_dir}"\nfamily = "llada"\n\n[train]\nmax_length = 1024\n')
+    code = main(["-w", str(tmp_path), "train", "--estimate", "--model", "llada", "--method", "diffusion",
+                 "--batch-size", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and not (tmp_path / "runs").exists()
+    assert "diffusion, bfloat16, max length 1024, batch 2" in out and "8,015,581,184 parameters" in out
+    assert "logits" in out and "96 GB fits" in out and "cheapest change:" in out
+
+    code = main(["-w", str(tmp_path), "train", "--estimate", "--model", str(tmp_path / "nowhere")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.count("\n") == 1 and "no such folder" in captured.err
