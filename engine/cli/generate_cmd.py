@@ -127,11 +127,9 @@ def _fail(message: str) -> int:
 def _generate(args: argparse.Namespace, entry: Any, settings: Any, family: str | None) -> int:
     from engine.sample.diffusion import sample, special_ids
     from engine.sample.causal import stream_causal
-    from engine.models.loading import DIFFUSION_FAMILIES, load_model
+    from engine.models.loading import DIFFUSION_FAMILIES, load_entry
 
-    loaded = load_model(
-        entry.path, family=family, trust_remote_code=entry.trust_remote_code, load_in_4bit=entry.load_in_4bit
-    )
+    loaded = load_entry(dataclasses.replace(entry, family=family))
     if loaded.family in DIFFUSION_FAMILIES:
         frames = sample(loaded, args.prompt, settings)
         if args.watch:

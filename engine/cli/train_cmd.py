@@ -8,6 +8,7 @@ or `accelerate launch --num_processes N -m engine.train …`.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.train.options import add_train_arguments
 
@@ -22,10 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "event per line (see engine/train/events.py).",
     )
     add_train_arguments(parser, workspace_flag=False)  # -w/--workspace is global
+    parser.add_argument("--estimate", action="store_true",
+                        help="print the predicted peak GPU memory of these settings (per term, per card, "
+                             "and the cheapest change that fits) and exit without training")
     parser.set_defaults(func=handle_train)
 
 
 def handle_train(args: argparse.Namespace) -> int:
+    if getattr(args, "estimate", False):
+        return print_estimate(args)
     from engine.train.__main__ import run_from_args
     from engine.train.options import config_overrides
     from engine.train.run import resolve_settings
@@ -37,3 +43,24 @@ def handle_train(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.workspace)
     resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), getattr(args, "resume", None))
     return run_from_args(args)
+
+
+def print_estimate(args: argparse.Namespace) -> int:
+    """`--estimate`: the memory estimate for the settings as a run would layer them (config
+    defaults < the workspace's [train] < --config < flags). Reads config.json only."""
+    from engine.models.loading import ModelNotFoundError
+    from engine.models.memory import ShapeError, estimate_for_config
+    from engine.train.config import ConfigError
+    from engine.train.options import config_overrides
+    from engine.train.run import resolve_settings
+    from engine.workspace import Workspace, WorkspaceError
+
+    try:
+        workspace = Workspace.open(args.workspace)
+        config, _, _ = resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), None)
+        estimate = estimate_for_config(workspace, config)
+    except (WorkspaceError, ConfigError, ModelNotFoundError, ShapeError) as error:
+        print(f"voicebench train: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{config.model}: " + "\n".join(estimate.lines()))
+    return 0

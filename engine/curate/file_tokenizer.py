@@ -60,6 +60,11 @@ class FileTokenizer:
         self.pad_token_id = self._id_of("pad_token")
         self._compiled: Any = None
 
+    @property
+    def added_tokens_encoder(self) -> dict[str, int]:
+        """Added (special) token text → id, as transformers names it."""
+        return {token.content: index for index, token in self.tokenizer.get_added_tokens_decoder().items()}
+
     def _id_of(self, key: str) -> int | None:
         text = self.special_tokens.get(key)
         return self.tokenizer.token_to_id(text) if text else None

@@ -33,7 +33,7 @@ from sqlite_utils import Database
 from engine.judge import store
 from engine.events import Event
 from engine.settings import Key, SettingsError, Table, TableArray, read_settings
-from engine.workspace import Workspace
+from engine.workspace import ModelEntry, Workspace
 
 CANARY_KINDS = ("known-topic-short", "novel-topic-short", "known-topic-long")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -275,7 +275,7 @@ def run_canaries(
     new_count = sum(1 for plan in plans if plan[4] is None)
     yield CanaryStart(label=who.label, total=len(plans), new=new_count)
 
-    loaded = _load(who) if new_count else None
+    loaded = _load(workspace.model(model), who) if new_count else None
     ids: list[int] = []
     generated = 0
     for canary, version_row, settings, key, existing in plans:
@@ -305,10 +305,12 @@ def run_canaries(
     return ids
 
 
-def _load(who: Contestant) -> Any:
-    from engine.models.loading import load_model
+def _load(entry: ModelEntry, who: Contestant) -> Any:
+    """The contestant's model through the one load path, with its workspace entry's settings
+    (remote code, 4-bit), at the folder and family `describe_contestant` resolved."""
+    from engine.models.loading import load_entry
 
-    loaded = load_model(who.model_path, family=who.family)
+    loaded = load_entry(dataclasses.replace(entry, path=who.model_path, family=who.family))
     if who.adapter_path:
         from peft import PeftModel
 

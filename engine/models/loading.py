@@ -8,6 +8,12 @@ Families decide how a model trains and generates:
 - "llada": LLaDA checkpoints (remote code, fixed special-token ids);
 - "dream": Dream-style diffusion models whose logits are shifted by one position.
 
+Every consumer (generate, canary, training and its canaries, the sampler process, the Judge
+screen) loads through `load_entry`, which takes the workspace's `ModelEntry`: its family,
+`trust_remote_code` and `load_in_4bit` mean the same everywhere. Remote code runs only when
+the entry says `trust_remote_code = true`. Training passes the entry it derived for its method
+(QLoRA quantises; full and diffusion training never do), so what it loads is still said by an entry.
+
 Nothing here downloads: a missing model raises ModelNotFoundError saying how to fetch it.
 """
 
@@ -17,7 +23,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from engine.workspace import looks_like_hub_id
+from engine.workspace import ModelEntry, looks_like_hub_id
 
 FAMILY_CAUSAL = "causal"
 FAMILY_MASKED = "masked"
@@ -94,6 +100,23 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_model_path(path), trust_remote_code=trust_remote_code)
+
+
+def load_entry(entry: ModelEntry, *, dtype: str | None = None, device: str | None = None) -> LoadedModel:
+    """Load a workspace model as its entry says: the one load path of every consumer.
+
+    `dtype` and `device` are how to run (training's compute dtype, a rank's GPU), not what
+    to load; the entry alone decides family, remote code and 4-bit quantisation.
+    """
+    return load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
+                      load_in_4bit=entry.load_in_4bit, dtype=dtype, device=device)
+
+
+def entry_from_request(model: dict[str, Any]) -> ModelEntry:
+    """The entry a sampler-process request names ({path, family, trust_remote_code, load_in_4bit})."""
+    return ModelEntry(name=str(model.get("name") or model["path"]), path=str(model["path"]),
+                      family=model.get("family"), trust_remote_code=bool(model.get("trust_remote_code")),
+                      load_in_4bit=bool(model.get("load_in_4bit")))
 
 
 def load_model(

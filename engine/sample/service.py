@@ -92,15 +92,13 @@ class SamplerService:
             self.emit({"event": "error", "run": request.get("run"), "message": describe(error)})
 
     def _load(self, model: dict[str, Any]) -> Any:
-        key = (model["path"], model.get("family"), bool(model.get("trust_remote_code")), bool(model.get("load_in_4bit")))
-        with self._load_lock:
-            if key not in self._models:
-                from engine.models.loading import load_model
+        from engine.models.loading import entry_from_request, load_entry
 
-                self._models[key] = load_model(model["path"], family=model.get("family"),
-                                               trust_remote_code=bool(model.get("trust_remote_code")),
-                                               load_in_4bit=bool(model.get("load_in_4bit")))
-            return self._models[key]
+        entry = entry_from_request(model)
+        with self._load_lock:
+            if entry not in self._models:
+                self._models[entry] = load_entry(entry)
+            return self._models[entry]
 
     def _sample(self, request: dict[str, Any], cancelled: threading.Event) -> None:
         from engine.sample.diffusion import sample

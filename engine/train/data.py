@@ -4,7 +4,8 @@ Each pair becomes one `Example`: the token ids of prompt and response in one seq
 the prompt's length (where the trained region starts).
 - "chat" template (instruct models): the tokenizer's chat template with the prompt as the
   user turn and the response as the assistant turn, then EOS if the template did not end
-  with it. The prompt region is everything up to and including the assistant header.
+  with it. The prompt region is everything up to and including the assistant header; what a
+  template appends after the last message (LLaDA's always-on assistant header) is dropped.
 - "plain" template (GPT-2, base models): `prompt` tokens (with the tokenizer's own special
   prefix, e.g. BOS) then `response` tokens then EOS.
 Sequences longer than `max_length` lose the end of their response; a pair whose prompt
@@ -85,8 +86,89 @@ def _ids(encoded: Any) -> list[int]:
     return [int(token) for token in encoded]
 
 
+# Probe turns for `template_trailer`: short, and ending in different tokens so the common
+# suffix of two renders never reaches into the contents.
+_PROBE_PROMPT, _PROBE_REPLY = "Hello", "World"
+_TRAILERS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _added_token_texts(tokenizer: Any) -> list[str]:
+    """Texts of the tokenizer's added (special) tokens, longest first (one unit each)."""
+    texts = set(getattr(tokenizer, "added_tokens_encoder", None) or {})
+    return sorted((text for text in texts if text), key=len, reverse=True)
+
+
+def _units(text: str, specials: list[str]) -> list[str]:
+    """The text as comparison units: each special token whole, every other character alone
+    (so "<|eot_id|>" and "<|startoftext|>" never half-match on their shared "|>")."""
+    units, index = [], 0
+    while index < len(text):
+        for special in specials:
+            if text.startswith(special, index):
+                units.append(special)
+                index += len(special)
+                break
+        else:
+            units.append(text[index])
+            index += 1
+    return units
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    count = 0
+    for left, right in zip(a, b):
+        if left != right:
+            break
+        count += 1
+    return count
+
+
+def template_trailer(tokenizer: Any) -> str:
+    """What the chat template appends after the last message, whoever wrote it ("" for most).
+
+    Found by rendering, not by name: the text that follows every last message (common to a
+    conversation ending on the user and one ending on the assistant) is the turn's closer
+    plus any trailer; the closer is what also follows the reply when another message comes
+    after it. Where the two part inside a shared header opening ("<|start_header_id|>"), the
+    closer ends at its end-of-turn token (the first special token). LLaDA-8B-Instruct's
+    template always appends "<|start_header_id|>assistant<|end_header_id|>\n\n" (it has no
+    add_generation_prompt guard): that is the trailer, and "<|eot_id|>" stays with the reply.
+    """
+    specials = _added_token_texts(tokenizer)
+    key = (str(tokenizer.chat_template), tuple(specials))
+    if key in _TRAILERS:
+        return _TRAILERS[key]
+
+    def render(messages: list[dict[str, str]]) -> list[str]:
+        return _units(tokenizer.apply_chat_template(messages, tokenize=False), specials)
+
+    user = {"role": "user", "content": _PROBE_PROMPT}
+    reply = {"role": "assistant", "content": _PROBE_REPLY}
+    ends_on_user, ends_on_reply, continued = render([user]), render([user, reply]), render([user, reply, user])
+    suffix = 0  # units every last message is followed by: closer + trailer
+    while (suffix < min(len(ends_on_user), len(ends_on_reply))
+           and ends_on_user[-1 - suffix] == ends_on_reply[-1 - suffix]):
+        suffix += 1
+    reply_end = len(ends_on_reply) - suffix
+    after_last = ends_on_reply[reply_end:]
+    trailer = ""
+    if suffix and continued[:reply_end] == ends_on_reply[:reply_end]:
+        shared = _common_prefix(after_last, continued[reply_end:])
+        if shared < len(after_last):
+            closer = next((index + 1 for index, unit in enumerate(after_last[:shared]) if unit in specials), shared)
+            trailer = "".join(after_last[closer:])
+    _TRAILERS[key] = trailer
+    return trailer
+
+
 def encode_pair(tokenizer: Any, prompt: str, response: str, template: str) -> tuple[list[int], int]:
-    """(ids, prompt_length) of one pair, untruncated."""
+    """(ids, prompt_length) of one pair, untruncated.
+
+    Chat layout (LLaDA's SFT guidance, GUIDELINES.md in ML-GSAI/LLaDA, and the usual causal
+    SFT): the prompt — the user turn and the assistant header — is never trained; the reply,
+    its end-of-turn token and EOS are. What the template appends after the last message
+    (`template_trailer`) is left out, so it is neither trained nor counted.
+    """
     eos = tokenizer.eos_token_id
     if template == "plain":
         prompt_ids = _ids(tokenizer(prompt)["input_ids"])
@@ -95,18 +177,21 @@ def encode_pair(tokenizer: Any, prompt: str, response: str, template: str) -> tu
     else:
         user = [{"role": "user", "content": prompt}]
         both = user + [{"role": "assistant", "content": response}]
-        prompt_ids = _ids(tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=False))
-        ids = _ids(tokenizer.apply_chat_template(both, tokenize=True, return_dict=False))
+        prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+        full_text = tokenizer.apply_chat_template(both, tokenize=False)
+        trailer = template_trailer(tokenizer)
+        if trailer and full_text.endswith(trailer) and len(full_text) - len(trailer) >= len(prompt_text):
+            full_text = full_text[: len(full_text) - len(trailer)]
+        if not full_text.startswith(prompt_text):
+            raise DataError(
+                "the chat template renders the conversation so that it does not start with the "
+                "prompt turn; use template = \"plain\" for this model."
+            )
+        # Encoded as apply_chat_template(tokenize=True) does (the rendered text, no extra
+        # special tokens); split on the text when the boundary tokenises differently.
+        prompt_ids = _ids(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
+        ids = _ids(tokenizer(full_text, add_special_tokens=False)["input_ids"])
         if ids[: len(prompt_ids)] != prompt_ids:
-            # Some templates tokenise the boundary differently; split on the text instead.
-            prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-            full_text = tokenizer.apply_chat_template(both, tokenize=False)
-            if not full_text.startswith(prompt_text):
-                raise DataError(
-                    "the chat template renders the conversation so that it does not start with the "
-                    "prompt turn; use template = \"plain\" for this model."
-                )
-            prompt_ids = _ids(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
             ids = prompt_ids + _ids(tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"])
     if eos is not None and (not ids or ids[-1] != eos):
         ids.append(int(eos))

@@ -82,7 +82,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, workspace_flag: bool
                         help="diffusion sampler steps for canaries")
 
 
-RUN_ONLY_KEYS = ("workspace", "config", "resume", "json", "func", "command")
+RUN_ONLY_KEYS = ("workspace", "config", "resume", "json", "func", "command", "estimate")
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:

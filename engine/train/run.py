@@ -324,16 +324,18 @@ class _Session:
     # Preparation ---------------------------------------------------------------------------
     def _prepare(self) -> Any:
         """Load everything and build the Trainer; None when cancelled before training began."""
-        from engine.models.loading import load_model
+        from engine.models.loading import load_entry
         from engine.train import data as train_data
 
         config, entry, log = self.config, self.entry, self.log
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)
         device = self._device()
+        # The method decides quantisation: QLoRA loads 4-bit, full and diffusion training need
+        # full-precision weights, and LoRA trains on what the method says, not the sampling setting.
         quantised = config.method == "qlora"
-        loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
-                            load_in_4bit=quantised, dtype=config.compute_dtype, device=device)
+        loaded = load_entry(dataclasses.replace(entry, load_in_4bit=quantised),
+                            dtype=config.compute_dtype, device=device)
         objective = objective_for(loaded.family)
         if config.method == "diffusion" and objective != "diffusion":
             raise ConfigError(
