@@ -33,7 +33,5 @@ def tiny_masked_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llada_dir(tmp_path_factory) -> Path:
-    """A LLaDA stand-in: remote code (tests/llada_standin), LLaDA's token ids and module names."""
-    from tests.llada_standin.build import build_tiny_llada
-
-    return build_tiny_llada(tmp_path_factory.mktemp("tiny-llada"))
+    """A tiny native LLaDA folder: published config keys and parameter names, LLaDA's token ids."""
+    return tiny_models.build_tiny_llada(tmp_path_factory.mktemp("tiny-llada"))

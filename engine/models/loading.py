@@ -5,7 +5,8 @@ Families decide how a model trains and generates:
 - "causal": decoder-only LMs (Llama, Qwen, GPT-2, the demo AR model);
 - "masked": bidirectional masked LMs used as masked-diffusion models (ModernBERT-style,
   the demo diffusion model) — the mask token comes from the tokenizer;
-- "llada": LLaDA checkpoints (remote code, fixed special-token ids);
+- "llada": LLaDA checkpoints (fixed special-token ids), run by the project's own implementation
+  (engine.models.llada) whatever their auto_map says — their remote code is never imported;
 - "dream": Dream-style diffusion models whose logits are shifted by one position.
 
 Every consumer (generate, canary, training and its canaries, the sampler process, the Judge
@@ -142,7 +143,13 @@ def load_model(
     hf_logging.disable_progress_bar()  # progress bars would garble --json output and the TUI
     folder = resolve_model_path(path)
     config_dict = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    if needs_remote_code(config_dict) and not trust_remote_code:
+    tokenizer_trust = trust_remote_code
+    if config_dict.get("model_type") == FAMILY_LLADA:
+        from engine.models.llada import register
+
+        register()  # the native classes answer for model_type "llada"
+        trust_remote_code = False  # so the published auto_map is never followed
+    elif needs_remote_code(config_dict) and not trust_remote_code:
         raise RemoteCodeRefused(
             f"{folder}: this model ships its own Python code (auto_map in config.json). "
             "Set `trust_remote_code = true` for it in voicebench.toml if you trust its source."
@@ -173,10 +180,10 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     elif family == FAMILY_MASKED:
         model = AutoModelForMaskedLM.from_pretrained(folder, **kwargs)
-    else:  # LLaDA and Dream register their LM class under AutoModel via remote code
+    else:  # LLaDA (native, registered above) and Dream (remote code) register their LM class under AutoModel
         model = AutoModel.from_pretrained(folder, **kwargs)
     if not load_in_4bit:
         model.to(device)
     model.eval()
-    tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(folder, trust_remote_code=tokenizer_trust)
     return LoadedModel(model=model, tokenizer=tokenizer, family=family, path=folder)

@@ -5,7 +5,7 @@
 1. Exact mode, engine sampler vs the naive reference (tests/reference_sampler.py): same
    model, settings and seed; checks the tokens agree and prints reference time / ours.
    Run on the demo diffusion model (data/models/demo-diffusion, or a small stand-in when it
-   is not built yet) and on the LLaDA stand-in, whose 126k-token vocabulary is where
+   is not built yet) and on a tiny native LLaDA, whose 126k-token vocabulary is where
    per-step work outside the model shows.
 2. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
    time ratios, with distinct-2 and seq-rep-4 of both outputs beside them.
@@ -133,10 +133,10 @@ def main() -> None:
         exact_vs_reference(label, masked, SamplerSettings(steps=64, gen_length=64, block_length=32,
                                                           temperature=1.0, seed=0), args.repeats)
 
-        from tests.llada_standin.build import build_tiny_llada
+        from tests.tiny_models import build_tiny_llada
 
-        llada = load_model(str(build_tiny_llada(Path(scratch) / "llada")), trust_remote_code=True)
-        exact_vs_reference("LLaDA stand-in (vocab 126,464)", llada,
+        llada = load_model(str(build_tiny_llada(Path(scratch) / "llada")))
+        exact_vs_reference("tiny native LLaDA (vocab 126,464)", llada,
                            SamplerSettings(steps=32, gen_length=64, block_length=32, temperature=1.0, seed=0),
                            args.repeats)
 

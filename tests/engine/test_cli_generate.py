@@ -73,17 +73,14 @@ def test_a_default_model_is_the_workspace_s_whatever_the_current_folder(tmp_path
     assert len(json_lines(capsys.readouterr().out)[-1]["token_ids"]) == 8
 
 
-def test_llada_through_a_trusted_workspace_entry(tmp_path, tiny_llada_dir, capsys):
-    (tmp_path / "voicebench.toml").write_text(
-        f'[models.llada-tiny]\npath = "{tiny_llada_dir}"\ntrust_remote_code = true\n'
-    )
+def test_llada_through_a_workspace_entry_without_remote_code(tmp_path, tiny_llada_dir, capsys):
+    (tmp_path / "voicebench.toml").write_text(f'[models.llada-tiny]\npath = "{tiny_llada_dir}"\n')
     assert main(["-w", str(tmp_path), "generate", "--model", "llada-tiny", "--prompt", "The river", *SMALL,
                  "--cfg-scale", "1", "--json"]) == 0
     final = json_lines(capsys.readouterr().out)[-1]
     assert final["prompt_ids"][0] == 126080 and LLADA_MASK_ID not in final["token_ids"]
-    # Without the workspace's trust, the same folder is refused.
-    assert main(["-w", str(tmp_path), "generate", "--model", str(tiny_llada_dir), "--prompt", "x", *SMALL]) == 2
-    assert "trust_remote_code = true" in capsys.readouterr().err
+    # The folder's auto_map (LLaDA's published code) is never needed: a bare path loads natively too.
+    assert main(["-w", str(tmp_path), "generate", "--model", str(tiny_llada_dir), "--prompt", "x", *SMALL]) == 0
 
 
 def test_causal_model_streams_tokens(tmp_path, tiny_llama_dir, capsys):

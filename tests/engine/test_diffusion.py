@@ -31,7 +31,7 @@ def masked(tiny_masked_dir):
 
 @pytest.fixture(scope="module")
 def llada(tiny_llada_dir):
-    return load_model(str(tiny_llada_dir), trust_remote_code=True)
+    return load_model(str(tiny_llada_dir))  # native: no trust_remote_code needed
 
 
 class PositionTableModel(torch.nn.Module):
@@ -223,7 +223,7 @@ CASES = [
 ]
 
 
-# The stand-in's 126k-entry vocabulary makes the naive reference slow: two cases there suffice.
+# The tiny LLaDA's 126k-entry vocabulary makes the naive reference slow: two cases there suffice.
 @pytest.mark.parametrize(
     "case, family_fixture",
     [(case, "masked") for case in CASES] + [(CASES[0], "llada"), (CASES[2], "llada")],
@@ -246,9 +246,9 @@ def test_sampler_matches_the_naive_reference(case, family_fixture, request):
 
 
 # LLaDA family --------------------------------------------------------------------------
-def test_llada_standin_loads_through_remote_code_and_uses_llada_ids(llada, tiny_llada_dir):
+def test_llada_loads_natively_and_uses_llada_ids(llada, tiny_llada_dir):
     assert llada.family == FAMILY_LLADA
-    assert type(llada.model).__module__.startswith("transformers_modules")  # the folder's own code
+    assert type(llada.model).__module__ == "engine.models.llada.modeling"  # never the folder's auto_map
     assert llada.model.model.transformer["blocks"][0].ff_proj is not None
     assert special_ids(llada).mask == LLADA_MASK_ID == 126336
     assert special_ids(llada).end_ids == (LLADA_EOS_ID, LLADA_EOT_ID) == (126081, 126348)

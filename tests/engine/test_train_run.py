@@ -226,13 +226,11 @@ def test_canaries_run_on_the_base_model_and_at_each_checkpoint(workspace, tiny_m
     assert [json.loads(line) for line in lines] == canaries
 
 
-def test_llada_lora_diffusion_run_adapts_blocks_not_the_head(workspace, tmp_path_factory):
-    build = pytest.importorskip("tests.llada_standin.build")
+def test_llada_lora_diffusion_run_adapts_blocks_not_the_head(workspace, tiny_llada_dir):
     from safetensors.torch import load_file
 
-    folder = build.build_tiny_llada(tmp_path_factory.mktemp("llada"))
     (workspace / "voicebench.toml").write_text(
-        f'[models.tiny-llada]\npath = "{folder}"\nfamily = "llada"\ntrust_remote_code = true\n')
+        f'[models.tiny-llada]\npath = "{tiny_llada_dir}"\nfamily = "llada"\n')  # no trust_remote_code
     code, events = train(workspace, model="tiny-llada", method="lora", lr=1e-2, max_steps=2, out="runs/llada")
     assert code == 0, of(events, "error")
     assert (events[0]["family"], events[0]["objective"]) == ("llada", "diffusion")

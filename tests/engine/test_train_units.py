@@ -129,16 +129,14 @@ def test_lora_targets_per_family(tiny_llama_dir, tiny_gpt2_dir, tiny_masked_dir)
     assert not any(name.startswith(("head", "decoder")) for name in bert)
 
 
-def test_llada_targets_skip_the_lm_head_named_ff_out(tmp_path):
-    build = pytest.importorskip("tests.llada_standin.build")
+def test_llada_targets_skip_the_lm_head_named_ff_out(tiny_llada_dir):
     from engine.models.loading import load_model
     from engine.train.lora import resolve_targets
 
-    folder = build.build_tiny_llada(tmp_path / "llada")
-    model = load_model(str(folder), trust_remote_code=True).model
+    model = load_model(str(tiny_llada_dir)).model
     targets = resolve_targets(model, None, "llada")
     head = [name for name, _ in model.named_modules() if name.endswith("ff_out") and ".blocks." not in name]
-    assert head, "the stand-in must have an LM head named ff_out for this test to mean anything"
+    assert head, "the model must have an LM head named ff_out for this test to mean anything"
     assert not set(head) & set(targets)
     assert {name.rsplit(".", 1)[-1] for name in targets} == {
         "q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"}
