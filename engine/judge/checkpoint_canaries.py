@@ -28,7 +28,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from engine.events import Event
-from engine.train.runs import list_runs, read_config
+from engine.train.runs import read_config
 from engine.workspace import Workspace
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -78,20 +78,24 @@ def _weights_kind(folder: Path) -> str | None:
 
 def run_checkpoints(workspace: Workspace, run_id: str | None = None) -> list[RunCheckpoint]:
     """Every loadable checkpoint under runs/ (of one run when `run_id` is given), by run then step."""
+    # Reads folder names and config.toml only (not events.jsonl), so the Judge screen can
+    # rescan while a run is writing.
     found: list[RunCheckpoint] = []
-    for run in list_runs(workspace.runs_dir):
-        if run_id is not None and run.path.name != run_id and run.run_id != run_id:
-            continue
-        folder = run.path / "checkpoints"
+    runs_dir = Path(workspace.runs_dir)
+    run_folders = [runs_dir / run_id] if run_id is not None else (
+        sorted(runs_dir.iterdir()) if runs_dir.is_dir() else [])
+    for run_folder in run_folders:
+        folder = run_folder / "checkpoints"
         if not folder.is_dir():
             continue
+        config, _ = read_config(run_folder / "config.toml")
         for child in folder.iterdir():
             match = CHECKPOINT_PATTERN.match(child.name)
             kind = _weights_kind(child) if match and child.is_dir() else None
             if kind is None:
                 continue
-            found.append(RunCheckpoint(run_id=run.path.name, step=int(match.group(1)), path=str(child),
-                                       weights=kind, base_model=str(run.config.get("model", ""))))
+            found.append(RunCheckpoint(run_id=run_folder.name, step=int(match.group(1)), path=str(child),
+                                       weights=kind, base_model=str(config.get("model", ""))))
     found.sort(key=lambda checkpoint: (checkpoint.run_id, checkpoint.step))
     return found
 

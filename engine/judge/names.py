@@ -34,19 +34,34 @@ def _config_label(out_dir: str | None) -> tuple[str | None, str | None]:
             Path(model).name if isinstance(model, str) and model else None)
 
 
+def _config_method(folder: Path) -> str | None:
+    try:
+        method = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8")).get("method")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    return method if isinstance(method, str) else None
+
+
 def default_run_name(model: str, method: str, ordinal: int) -> str:
     """The name a run gets when the writer did not give one."""
     return f"{model} {method} #{ordinal}"
 
 
-def run_names(db: Database) -> dict[str, str]:
-    """{run id: short name} for every run the store knows, in start order."""
-    rows = db.query(
+def run_names(db: Database, runs_dir: str | Path | None = None) -> dict[str, str]:
+    """{run id: short name} for every run the store knows (and every folder under `runs_dir`,
+    which may hold runs the store has not heard of yet). Run ids start with their start time,
+    so ordering by id numbers a model's runs in the order they began."""
+    rows = {row["id"]: row for row in db.query(
         "select r.id, r.method, r.out_dir, m.name as model_name, m.path as model_path from runs r "
-        "left join models m on m.id = r.model_id order by coalesce(r.started_at, ''), r.id")
+        "left join models m on m.id = r.model_id")}
+    if runs_dir is not None and Path(runs_dir).is_dir():
+        for folder in Path(runs_dir).iterdir():
+            if folder.name not in rows and (folder / "config.toml").exists():
+                rows[folder.name] = {"id": folder.name, "method": _config_method(folder), "out_dir": str(folder),
+                                     "model_name": None, "model_path": None}
     counts: Counter[tuple[str, str]] = Counter()
     names: dict[str, str] = {}
-    for row in rows:
+    for _, row in sorted(rows.items()):
         label, config_model = _config_label(row["out_dir"])
         model = config_model or row["model_name"] or (Path(row["model_path"]).name if row["model_path"] else "run")
         method = row["method"] if row["method"] and row["method"] != "unknown" else "run"
