@@ -14,6 +14,11 @@ What `build_report` holds:
   and its unannounced repeat; for pairwise, the share of repeats with the same winner.
 - `inter_rater`: per criterion, Krippendorff's alpha (interval) across raters, when more
   than one rater has scored the same outputs.
+- `headline` on each row: the one score that answers "which is best?" — the Bradley–Terry
+  score once there are pairwise votes, else the mean rubric score over active criteria — with
+  its interval, how many votes/ratings back it and `enough` (at least MIN_JUDGEMENTS). `best` names the row whose interval lies wholly above every other
+  judged row's, and only when every judged row has enough; otherwise None.
+- `name` on each row: how the contestant reads (`demo-ar lora #3 @ step 20`, engine.judge.names).
 - `canaries`: for each canary, the latest output of every contestant side by side
   (base versus fine-tuned); `runs`: each run's canary outputs across its checkpoints.
 
@@ -33,6 +38,7 @@ from sqlite_utils import Database
 
 from engine.display import safe_text, terminal_json
 from engine.judge import rating
+from engine.judge.names import display_name, run_names
 
 FORMATS = ("markdown", "csv", "json")
 # Metrics shown in the markdown leaderboard when present (all of them go to JSON/CSV).
@@ -40,6 +46,10 @@ HEADLINE_METRICS = ("distinct_1", "distinct_2", "distinct_3", "seq_rep_4", "repe
                     "other_script_share", "refusal", "empty", "length_words")
 MAX_HEADLINE_METRICS = 6
 WINNERS = ("left", "right", "tie")
+# Below this many ratings (rubric) or games (pairwise) a contestant's interval says nothing
+# useful (one vote bootstraps to a point: `1.38 [1.38, 1.38]`), so it reads "not enough yet".
+MIN_JUDGEMENTS = 3
+NOT_ENOUGH = "not enough ratings yet"
 
 
 # Every query below aggregates in SQLite, so a store with 100,000 ratings and votes hands
@@ -86,8 +96,10 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
     """Everything the leaderboard shows, as plain values (JSON-ready, NaN → None)."""
     criteria_rows = list(db.query("select id, name, scale_min, scale_max, retired from criteria order by position, id"))
     contestant_rows = list(db.query(
-        "select label, max(run_id) as run_id, max(checkpoint) as checkpoint, count(*) as generations "
+        "select label, max(run_id) as run_id, max(checkpoint) as checkpoint, "
+        "max(checkpoint_step) as checkpoint_step, count(*) as generations "
         "from generations group by label order by min(id)"))
+    names = run_names(db)
     votes, weights = _vote_cells(db)
     strengths = rating.bradley_terry(votes, weights=weights) if votes else {}
     intervals = rating.bradley_terry_intervals(votes, weights=weights, samples=bt_samples, seed=seed) if votes else {}
@@ -107,8 +119,16 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
                                                        "high": _finite(high), "n": sum(counts)}
         all_means = [c["mean"] for c in criteria_summary.values() if c["mean"] is not None]
         bt_low, bt_high = intervals.get(label, (None, None))
+        headline_kind = "bt" if votes else "rubric"
+        if headline_kind == "bt":
+            games = wins.get(label, {}).get("games", 0)
+            headline = _headline("bt", strengths.get(label), bt_low, bt_high, int(games))
+        else:
+            headline = _headline("rubric", *_pooled_rubric(score_counts, label, criteria_rows, mean_samples, seed))
         leaderboard.append({
-            "label": label, "run_id": contestant["run_id"], "checkpoint": contestant["checkpoint"],
+            "label": label, "name": display_name(label, contestant["run_id"], contestant["checkpoint_step"], names),
+            "run_id": contestant["run_id"], "checkpoint": contestant["checkpoint"],
+            "checkpoint_step": contestant["checkpoint_step"], "headline": headline,
             "generations": contestant["generations"], "criteria": criteria_summary,
             "rubric_mean": sum(all_means) / len(all_means) if all_means else None,
             "bt": {"score": strengths.get(label), "low": bt_low, "high": bt_high},
@@ -118,6 +138,7 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
     leaderboard.sort(key=lambda row: (-(row["bt"]["score"] if row["bt"]["score"] is not None else -math.inf),
                                       -(row["rubric_mean"] if row["rubric_mean"] is not None else -math.inf)))
     return {
+        "best": best_label(leaderboard),
         "criteria": [{"name": r["name"], "scale": [r["scale_min"], r["scale_max"]], "retired": bool(r["retired"])}
                      for r in criteria_rows],
         "leaderboard": leaderboard,
@@ -128,6 +149,78 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
         "canaries": _canary_sides(db),
         "runs": _run_progress(db),
     }
+
+
+def _headline(kind: str, score: float | None, low: float | None, high: float | None, count: int) -> dict[str, Any]:
+    score, low, high = _finite(score), _finite(low), _finite(high)
+    # A bootstrap over identical answers is a point; with MIN_JUDGEMENTS or more that is the data
+    # speaking (every rating the same), with fewer it is just too few, so it is withheld.
+    enough = count >= MIN_JUDGEMENTS and score is not None and low is not None and high is not None
+    return {"kind": kind, "score": score, "low": low if enough else None, "high": high if enough else None,
+            "n": count, "enough": enough}
+
+
+def _pooled_rubric(score_counts: dict[tuple[str, int], tuple[list[int], list[int]]], label: str,
+                   criteria_rows: list[dict[str, Any]], samples: int, seed: int
+                   ) -> tuple[float | None, float | None, float | None, int]:
+    """Mean of every first-rating score on the active criteria, its interval, and the rating count."""
+    pooled: dict[int, int] = defaultdict(int)
+    ratings = 0
+    for criterion_row in criteria_rows:
+        if criterion_row["retired"]:
+            continue
+        scores, counts = score_counts.get((label, criterion_row["id"]), ([], []))
+        for score, count in zip(scores, counts):
+            pooled[score] += count
+        ratings = max(ratings, sum(counts))  # one rating scores each criterion once
+    if not pooled:
+        return None, None, None, 0
+    mean, low, high = rating.mean_interval(list(pooled), weights=list(pooled.values()), samples=samples, seed=seed)
+    return mean, low, high, ratings
+
+
+def best_label(leaderboard: list[dict[str, Any]]) -> str | None:
+    """The contestant whose headline interval lies above every other judged contestant's.
+
+    None while any judged contestant has too few ratings, or when the top intervals overlap:
+    a marker is a claim, so it appears only when the data backs it."""
+    judged = [row for row in leaderboard if row["headline"]["n"] > 0 and row["headline"]["score"] is not None]
+    if len(judged) < 2 or not all(row["headline"]["enough"] for row in judged):
+        return None
+    top = max(judged, key=lambda row: row["headline"]["score"])
+    if all(top["headline"]["low"] > row["headline"]["high"] for row in judged if row is not top):
+        return top["label"]
+    return None
+
+
+def best_checkpoint(db: Database, run_id: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The best-judged checkpoint of one run, for the runs list.
+
+    Returns {"label", "name", "step", "score", "low", "high", "n", "kind", "separated"} for the
+    run's checkpoint with the highest headline score among those with enough ratings
+    (`separated`: its interval lies above every other checkpoint of the run), or None when no
+    checkpoint of the run has enough ratings. Pass `data` (a build_report result) to list many
+    runs without recomputing the bootstrap."""
+    data = data if data is not None else build_report(db)
+    rows = [row for row in data["leaderboard"] if row["run_id"] == run_id and row["checkpoint_step"] != 0
+            and row["headline"]["score"] is not None]
+    ranked = [row for row in rows if row["headline"]["enough"]]
+    if not ranked:
+        return None
+    top = max(ranked, key=lambda row: row["headline"]["score"])
+    headline = top["headline"]
+    separated = all(row["headline"]["enough"] and headline["low"] > row["headline"]["high"]
+                    for row in rows if row is not top)
+    return {"label": top["label"], "name": top["name"], "step": top["checkpoint_step"], "score": headline["score"],
+            "low": headline["low"], "high": headline["high"], "n": headline["n"], "kind": headline["kind"],
+            "separated": separated}
+
+
+def headline_text(headline: dict[str, Any], digits: int = 2) -> str:
+    """`3.40 [2.90, 3.85]`, or NOT_ENOUGH (never a point interval)."""
+    if headline["score"] is None or not headline["enough"]:
+        return NOT_ENOUGH
+    return (f"{headline['score']:.{digits}f} [{headline['low']:.{digits}f}, {headline['high']:.{digits}f}]")
 
 
 def _position_bias(db: Database) -> dict[str, Any]:
@@ -253,7 +346,8 @@ def _run_progress(db: Database) -> list[dict[str, Any]]:
             "from run_metrics where name in ('loss', 'val_loss') group by run_id, name) last "
             "on last.run_id = m.run_id and last.name = m.name and last.step = m.step"):
         last_values[run_id][name] = value
-    return [{"run_id": run["run_id"], "method": summaries.get(run["run_id"], {}).get("method"),
+    names = run_names(db)
+    return [{"run_id": run["run_id"], "name": names.get(run["run_id"], run["run_id"]), "method": summaries.get(run["run_id"], {}).get("method"),
              "status": summaries.get(run["run_id"], {}).get("status"),
              "last_loss": last_values[run["run_id"]].get("loss"),
              "last_val_loss": last_values[run["run_id"]].get("val_loss"),
@@ -278,13 +372,16 @@ def _num(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _interval(summary: dict[str, Any], digits: int = 2) -> str:
-    if summary.get("mean", summary.get("score")) is None:
-        return "–"
+def _interval(summary: dict[str, Any], count: int | None = None, digits: int = 2) -> str:
+    """A centre with its interval, or the centre and its count when the interval would be a point."""
     centre = summary.get("mean", summary.get("score"))
-    if summary.get("low") is None:
-        return _num(centre, digits)
-    return f"{_num(centre, digits)} [{_num(summary['low'], digits)}, {_num(summary['high'], digits)}]"
+    if centre is None:
+        return "–"
+    low, high = summary.get("low"), summary.get("high")
+    count = summary.get("n", count)
+    if low is None or high is None or (count is not None and count < MIN_JUDGEMENTS):
+        return f"{_num(centre, digits)} (n={count})" if count is not None else _num(centre, digits)
+    return f"{_num(centre, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
 
 
 def _headline_metrics(data: dict[str, Any]) -> list[str]:
@@ -298,13 +395,20 @@ def _render_markdown(data: dict[str, Any]) -> str:
     criteria = [c["name"] + (" (retired)" if c["retired"] else "") for c in data["criteria"]]
     metrics = _headline_metrics(data)
     header = ["contestant", *criteria, "BT score", "win rate", "games", *metrics]
-    lines = ["# voicebench leaderboard", "",
-             "Means and Bradley–Terry scores with bootstrap 95% intervals; "
-             f"{data['votes']} pairwise votes.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names = {row["label"]: row["name"] for row in data["leaderboard"]}
+    lines = ["# voicebench leaderboard", "", "## Which is best?", "", headline_caption(data), "",
+             "| contestant | score | votes/ratings | |", "|---|---|---|---|"]
     for row in data["leaderboard"]:
-        cells = [row["label"], *(_interval(row["criteria"][c["name"]]) for c in data["criteria"]),
-                 _interval(row["bt"]), _num(row["pairwise"]["win_rate"]), str(row["pairwise"]["games"]),
+        lines.append(f"| {row['name']} | {headline_text(row['headline'])} | {row['headline']['n']} | "
+                     f"{'best' if data['best'] == row['label'] else ''} |")
+    lines += ["", "## Every measure", "",
+              "Means and Bradley–Terry scores with bootstrap 95% intervals; "
+              f"{data['votes']} pairwise votes.", "",
+              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in data["leaderboard"]:
+        cells = [row["name"], *(_interval(row["criteria"][c["name"]]) for c in data["criteria"]),
+                 _interval(row["bt"], row["pairwise"]["games"]), _num(row["pairwise"]["win_rate"]),
+                 str(row["pairwise"]["games"]),
                  *(_num(row["metrics"].get(name), 3) for name in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
     bias = data["position_bias"]
@@ -330,19 +434,37 @@ def _render_markdown(data: dict[str, Any]) -> str:
         for canary in data["canaries"]:
             lines += ["", f"### {canary['canary_id']} (v{canary['version']})", "", f"> {canary['prompt']}", ""]
             for label, text in canary["outputs"].items():
-                lines.append(f"- **{label}**: {_one_line(text)}")
+                lines.append(f"- **{names.get(label, label)}**: {_one_line(text)}")
     if data["runs"]:
         lines += ["", "## Runs across checkpoints"]
         for run in data["runs"]:
             facts = [f"{key.replace('_', ' ')} {_num(run[key], 3) if 'loss' in key else run[key]}"
                      for key in ("method", "status", "last_loss", "last_val_loss") if run.get(key) is not None]
-            lines += ["", f"### {run['run_id']}"] + (["", "; ".join(facts)] if facts else [])
+            lines += ["", f"### {run['name']} ({run['run_id']})"] + (["", "; ".join(facts)] if facts else [])
             for checkpoint in run["checkpoints"]:
-                name = checkpoint["checkpoint"] or ("base model (step 0)" if checkpoint["step"] == 0 else "final")
+                name = checkpoint_heading(run, checkpoint)
                 lines += ["", f"- **{name}**"]
                 for canary_id, text in checkpoint["outputs"].items():
                     lines.append(f"  - {canary_id}: {_one_line(text)}")
     return safe_text("\n".join(lines) + "\n")
+
+
+def headline_caption(data: dict[str, Any]) -> str:
+    """What the headline score is, in one sentence."""
+    if data["votes"]:
+        return (f"Bradley–Terry score from {data['votes']} pairwise votes, bootstrap 95% interval; "
+                "'best' only when its interval lies above every other.")
+    return ("Mean rubric score over the active criteria, bootstrap 95% interval; "
+            "'best' only when its interval lies above every other.")
+
+
+def checkpoint_heading(run: dict[str, Any], checkpoint: dict[str, Any]) -> str:
+    """`demo-ar lora #3 @ step 20` for a checkpoint column of a run."""
+    if checkpoint["step"] == 0:
+        return "base model (step 0)"
+    if checkpoint["step"] is None:
+        return f"{run['name']} (final)"
+    return f"{run['name']} @ step {checkpoint['step']}"
 
 
 def _one_line(text: str) -> str:
@@ -353,7 +475,7 @@ def _one_line(text: str) -> str:
 def _render_csv(data: dict[str, Any]) -> str:
     criteria = [c["name"] for c in data["criteria"]]
     metrics = sorted({name for row in data["leaderboard"] for name in row["metrics"]})
-    header = ["label", "run_id", "checkpoint", "generations"]
+    header = ["label", "name", "run_id", "checkpoint", "generations"]
     for name in criteria:
         header += [f"{name}_mean", f"{name}_low", f"{name}_high", f"{name}_n"]
     header += ["bt_score", "bt_low", "bt_high", "games", "wins", "ties", "losses", "win_rate"]
@@ -362,7 +484,7 @@ def _render_csv(data: dict[str, Any]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in data["leaderboard"]:
-        cells: list[Any] = [row["label"], row["run_id"] or "", row["checkpoint"] or "", row["generations"]]
+        cells: list[Any] = [row["label"], row["name"], row["run_id"] or "", row["checkpoint"] or "", row["generations"]]
         for name in criteria:
             summary = row["criteria"][name]
             cells += [summary["mean"], summary["low"], summary["high"], summary["n"]]

@@ -64,6 +64,8 @@ class ContestantSummary:
     canaries: int
     run_id: str | None
     checkpoint: str | None
+    checkpoint_step: int | None = None
+    name: str = ""  # how it reads: `demo-ar lora #3 @ step 20` (engine.judge.names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,14 +105,19 @@ class RevealedItem:
 
 
 # Building ----------------------------------------------------------------------------------
-def contestants(db: Database) -> list[ContestantSummary]:
-    """Everything that has canary outputs, for the session picker."""
+def contestants(db: Database, names: dict[str, str] | None = None) -> list[ContestantSummary]:
+    """Everything that has canary outputs, for the session picker (`names`: run names, see
+    engine.judge.names.run_names; read from the store when not given)."""
+    from engine.judge.names import display_name, run_names
+
+    names = run_names(db) if names is None else names
     rows = db.query(
         "select label, count(*) as generations, count(distinct canary_id) as canaries, "
-        "max(run_id) as run_id, max(checkpoint) as checkpoint from generations "
-        "where canary_id is not null group by label order by min(id)"
+        "max(run_id) as run_id, max(checkpoint) as checkpoint, max(checkpoint_step) as checkpoint_step "
+        "from generations where canary_id is not null group by label order by min(id)"
     )
-    return [ContestantSummary(**row) for row in rows]
+    return [ContestantSummary(**row, name=display_name(row["label"], row["run_id"], row["checkpoint_step"], names))
+            for row in rows]
 
 
 def _latest_generations(db: Database, labels: list[str] | None, canary_ids: list[str] | None) -> list[dict[str, Any]]:

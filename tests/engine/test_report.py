@@ -137,7 +137,7 @@ def test_formats_render_the_same_numbers(db):
     assert "metric_distinct_1" in rows[0]
     markdown = report.render(data, "markdown")
     assert "| contestant | voice | coherence | BT score |" in markdown
-    assert "| run-1/checkpoint-10 | 5.00" in markdown
+    assert "| run lora #1 @ step 10 | 5.00" in markdown  # checkpoints read by run name and step
     assert "Position bias" in markdown and "## Canaries side by side" in markdown
     with pytest.raises(ValueError, match="format"):
         report.render(data, "html")
@@ -149,3 +149,56 @@ def test_an_empty_store_still_reports(db):
     assert data["leaderboard"] == [] and data["votes"] == 0
     assert "No repeats or second raters yet" in report.render(data, "markdown")
     assert report.render(data, "csv").startswith("label,")
+
+
+def test_one_vote_reads_not_enough_never_a_point_interval(db):
+    blind = judging.BlindSession(db, judging.build_session(db, mode="pairwise", rater="wren", seed=3))
+    blind.choose("left")
+    blind.end()
+    data = report.build_report(db, bt_samples=20)
+    voted = [row for row in data["leaderboard"] if row["headline"]["n"]]
+    assert len(voted) == 2 and all(not row["headline"]["enough"] for row in voted)
+    assert all(report.headline_text(row["headline"]) == report.NOT_ENOUGH for row in data["leaderboard"])
+    assert data["best"] is None
+    markdown = report.render(data, "markdown")
+    assert report.NOT_ENOUGH in markdown
+    bt_cells = [report._interval(row["bt"], row["pairwise"]["games"]) for row in voted]
+    assert all("[" not in cell and "(n=1)" in cell for cell in bt_cells)
+
+
+def test_best_marker_only_when_intervals_separate(db):
+    rate_everything(db, "wren", seed=1)
+    data = report.build_report(db, mean_samples=200)
+    assert all(row["headline"]["kind"] == "rubric" and row["headline"]["enough"] for row in data["leaderboard"])
+    assert data["best"] == "run-1/checkpoint-10"  # voice 5 every time vs 3 and 1: no overlap
+    best = report.best_checkpoint(db, "run-1", data)
+    assert best["step"] == 10 and best["separated"] and best["name"] == "run lora #1 @ step 10"
+    assert "| run lora #1 @ step 10 |" in report.render(data, "markdown").split("## Every measure")[0]
+
+
+def test_best_marker_withheld_while_a_judged_contestant_has_too_few(db):
+    rate_everything(db, "wren", seed=1)
+    extra = add_generations(db, ["newcomer"], canary_count=1, text_of=lambda label, i: f"[{label}] t")
+    blind = judging.BlindSession(db, judging.build_session(db, labels=["newcomer"], rater="wren", seed=4))
+    blind.rate("voice", 5)
+    blind.end()
+    assert extra
+    data = report.build_report(db, mean_samples=200)
+    assert data["best"] is None
+    assert report.best_checkpoint(db, "run-1", data)["step"] == 10  # the run's own checkpoints still rank
+
+
+def test_run_names_come_from_the_run_config_label(db, tmp_path):
+    from engine.judge.names import run_names
+
+    folder = tmp_path / "run-1"
+    folder.mkdir()
+    (folder / "config.toml").write_text('model = "data/models/demo-ar"\nlabel = "short essays"\n')
+    assert run_names(db) == {"run-1": "run lora #1"}
+    store.record_run(db, run_id="run-1", method="lora", out_dir=folder)
+    assert run_names(db) == {"run-1": "short essays"}
+    (folder / "config.toml").write_text('model = "data/models/demo-ar"\n')
+    assert run_names(db) == {"run-1": "demo-ar lora #1"}
+    data = report.build_report(db, mean_samples=50)
+    assert {row["name"] for row in data["leaderboard"]} == {"base", "demo-ar lora #1 @ step 5",
+                                                             "demo-ar lora #1 @ step 10"}

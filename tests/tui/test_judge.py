@@ -22,6 +22,7 @@ from tui.app import make_app
 from tui.screens.judge import JudgeScreen
 from tui.screens.leaderboard import LeaderboardScreen
 from tui.screens.rubric_editor import RubricEditorScreen, parse_anchors
+from tui.widgets.judge_builder import CanaryTarget
 from tui.widgets.judge_reveal import RevealTable
 
 pytestmark = pytest.mark.anyio
@@ -353,19 +354,19 @@ async def test_run_canaries_for_a_model_in_a_worker_then_offer_it(tmp_path, repo
         screen = await open_judge(pilot)
         assert "No canary outputs yet" in screen_text(app)
         await pilot.press("ctrl+r")  # no model chosen: says what to do, starts nothing
-        assert "Choose a model" in screen_text(app)
-        screen.query_one("#builder-canary-model", Select).value = "missing"
+        assert "Choose a model or checkpoint" in screen_text(app)
+        screen.query_one("#builder-canary-model", Select).value = CanaryTarget("model", model="missing").value()
         await pilot.press("ctrl+r")  # a failure in the worker is shown; the app stays up
         await workers_done(app)
         await pilot.pause()
         assert "Canaries for missing failed" in screen_text(app)
-        screen.query_one("#builder-canary-model", Select).value = "tiny-llama"
+        screen.query_one("#builder-canary-model", Select).value = CanaryTarget("model", model="tiny-llama").value()
         await pilot.press("ctrl+r")
         await workers_done(app)
         await pilot.pause()
         assert "tiny-llama: 1 new, 0 already in the store." in screen_text(app)
         contestants = screen.query_one("#builder-contestants", SelectionList)
-        assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama  (1 canaries)"]
+        assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama (1)"]
         assert screen.db["generations"].count == 1  # written by the worker's own connection
 
 
@@ -374,3 +375,77 @@ def test_the_rubric_refuses_flag_letters_the_judge_screen_uses_while_rating():
     letters = {key for binding in JudgeScreen.BINDINGS for key in binding.key.split(",")
                if len(key) == 1 and key.isalpha() and not binding.action.startswith("choose")}
     assert letters == set(rubric_store.JUDGE_RUBRIC_KEYS)
+
+
+def make_adapter_checkpoint(root: Path, base: Path, run_id: str, step: int, model: str = "tiny-llama") -> Path:
+    """A run folder with one LoRA checkpoint of workspace model `model` at `base` (an untrained
+    adapter: the weights do not matter here)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    run = root / "runs" / run_id
+    folder = run / "checkpoints" / f"checkpoint-{step}"
+    adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                             LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    adapted.save_pretrained(str(folder))
+    (run / "config.toml").write_text(f'model = "{model}"\nmethod = "lora"\ncanaries = "all"\n'
+                                     'canary_max_new_tokens = 4\n', encoding="utf-8")
+    return folder
+
+
+async def test_checkpoints_are_offered_and_a_runs_missing_canaries_fill_from_the_builder(
+        tmp_path, repo_root, tiny_llama_dir):
+    root = tmp_path / "fresh"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
+    (root / "data" / "canaries.toml").write_text("".join(
+        f'[[canary]]\nid = "{name}"\nkind = "known-topic-short"\nprompt = "Write about the {name}."\n'
+        'max_new_tokens = 8\n\n' for name in ("river", "bread")), encoding="utf-8")
+    (root / "voicebench.toml").write_text(f'[models.tiny-llama]\npath = "{tiny_llama_dir}"\nfamily = "causal"\n',
+                                          encoding="utf-8")
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        # A run's checkpoint appears (as a cancelled run leaves it: no canaries stored) while the screen is open.
+        make_adapter_checkpoint(root, tiny_llama_dir, "20261130-101010-ab12", 2)
+        screen.poll_store()  # what the timer does every STORE_POLL_SECONDS
+        await pilot.pause()
+        select = screen.query_one("#builder-canary-model", Select)
+        prompts = [str(prompt) for prompt, _ in select._options]
+        assert "tiny-llama lora #1 @ step 2 · 0 canaries" in prompts
+        select.value = CanaryTarget("checkpoint", run_id="20261130-101010-ab12", step=2).value()
+        await pilot.press("ctrl+f")
+        await workers_done(app)
+        await pilot.pause()
+        assert "tiny-llama lora #1: 2 canaries answered." in screen_text(app)
+        contestants = screen.query_one("#builder-contestants", SelectionList)
+        assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama lora #1 @ step 2 (2)"]
+        assert list(contestants.selected) == ["20261130-101010-ab12/checkpoint-2"]
+        assert "tiny-llama lora #1 @ step 2 · 2 canaries" in [str(prompt) for prompt, _ in select._options]
+        await pilot.press("ctrl+f")  # again: nothing missing, nothing loads
+        await workers_done(app)
+        await pilot.pause()
+        assert "nothing missing" in screen_text(app)
+
+
+async def test_builder_refreshes_as_outputs_arrive(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        contestants = screen.query_one("#builder-contestants", SelectionList)
+        assert contestants.option_count == len(CONTESTANTS)
+        contestants.deselect("quokka-large")  # the writer's choice survives a refresh
+        db = open_workspace_store(workspace)  # another process (a training run) stores outputs
+        model_id = store.ensure_model(db, path=str(workspace.root / "m"), name="late", family="causal", hash_="h-late")
+        row = store.ensure_canary_version(db, canary_id="river-short", kind="known-topic-short",
+                                          prompt=CANARIES[0][1], max_new_tokens=64)
+        store.record_generation(db, {"identity_key": "late/river", "model_id": model_id, "canary_id": row,
+                                     "label": "late-arrival", "family": "causal", "settings": {}, "seed": 0,
+                                     "prompt": CANARIES[0][1], "text": "Late words.", "token_count": 2,
+                                     "seconds": 1.0})
+        db.close()
+        screen.poll_store()
+        await pilot.pause()
+        prompts = [str(contestants.get_option_at_index(i).prompt) for i in range(contestants.option_count)]
+        assert prompts[-1] == "late-arrival (1)" and "zebra-base (4)" in prompts
+        assert "late-arrival" in contestants.selected and "quokka-large" not in contestants.selected

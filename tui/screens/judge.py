@@ -2,11 +2,15 @@
 
 Three views share the screen:
 - builder — choose contestants, canaries, mode (rubric or pairwise) and rater; start a
-  session (ctrl+g; ctrl+t switches the mode), resume an open one (ctrl+o), run the canaries for a workspace model
-  (ctrl+r, in a thread worker), edit the rubric (ctrl+b) or open the leaderboard (ctrl+l);
+  session (ctrl+g; ctrl+t switches the mode), resume an open one (ctrl+o), run the canaries for a
+  workspace model or a run's checkpoint (ctrl+r, in a thread worker), fill every canary a run's
+  checkpoints are missing (ctrl+f: what a cancelled run skipped), edit the rubric (ctrl+b) or open
+  the leaderboard (ctrl+l). The lists follow the store: a cheap poll (row count and newest id of
+  the outputs, and the run folders' checkpoint names) refreshes them as outputs arrive;
 - rating — one blind item at a time, scored with number keys, flags with letters, a note,
   next/previous/skip; pairwise items choose left/right/tie overall or per criterion;
-- reveal — after ctrl+e ends the session (asked once more: y/n), the table of sources and answers.
+- reveal — after ctrl+e ends the session (asked once more: y/n), the table of sources and answers;
+  ctrl+v opens the reading view (tui/screens/reading.py) on the revealed session's canaries.
 
 Everything shown while rating comes from `engine.judge.session.BlindItem`, which carries no model
 name, run id, path, timing or token count; the nav bar's workspace label and the toasts
@@ -29,10 +33,12 @@ from textual.widgets import ContentSwitcher, Static
 
 from engine.judge import rubric as rubric_store
 from engine.judge import session as judging
+from engine.judge.checkpoint_canaries import run_checkpoints, stored_pairs
+from engine.judge.names import display_name, run_names
 from engine.judge.workspace_store import open_workspace_store
 from engine.judge.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
-from tui.widgets.judge_builder import JudgeBuilder
+from tui.widgets.judge_builder import CanaryTarget, JudgeBuilder
 from tui.widgets.judge_item import BlindItemView
 from tui.widgets.judge_note import ConfirmEndDialog, NoteDialog
 from tui.widgets.judge_reveal import RevealTable
@@ -40,7 +46,8 @@ from tui.widgets.nav import NavBar
 
 RATING_ACTIONS = {"score", "flag", "choose", "criterion_down", "criterion_up", "next", "prev", "skip",
                   "next_pending", "note", "leave", "end", "scroll_output"}
-BUILDER_ACTIONS = {"start", "resume", "run_canaries", "toggle_mode"}
+BUILDER_ACTIONS = {"start", "resume", "run_canaries", "fill_canaries", "toggle_mode"}
+STORE_POLL_SECONDS = 2.0  # builder refresh while outputs arrive (two small queries and a folder scan)
 MAX_SCORE_KEY = 9  # number keys 1–9; rubric scales have at most 10 scores, 1-based in practice
 
 
@@ -53,7 +60,9 @@ class JudgeScreen(WorkbenchScreen):
         Binding("ctrl+o", "resume", "Resume", id="judge.resume", tooltip="Resume the highlighted open session"),
         Binding("ctrl+t", "toggle_mode", "Mode", id="judge.mode", tooltip="Switch between rubric and pairwise"),
         Binding("ctrl+r", "run_canaries", "Run canaries", id="judge.run_canaries",
-                tooltip="Answer the workspace canaries with the chosen model (thread worker)"),
+                tooltip="Answer the workspace canaries with the chosen model or checkpoint (thread worker)"),
+        Binding("ctrl+f", "fill_canaries", "Fill run", id="judge.fill_canaries",
+                tooltip="Answer every canary the chosen checkpoint's run is missing (after a cancel)"),
         Binding("ctrl+b", "rubric", "Rubric", id="judge.rubric", tooltip="Add, edit or retire criteria"),
         Binding("ctrl+l", "leaderboard", "Leaderboard", id="judge.leaderboard",
                 tooltip="Scores with intervals; never during a session"),
@@ -100,6 +109,8 @@ class JudgeScreen(WorkbenchScreen):
         self.view = "builder"
         self._flag_keys: set[str] = set()
         self._status_text = ""
+        self._store_signature: tuple = ()
+        self.last_revealed_session: int | None = None
 
     # Layout ------------------------------------------------------------------------------
     def compose_body(self) -> Iterable[Widget]:
@@ -120,8 +131,9 @@ class JudgeScreen(WorkbenchScreen):
         self.refresh_builder()
         if not self.db["generations"].count_where("canary_id is not null"):
             self.query_one(JudgeBuilder).set_status(
-                "No canary outputs yet. Pick a model in 'Run canaries for' and press ctrl+r, "
+                "No canary outputs yet. Pick a model or checkpoint in 'Canaries for' and press ctrl+r, "
                 "or run `voicebench canary --model NAME` in a shell.")
+        self.set_interval(STORE_POLL_SECONDS, self.poll_store, name="judge-store-poll")
 
     def on_unmount(self) -> None:
         if self.db is not None:
@@ -139,11 +151,41 @@ class JudgeScreen(WorkbenchScreen):
                 tooltip=flag.description))
             self._flag_keys.add(flag.key)
 
+    def _signature(self) -> tuple:
+        """What the builder shows depends on: the outputs, the sessions and the checkpoint folders."""
+        outputs = self.db.execute("select count(*), coalesce(max(id), 0) from generations").fetchone()
+        sessions = self.db.execute("select count(*), coalesce(max(id), 0), "
+                                   "coalesce(sum(ended_at is null), 0) from sessions").fetchone()
+        checkpoints = tuple((c.run_id, c.step) for c in run_checkpoints(self.app.workspace))
+        return tuple(outputs), tuple(sessions), checkpoints
+
+    def poll_store(self) -> None:
+        """On a timer: refresh the builder when outputs, sessions or checkpoints changed."""
+        if self.view != "builder" or self.db is None or not self.is_mounted:
+            return
+        if self._signature() != self._store_signature:
+            self.refresh_builder()
+
     def refresh_builder(self) -> None:
+        self._store_signature = self._signature()
         canary_ids = [row["canary_id"] for row in self.db.query(
             "select distinct c.canary_id from canaries c join generations g on g.canary_id = c.id order by c.canary_id")]
-        self.query_one(JudgeBuilder).fill(judging.contestants(self.db), canary_ids, judging.open_sessions(self.db),
-                                          sorted(self.app.workspace.models))
+        names = run_names(self.db, self.app.workspace.runs_dir)
+        self.query_one(JudgeBuilder).fill(judging.contestants(self.db, names), canary_ids,
+                                          judging.open_sessions(self.db), self._canary_targets(names))
+
+    def _canary_targets(self, names: dict[str, str]) -> list[tuple[str, str]]:
+        """'Canaries for' options: workspace models, then every run checkpoint with its canary count."""
+        targets = [(f"{name} (model)", CanaryTarget("model", model=name).value())
+                   for name in sorted(self.app.workspace.models)]
+        checkpoints = run_checkpoints(self.app.workspace)
+        have = stored_pairs(self.db, [c.label for c in checkpoints])
+        answered = {c.label: sum(1 for label, _ in have if label == c.label) for c in checkpoints}
+        for checkpoint in checkpoints:
+            name = display_name(checkpoint.label, checkpoint.run_id, checkpoint.step, names)
+            targets.append((f"{name} · {answered[checkpoint.label]} canaries",
+                            CanaryTarget("checkpoint", run_id=checkpoint.run_id, step=checkpoint.step).value()))
+        return targets
 
     def _switch(self, view: str) -> None:
         self.view = view
@@ -244,12 +286,33 @@ class JudgeScreen(WorkbenchScreen):
         self.show_item()
 
     def action_run_canaries(self) -> None:
-        model = self.query_one(JudgeBuilder).canary_model()
-        if model is None:
-            self.query_one(JudgeBuilder).set_status("Choose a model in 'Run canaries for' first.", error=True)
+        builder = self.query_one(JudgeBuilder)
+        target = builder.canary_target()
+        if target is None:
+            builder.set_status("Choose a model or checkpoint in 'Canaries for' first.", error=True)
             return
-        self.query_one(JudgeBuilder).set_status(f"Running canaries for {model}…")
-        self.run_canaries(model)
+        if target.kind == "model":
+            builder.set_status(f"Running canaries for {target.model}…")
+            self.run_canaries(target.model)
+        else:
+            builder.set_status(f"Running canaries for {self._checkpoint_name(target.run_id, target.step)}…")
+            self.run_checkpoint_canaries(target.run_id, target.step)
+
+    def action_fill_canaries(self) -> None:
+        builder = self.query_one(JudgeBuilder)
+        target = builder.canary_target()
+        if target is None or target.kind != "checkpoint":
+            builder.set_status("Choose one of a run's checkpoints in 'Canaries for' first; ctrl+f fills that run.",
+                               error=True)
+            return
+        builder.set_status(f"Looking for canaries {self._run_name(target.run_id)} is missing…")
+        self.run_checkpoint_canaries(target.run_id, None)
+
+    def _run_name(self, run_id: str) -> str:
+        return run_names(self.db, self.app.workspace.runs_dir).get(run_id, run_id)
+
+    def _checkpoint_name(self, run_id: str, step: int) -> str:
+        return f"{self._run_name(run_id)} @ step {step}"
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="judge-canaries")
     def run_canaries(self, model: str) -> None:
@@ -274,10 +337,51 @@ class JudgeScreen(WorkbenchScreen):
         finally:
             db.close()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="judge-canaries")
+    def run_checkpoint_canaries(self, run_id: str, step: int | None) -> None:
+        """One checkpoint's missing canaries (`step`), or every checkpoint's of the run (None)."""
+        from engine.judge.checkpoint_canaries import answer_checkpoint, fill_missing_canaries, run_checkpoints
+
+        db = open_workspace_store(self.app.workspace)
+        run_name = run_names(db, self.app.workspace.runs_dir).get(run_id, run_id)
+        answered = warnings = 0
+        try:
+            if step is None:
+                events = fill_missing_canaries(db, self.app.workspace, run_id)
+            else:
+                chosen = [c for c in run_checkpoints(self.app.workspace, run_id) if c.step == step]
+                if not chosen:
+                    raise FileNotFoundError(f"runs/{run_id}/checkpoints/checkpoint-{step} is gone or has no weights")
+                events = answer_checkpoint(db, self.app.workspace, chosen[0])
+            total = 0
+            for event in events:
+                if event.kind == "checkpoint_canaries_start":
+                    total, done_here = event.canaries, 0
+                    where = (f" (checkpoint {event.checkpoint_index}/{event.checkpoints})"
+                             if event.checkpoints > 1 else "")
+                    self.post_message(self.CanaryProgress(
+                        f"{run_name} @ step {event.step}{where}: loading, {total} canaries to answer…"))
+                elif event.kind == "canary":
+                    answered += 1
+                    done_here += 1
+                    self.post_message(self.CanaryProgress(
+                        f"{run_name} @ step {event.step}: canary {done_here}/{total} ({event.canary_id})"))
+                elif event.kind in ("log", "checkpoint_canaries_problem"):
+                    warnings += 1
+                    self.post_message(self.CanaryProgress(f"{run_name}: {event.message}", error=True))
+            summary = (f"{run_name}: {answered} canaries answered" if answered
+                       else f"{run_name}: nothing missing — every checkpoint has its canaries")
+            self.post_message(self.CanaryProgress(summary + (f", {warnings} problems (see above)" if warnings else "")
+                                                  + ".", done=True, error=bool(warnings)))
+        except Exception as error:  # noqa: BLE001 — any failure is shown, the screen stays up
+            self.post_message(self.CanaryProgress(f"Canaries for {run_name} failed: {error}", done=True, error=True))
+        finally:
+            db.close()
+
     @on(CanaryProgress)
     def canary_progress(self, message: CanaryProgress) -> None:
-        if message.done and self.view == "builder":
-            self.refresh_builder()
+        if self.view == "builder":
+            self.poll_store()  # each stored output shows in the lists as it lands
         self.query_one(JudgeBuilder).set_status(message.text, error=message.error)
 
     def action_rubric(self) -> None:

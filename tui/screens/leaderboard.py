@@ -1,7 +1,10 @@
 """The leaderboard, pushed over the Judge screen (ctrl+l; never during a blind session).
 
-It shows `engine.judge.report.build_report` — the same dict `voicebench report` renders — so the
-numbers always agree with the CLI: rubric means with bootstrap 95% intervals, the
+It opens on "which is best?": one row per contestant (`demo-ar lora #3 @ step 20`) with its
+headline score and interval, how many votes or ratings back it, and a `best` marker only when
+that interval lies above every other (too few ratings read "not enough ratings yet").
+Below it, `engine.judge.report.build_report` in full — the same dict `voicebench report` renders,
+so the numbers always agree with the CLI: rubric means with bootstrap 95% intervals, the
 Bradley–Terry score with its interval and win rates, flag shares and automatic metrics per
 contestant; then position bias, test–retest and inter-rater agreement; then every canary's
 outputs side by side (base versus fine-tuned), and each run's outputs across its checkpoints. The bootstrap runs in a thread worker on
@@ -24,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.judge.workspace_store import open_workspace_store
+from engine.judge import report
 from engine.judge.report import build_report
 from engine.workspace import Workspace
 
@@ -35,12 +39,8 @@ def _num(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _interval(centre: Any, low: Any, high: Any) -> str:
-    if centre is None:
-        return "–"
-    if low is None:
-        return _num(centre)
-    return f"{_num(centre)} [{_num(low)}, {_num(high)}]"
+def _interval(centre: Any, low: Any, high: Any, count: int | None = None) -> str:
+    return report._interval({"mean": centre, "low": low, "high": high}, count)
 
 
 class LeaderboardScreen(Screen):
@@ -52,6 +52,8 @@ class LeaderboardScreen(Screen):
     LeaderboardScreen { padding: 0 1; }
     LeaderboardScreen .lb-title { color: $accent; text-style: bold; margin-top: 1; }
     LeaderboardScreen .lb-table { height: auto; max-height: 12; }
+    LeaderboardScreen #lb-headline { height: auto; max-height: 16; }
+    LeaderboardScreen #lb-caption { color: $text-muted; }
     LeaderboardScreen #lb-status { color: $text-muted; }
     """
 
@@ -69,9 +71,11 @@ class LeaderboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="lb-body"):
-            yield Static("Leaderboard — means and Bradley–Terry scores with bootstrap 95% intervals",
-                         classes="lb-title")
+            yield Static("Which is best?", classes="lb-title")
             yield Static("Computing…", id="lb-status")
+            yield DataTable(id="lb-headline", zebra_stripes=True, cursor_type="row")
+            yield Static(id="lb-caption")
+            yield Static("Rubric means with bootstrap 95% intervals", classes="lb-title")
             yield DataTable(id="lb-rubric", zebra_stripes=True, cursor_type="row", classes="lb-table")
             yield Static("Pairwise votes, flags and automatic metrics", classes="lb-title")
             yield DataTable(id="lb-pairwise", zebra_stripes=True, cursor_type="row", classes="lb-table")
@@ -111,12 +115,21 @@ class LeaderboardScreen(Screen):
             return
         self.data = data = message.data
         status.update(f"{len(data['leaderboard'])} contestants · {data['votes']} pairwise votes")
+        self.query_one("#lb-caption", Static).update(report.headline_caption(data))
         self._fill_table(data)
         self.query_one("#lb-agreement", Static).update(_agreement(data))
         self.query_one("#lb-canaries", Static).update(_canaries(data))
         self.query_one("#lb-runs", Static).update(_runs(data))
 
     def _fill_table(self, data: dict[str, Any]) -> None:
+        headline = self.query_one("#lb-headline", DataTable)
+        headline.clear(columns=True)
+        headline.add_columns("contestant", "score", "votes" if data["votes"] else "ratings", "")
+        for row in data["leaderboard"]:
+            best = Text("★ best", style="bold green") if data["best"] == row["label"] else ""
+            score = report.headline_text(row["headline"])
+            headline.add_row(row["name"], Text(score, style="dim") if score == report.NOT_ENOUGH else score,
+                             str(row["headline"]["n"]), best)
         rubric = self.query_one("#lb-rubric", DataTable)
         rubric.clear(columns=True)
         criteria = [c["name"] + (" (retired)" if c["retired"] else "") for c in data["criteria"]]
@@ -126,11 +139,11 @@ class LeaderboardScreen(Screen):
         metrics = [name for name in METRIC_COLUMNS if any(name in row["metrics"] for row in data["leaderboard"])]
         pairwise.add_columns("contestant", "BT score", "win rate", "games", "flags", *metrics)
         for row in data["leaderboard"]:
-            cells = [_interval(s["mean"], s["low"], s["high"]) for s in row["criteria"].values()]
-            rubric.add_row(row["label"], *cells, _num(row["rubric_mean"]))
+            cells = [_interval(s["mean"], s["low"], s["high"], s["n"]) for s in row["criteria"].values()]
+            rubric.add_row(row["name"], *cells, _num(row["rubric_mean"]))
             bt = row["bt"]
             flags = ", ".join(f"{name} {share:.0%}" for name, share in sorted(row["flags"].items()) if share) or "–"
-            pairwise.add_row(row["label"], _interval(bt["score"], bt["low"], bt["high"]),
+            pairwise.add_row(row["name"], _interval(bt["score"], bt["low"], bt["high"], row["pairwise"]["games"]),
                              _num(row["pairwise"]["win_rate"]), str(row["pairwise"]["games"]), flags,
                              *[_num(row["metrics"].get(name)) for name in metrics])
 
@@ -169,8 +182,8 @@ def _canaries(data: dict[str, Any]) -> Table:
     labels = [row["label"] for row in data["leaderboard"]]
     table = Table(expand=True, show_lines=True, padding=(0, 1))
     table.add_column("canary", style="bold", no_wrap=True)
-    for label in labels:
-        table.add_column(label, ratio=1)
+    for row in data["leaderboard"]:
+        table.add_column(row["name"], ratio=1)
     for canary in data["canaries"]:
         cells = []
         for label in labels:
@@ -187,11 +200,11 @@ def _runs(data: dict[str, Any]) -> Group | Text:
     tables = []
     for run in data["runs"]:
         losses = f"loss {_num(run['last_loss'])}, val {_num(run['last_val_loss'])}"
-        table = Table(title=f"{run['run_id']} · {run['method'] or '?'} · {run['status'] or '?'} · {losses}",
+        table = Table(title=f"{run['name']} · {run['method'] or '?'} · {run['status'] or '?'} · {losses}",
                       title_justify="left", expand=True, show_lines=True, padding=(0, 1))
         table.add_column("canary", style="bold", no_wrap=True)
         for checkpoint in run["checkpoints"]:
-            table.add_column(checkpoint["checkpoint"] or "final", ratio=1)
+            table.add_column(report.checkpoint_heading(run, checkpoint), ratio=1)
         canary_ids = sorted({canary for c in run["checkpoints"] for canary in c["outputs"]})
         for canary_id in canary_ids:
             table.add_row(canary_id, *[Text(_clip(c["outputs"][canary_id])) if canary_id in c["outputs"]

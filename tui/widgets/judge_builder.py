@@ -1,9 +1,10 @@
 """The Judge screen's session builder: pick contestants and canaries, a mode and a rater,
-then start (ctrl+g); or pick an open session and resume it (ctrl+o); or run the canaries
-for a workspace model first (ctrl+r).
+then start (ctrl+g); or pick an open session and resume it (ctrl+o); or answer the canaries
+with a workspace model or a run's checkpoint first (ctrl+r), or fill every canary a run's
+checkpoints are missing (ctrl+f).
 
 Identities are fine here: nothing is being rated yet. The widget only gathers choices; the
-screen does the store work.
+screen does the store work (and refreshes the lists as outputs arrive).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets.option_list import Option
 from engine.judge.session import ContestantSummary
 
 MODE_CHOICES = [("rubric: score each output", "rubric"), ("pairwise: the better of two", "pairwise")]
+SEPARATOR = "\x1f"  # between the parts of a canary target's value: never typed in a model name
 
 
 @dataclass(frozen=True)
@@ -28,21 +30,39 @@ class BuilderChoice:
     rater: str
 
 
+@dataclass(frozen=True)
+class CanaryTarget:
+    """What 'Canaries for' points at: a workspace model, or one checkpoint of a run."""
+
+    kind: str  # "model" | "checkpoint"
+    model: str = ""
+    run_id: str = ""
+    step: int = 0
+
+    def value(self) -> str:
+        return SEPARATOR.join((self.kind, self.model, self.run_id, str(self.step)))
+
+    @classmethod
+    def parse(cls, value: str) -> "CanaryTarget":
+        kind, model, run_id, step = value.split(SEPARATOR)
+        return cls(kind=kind, model=model, run_id=run_id, step=int(step))
+
+
 class JudgeBuilder(Vertical):
     """Choices for a new session, the open sessions, and the canary runner."""
 
-    _models: list[str] = []  # the models offered in 'Run canaries for', as last set
+    _targets: list[tuple[str, str]] = []  # the 'Canaries for' options, as last set
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="builder-lists"):
-            with Vertical(classes="builder-column"):
-                yield Label("Contestants (space to toggle)", classes="builder-title")
+            with Vertical(classes="builder-column", id="builder-contestants-column"):
+                yield Label("Contestants (outputs) · space ticks", classes="builder-title")
                 yield SelectionList[str](id="builder-contestants")
             with Vertical(classes="builder-column"):
-                yield Label("Canaries (none ticked = all)", classes="builder-title")
+                yield Label("Canaries (none = all)", classes="builder-title")
                 yield SelectionList[str](id="builder-canaries")
             with Vertical(classes="builder-column"):
-                yield Label("Open sessions (ctrl+o resumes)", classes="builder-title")
+                yield Label("Open sessions", classes="builder-title")
                 yield OptionList(id="builder-sessions")
         with Horizontal(id="builder-form"):
             yield Label("Mode", classes="builder-field")
@@ -50,17 +70,25 @@ class JudgeBuilder(Vertical):
             yield Label("Rater", classes="builder-field")
             yield Input(placeholder="your name (for agreement between raters)", id="builder-rater")
         with Horizontal(id="builder-canary-row"):
-            yield Label("Run canaries for", classes="builder-field")
-            yield Select([], prompt="a workspace model (ctrl+r)", id="builder-canary-model")
+            yield Label("Canaries for", classes="builder-field")
+            yield Select([], prompt="a model or checkpoint (ctrl+r runs, ctrl+f fills a run)",
+                         id="builder-canary-model")
         yield Static(id="builder-status")
 
     def fill(self, contestants: list[ContestantSummary], canary_ids: list[str], sessions: list[dict],
-             models: list[str]) -> None:
-        """Refresh every list, keeping what was ticked where it still exists."""
+             targets: list[tuple[str, str]]) -> None:
+        """Refresh every list, keeping what was ticked (and highlighted) where it still exists.
+
+        `targets` are (prompt, CanaryTarget value) pairs for 'Canaries for'."""
         picked = self.query_one("#builder-contestants", SelectionList)
-        kept = set(picked.selected) or {c.label for c in contestants}
+        known = {option.value for option in picked.options}
+        # New contestants arrive ticked (as all are at first); ones the writer unticked stay unticked.
+        kept = (set(picked.selected) | ({c.label for c in contestants} - known))
+        highlighted = picked.highlighted
         picked.clear_options()
-        picked.add_options([(f"{c.label}  ({c.canaries} canaries)", c.label, c.label in kept) for c in contestants])
+        picked.add_options([(f"{c.name or c.label} ({c.generations})", c.label, c.label in kept) for c in contestants])
+        if highlighted is not None and contestants:
+            picked.highlighted = min(highlighted, len(contestants) - 1)
         canaries = self.query_one("#builder-canaries", SelectionList)
         kept_canaries = set(canaries.selected)
         canaries.clear_options()
@@ -72,10 +100,13 @@ class JudgeBuilder(Vertical):
             id=str(row["id"])) for row in sessions])
         if sessions:
             options.highlighted = 0  # the newest: ctrl+o resumes it without a trip to the list
-        model_select = self.query_one("#builder-canary-model", Select)
-        if models != self._models:  # set_options resets the choice, so only when the list changed
-            self._models = list(models)
-            model_select.set_options([(name, name) for name in models])
+        select = self.query_one("#builder-canary-model", Select)
+        if targets != self._targets:  # set_options resets the choice: keep it when it still exists
+            chosen = None if select.is_blank() else select.value
+            self._targets = list(targets)
+            select.set_options(targets)
+            if chosen is not None and any(value == chosen for _, value in targets):
+                select.value = chosen
 
     def choice(self) -> BuilderChoice:
         return BuilderChoice(
@@ -95,9 +126,9 @@ class JudgeBuilder(Vertical):
             return None
         return int(options.get_option_at_index(options.highlighted).id)
 
-    def canary_model(self) -> str | None:
+    def canary_target(self) -> CanaryTarget | None:
         select = self.query_one("#builder-canary-model", Select)
-        return None if select.is_blank() else str(select.value)
+        return None if select.is_blank() else CanaryTarget.parse(str(select.value))
 
     def set_status(self, message: str, error: bool = False) -> None:
         status = self.query_one("#builder-status", Static)
