@@ -9,17 +9,23 @@ is used — reloading an 8B model per checkpoint would double its memory.
 Results go to `runs/<id>/canaries.jsonl` (one `canary` event a line) and, when the judging
 store is available, into judgments.db as generations labelled `<run-id>/checkpoint-N`, so
 the Judge screen can rate them blind against other runs.
+
+Progress and cancel: `run_canaries` yields a `phase` event ("canaries", done/total) before
+each canary and one when it is through, so a reader can show "canary 3/5". Its
+`should_stop` is polled before each canary and at every token/sampler step inside one, so
+a cancel during a minutes-long canary stops it at once (the unanswered ones are left for
+the Judge screen to fill) instead of making the cancel wait.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.train.events import CanaryEvent, LogEvent
+from engine.train.events import CanaryEvent, LogEvent, PhaseEvent
 
 
 @dataclasses.dataclass
@@ -86,8 +92,14 @@ def _settings(plan: CanaryPlan, canary: Any) -> dict[str, Any]:
     return settings
 
 
-def _generate(loaded: Any, settings: dict[str, Any], prompt: str) -> Any:
-    """Drain one shared-sampler generator and return its FinalFrame."""
+class CanaryStopped(Exception):
+    """`should_stop` turned true while a canary was being generated."""
+
+
+def _generate(loaded: Any, settings: dict[str, Any], prompt: str,
+              should_stop: Callable[[], bool] = lambda: False) -> Any:
+    """Drain one shared-sampler generator and return its FinalFrame (CanaryStopped when
+    `should_stop()` turns true between two frames)."""
     if settings["sampler"] == "causal":
         from engine.sample.causal import stream_causal
 
@@ -99,6 +111,9 @@ def _generate(loaded: Any, settings: dict[str, Any], prompt: str) -> Any:
         known = {field.name for field in dataclasses.fields(SamplerSettings)}
         stream = sample(loaded, prompt, SamplerSettings(**{k: v for k, v in settings.items() if k in known}))
     while True:
+        if should_stop():
+            stream.close()
+            raise CanaryStopped
         try:
             next(stream)
         except StopIteration as stop:
@@ -156,10 +171,14 @@ class _Recorder:
         })
 
 
-def run_canaries(plan: CanaryPlan, loaded: Any, step: int, checkpoint: str | None = None) -> Iterator[Any]:
-    """Answer every canary with the in-memory model; yields CanaryEvent (or LogEvent on trouble)."""
+def run_canaries(plan: CanaryPlan, loaded: Any, step: int, checkpoint: str | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+    """Answer every canary with the in-memory model; yields PhaseEvent before each canary and
+    at the end, CanaryEvent per answer (LogEvent on trouble). Stops early when `should_stop()`."""
     if not plan.canaries:
         return
+    total = len(plan.canaries)
+    detail = "base" if checkpoint is None else Path(checkpoint).name
     import torch
 
     recorder = _Recorder(plan)
@@ -170,8 +189,12 @@ def run_canaries(plan: CanaryPlan, loaded: Any, step: int, checkpoint: str | Non
     model = loaded.model
     was_training = model.training
     model.eval()
+    answered = 0
     try:
-        for canary in plan.canaries:
+        for index, canary in enumerate(plan.canaries):
+            if should_stop():
+                break
+            yield PhaseEvent(phase="canaries", step=step, done=index, total=total, detail=detail)
             try:
                 settings = _settings(plan, canary)
                 identity = recorder.identity(canary, settings, adapter_hash)
@@ -181,18 +204,23 @@ def run_canaries(plan: CanaryPlan, loaded: Any, step: int, checkpoint: str | Non
                 else:
                     started = time.perf_counter()
                     with torch.no_grad():
-                        final = _generate(loaded, settings, canary.prompt)
+                        final = _generate(loaded, settings, canary.prompt, should_stop)
                     seconds = time.perf_counter() - started
                     text = final.text
                     if identity:
                         recorder.record(identity=identity, canary=canary, settings=settings, final=final,
                                         seconds=seconds, step=step, checkpoint=checkpoint,
                                         adapter_path=adapter_path, adapter_hash=adapter_hash)
+            except CanaryStopped:
+                yield LogEvent(level="info", message=f"canary {canary.id} at step {step} stopped by the cancel")
+                break
             except Exception as error:  # noqa: BLE001 - a canary failure must not end training
                 yield LogEvent(level="warning", message=f"canary {canary.id} at step {step} failed: {error!r}")
                 continue
+            answered += 1
             yield CanaryEvent(step=step, canary_id=canary.id, prompt=canary.prompt, text=text,
                               seed=plan.seed, settings=settings, seconds=round(seconds, 3))
+        yield PhaseEvent(phase="canaries", step=step, done=answered, total=total, detail=detail)
     finally:
         if was_training:
             model.train()

@@ -20,6 +20,7 @@ from engine.atomic import write_atomic
 METHODS = ("lora", "qlora", "full", "diffusion")
 TEMPLATES = ("auto", "chat", "plain")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+MAX_LABEL_LENGTH = 40  # run labels are shown in table columns and leaderboard headers
 
 # Learning rates by (objective, how weights are updated). LoRA trains a few small matrices
 # from zero, so it wants a much larger step than full fine-tuning of pretrained weights.
@@ -63,6 +64,7 @@ class TrainConfig:
     """One training run. Field comments are the documentation; `--help` repeats them."""
 
     # What to train on -------------------------------------------------------------------
+    label: str = ""  # the run's short name ("demo-ar lora #3"); "": named when the run starts
     model: str = "demo-ar"  # workspace model name or a local folder / cached HF id
     method: str = "lora"  # lora | qlora | full | diffusion (full weights, masked-diffusion objective)
     pairs: str = "data/pairs.jsonl"  # pairs file, relative to the workspace
@@ -132,6 +134,8 @@ def validate_config(config: TrainConfig, source: str = "<config>") -> None:
     def bad(field: str, message: str) -> ConfigError:
         return ConfigError(f"{source}: {field} = {getattr(config, field)!r}: {message}")
 
+    if "\n" in config.label or len(config.label) > MAX_LABEL_LENGTH:
+        raise bad("label", f"one line of at most {MAX_LABEL_LENGTH} characters")
     if config.method not in METHODS:
         raise bad("method", f"expected one of {', '.join(METHODS)}")
     if config.template not in TEMPLATES:

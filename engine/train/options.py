@@ -30,6 +30,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, workspace_flag: bool
              "restored); RUN_DIR defaults to --out or the folder of --config")
     add("--json", action="store_true", default=S,
         help="print one JSON event per line on stdout (the protocol in engine/train/events.py)")
+    add("--label", default=S,
+        help='short name for the run, shown in the runs list and judging (default: "<model> <method> #N")')
     add("--model", default=S, help="workspace model name (demo-ar, demo-diffusion, …) or a model folder")
     add("--method", choices=METHODS, default=S,
         help="lora, qlora (4-bit NF4 base + LoRA), full (all weights), or diffusion "

@@ -4,6 +4,7 @@
 line to `runs/<id>/events.jsonl` (canary events also to canaries.jsonl), prints it on
 stdout (the JSON line with --json, else `human_line`), keeps status.json current, and
 mirrors metrics into the judging store through `StoreLink`. Other ranks emit nothing.
+stdout is best effort: once it is gone (broken pipe) the run keeps writing its files.
 """
 
 from __future__ import annotations
@@ -45,20 +46,27 @@ class RunLog:
         if event.kind == "canary":
             self._canaries.write(line + "\n")
             self._canaries.flush()
-        if self.json_mode:
-            self.stdout.write(line + "\n")
-        else:
-            self.stdout.write(human_line(event) + "\n")
-        self.stdout.flush()
+        self._print(line if self.json_mode else human_line(event))
         self._track(event)
         if self.store is not None:
             self.store.on_event(event)
+
+    def _print(self, text: str) -> None:
+        """stdout is a convenience copy: when nobody reads it any more (the app that started
+        the run quit and left it running), the run goes on writing events.jsonl."""
+        if self.stdout is None:
+            return
+        try:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.stdout = None
 
     def _track(self, event: Any) -> None:
         """Keep status.json in step with the events that change it."""
         if event.kind == "start":
             self.update_status(status="running", step=event.start_step, max_steps=event.max_steps,
-                               run_id=event.run_id, world_size=event.world_size)
+                               run_id=event.run_id, world_size=event.world_size, label=event.label)
         elif event.kind == "checkpoint":
             self.update_status(step=event.step, last_checkpoint=event.path)
         elif event.kind == "done":
@@ -102,6 +110,10 @@ def human_line(event: Any) -> str:
                 f"training loss fell to {event.train_loss:.4f} - the model may be memorising.{action}")
     if kind == "log":
         return f"[{event.level}] {event.message}"
+    if kind == "phase":
+        counted = f" {event.done}/{event.total}" if event.total else ""
+        detail = f" ({event.detail})" if event.detail else ""
+        return f"{event.phase}{counted}{detail} at step {event.step}"
     if kind == "error":
         return f"error ({event.to_dict()['kind']}): {event.message}\n  advice: {event.advice}"
     if kind == "done":

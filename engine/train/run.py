@@ -41,7 +41,7 @@ from engine.train.config import (
     objective_for,
     save_config,
 )
-from engine.train.events import DoneEvent, ErrorEvent, LogEvent, StartEvent
+from engine.train.events import CanaryEvent, DoneEvent, ErrorEvent, LogEvent, PhaseEvent, StartEvent
 from engine.train.record import RunLog, StoreLink, human_line, now_utc, sha256_file
 
 OOM_ADVICE = (
@@ -217,6 +217,7 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
         run_dir = workspace.runs_dir / new_run_id(entry.name, config.method)
     run_dir = Path(_agree(str(run_dir.resolve()), rank, use_cpu))
     run_id = run_dir.name
+    config = _labelled(config, workspace, entry.name, rank, use_cpu)
     log = RunLog(run_dir, is_main=rank.is_main, json_mode=json_mode, stdout=out)
     session = _Session(workspace, config, entry, run_dir, run_id, rank, log, cancel, resume_dir, use_cpu)
     session.resume_checkpoint = resume_checkpoint
@@ -224,6 +225,16 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
         return session.run(started)
     finally:
         log.close()
+
+
+def _labelled(config: TrainConfig, workspace: Any, model_name: str, rank: Rank, use_cpu: bool) -> TrainConfig:
+    """The config with its label: the writer's, or "<model> <method> #N" (rank 0 counts the runs)."""
+    if config.label:
+        return config
+    from engine.train.runs import default_label
+
+    label = default_label(workspace.runs_dir, config.model, config.method) if rank.is_main else ""
+    return dataclasses.replace(config, label=_agree(label, rank, use_cpu) or model_name)
 
 
 def _quiet_progress_bars() -> None:
@@ -253,6 +264,8 @@ class _Session:
         self.callback = None
         self.step = 0
         self.resume_checkpoint: Path | None = None  # a specific checkpoint-N to resume from
+        self.clock = None  # engine.train.progress.RunClock, once the Trainer is built
+        self.canaries_skipped = 0  # canaries not answered because of a cancel
 
     def run(self, started: float) -> int:
         from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
@@ -296,7 +309,8 @@ class _Session:
         resumable = status in ("cancelled", "failed") and (error_event is None or error_event.resumable)
         self.log.emit(DoneEvent(status=status, step=self.step, run_dir=str(self.run_dir),
                                 last_checkpoint=last, resumable=resumable,
-                                seconds=round(time.perf_counter() - started, 3)))
+                                seconds=round(time.perf_counter() - started, 3),
+                                canaries_skipped=self.canaries_skipped))
         return 1 if status == "failed" else 0
 
     def _error(self, kind: str, error: BaseException, advice: str, resumable: bool = False) -> ErrorEvent:
@@ -328,6 +342,7 @@ class _Session:
         from engine.train import data as train_data
 
         config, entry, log = self.config, self.entry, self.log
+        log.emit(PhaseEvent(phase="loading", step=0, detail=entry.name))
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)
         device = self._device()
@@ -374,7 +389,7 @@ class _Session:
             resumed_from=self._checkpoint_to_resume(), world_size=self.rank.world_size,
             train_examples=len(train_examples), val_examples=len(val_examples),
             skipped_examples=skipped + skipped_val, trainable_parameters=trainable, total_parameters=total,
-            lr=lr, lr_note=lr_note,
+            lr=lr, lr_note=lr_note, label=config.label,
         ))
         self.step = start_step
         for problem in problems[:10]:
@@ -393,6 +408,7 @@ class _Session:
             self._run_canaries(canary_plan, loaded, step=0)
         if self.cancel():
             return None
+        self.callback.phase("training", start_step)
         return trainer
 
     def _device(self) -> str:
@@ -459,10 +475,30 @@ class _Session:
         )
 
     def _run_canaries(self, plan: Any, loaded: Any, step: int, checkpoint: str | None = None) -> None:
+        """Answer the canaries, unless a cancel came first: a cancel must land in seconds, and
+        the Judge screen can fill a checkpoint's missing canaries later. A cancel arriving
+        mid-way stops them too; `canaries_skipped` counts what was left out."""
         from engine.train import canaries
 
-        for event in canaries.run_canaries(plan, loaded, step, checkpoint):
+        total = len(plan.canaries)
+        if self.cancel():
+            self.canaries_skipped = total
+            where = Path(checkpoint).name if checkpoint else "the base model"
+            self.log.emit(LogEvent(level="info", message=(
+                f"cancelled: {total} canaries of {where} skipped (the Judge screen can fill them)")))
+            return
+        answered = 0
+        for event in canaries.run_canaries(plan, loaded, step, checkpoint, should_stop=self.cancel):
+            if isinstance(event, CanaryEvent):
+                answered += 1
+                if self.clock is not None:
+                    self.clock.canary_seconds.append(event.seconds)
+            elif isinstance(event, PhaseEvent) and self.clock is not None:
+                left = (event.total or 0) - event.done
+                event = dataclasses.replace(event, eta_s=self.clock.eta(step, canaries_left_now=left))
             self.log.emit(event)
+        if self.cancel() and answered < total:
+            self.canaries_skipped = total - answered
 
     def _trainable_model(self, loaded: Any, objective: str, quantised: bool) -> Any:
         config, model = self.config, loaded.model
@@ -542,11 +578,17 @@ class _Session:
             collator = CausalCollator(pad_token_for(loaded.tokenizer))
         else:
             collator = DiffusionCollator(eos_id)
+        from engine.train.progress import RunClock
+
+        self.clock = RunClock(
+            max_steps=config.max_steps or _epoch_steps(len(train_examples), config, self.rank.world_size),
+            eval_every=config.eval_every if evaluate else 0, save_every=config.save_every,
+            canaries_per_checkpoint=len(canary_plan.canaries) if canary_plan is not None else 0)
         callback = EventCallback(
             emit=self.log.emit, is_main=self.rank.is_main, world_size=self.rank.world_size,
             cancel_requested=self.cancel, early_stop=config.early_stop, patience=config.memorisation_patience,
             on_checkpoint=(lambda step, path, model: self._run_canaries(canary_plan, loaded, step, path))
-            if canary_plan is not None else None,
+            if canary_plan is not None else None, clock=self.clock,
         )
         trainer = VoicebenchTrainer(
             model=loaded.model, args=args, data_collator=collator,

@@ -9,6 +9,12 @@ No torch and no textual here: the Train screen lists runs and draws curves from 
     runs = list_runs(workspace.runs_dir)
     curves = read_curves(runs[0].path / "events.jsonl")
     rows = config_diff(runs[0].config, runs[1].config)   # [("lr", 0.001, 0.0005), …]
+    checkpoint_label(runs[0], 20)                          # "demo-ar lora #3 @ step 20"
+
+Labels: a run's name is `label` in its config.toml (TrainConfig.label, set by the writer
+or `default_label` when the run starts). Runs from before labels show their folder name
+without the "-<model>-<method>" tail. `checkpoint_label` is the one way every screen and
+report names a checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -69,6 +76,39 @@ class RunSummary:
     config: dict[str, Any]  # config.toml as read; {} when missing or unreadable (see `problem`)
     world_size: int = 1  # processes it trained with (resume with the same number)
     problem: str = ""  # why a file could not be read, shown instead of failing
+    pid: int | None = None  # the training process status.json names (alive while status is running)
+
+    @property
+    def label(self) -> str:
+        """The run's name: its config's label, else its folder name without the model/method tail."""
+        return str(self.config.get("label") or "") or short_run_id(self.run_id, self.model, self.method)
+
+
+def short_run_id(run_id: str, model: str, method: str) -> str:
+    """"20260102-090000-demo-ar-lora" -> "20260102-090000" (model and method are shown apart)."""
+    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "-", model.rsplit("/", 1)[-1]).strip("-").lower()
+    return run_id.removesuffix(f"-{model_slug}-{method}") or run_id
+
+
+def run_label(run: RunSummary | str | Path) -> str:
+    """The name of a run given as a RunSummary or its folder."""
+    if not isinstance(run, RunSummary):
+        run = read_run(Path(run))
+    return run.label
+
+
+def checkpoint_label(run: RunSummary | str | Path, step: int | None) -> str:
+    """How every screen names a checkpoint: "demo-ar lora #3 @ step 20" (the run's label
+    alone when `step` is None). `run` is a RunSummary or the run folder."""
+    label = run_label(run)
+    return label if step is None else f"{label} @ step {step}"
+
+
+def default_label(runs_dir: str | Path, model: str, method: str) -> str:
+    """"<model> <method> #N", N one more than the runs of that model and method under runs_dir."""
+    name = Path(model).name if "/" in model else model
+    runs = [run for run in list_runs(runs_dir) if run.config.get("model") == model and run.method == method]
+    return f"{name} {method} #{len(runs) + 1}"
 
 
 def _number(value: Any) -> float | None:
@@ -163,6 +203,7 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
         config=config,
         world_size=_int(status.get("world_size")) or 1,
         problem=problem,
+        pid=pid if isinstance(pid, int) else None,
     )
 
 

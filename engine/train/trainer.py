@@ -11,7 +11,9 @@ and data order — and changes only the loss:
   its own generator reseeded at every evaluation, so val losses compare across steps.
 
 `EventCallback` runs on every rank (cancel and early stop must be agreed by all ranks)
-but only rank 0 emits.
+but only rank 0 emits. It times steps, evaluations and saves on a `RunClock`
+(engine/train/progress.py) so every `step` and `phase` event carries an ETA that includes
+them, and it announces the evaluation and saving phases before they start.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from engine.train.events import CheckpointEvent, EvalEvent, LogEvent, MemorisationEvent, StepEvent
+from engine.train.events import CheckpointEvent, EvalEvent, LogEvent, MemorisationEvent, PhaseEvent, StepEvent
+from engine.train.progress import RunClock
 
 
 class VoicebenchTrainer(Trainer):
@@ -123,7 +126,7 @@ class EventCallback(TrainerCallback):
 
     def __init__(self, *, emit: Callable[[Any], None], is_main: bool, world_size: int,
                  cancel_requested: Callable[[], bool], early_stop: bool, patience: int,
-                 on_checkpoint: Callable[[int, str, Any], None] | None = None):
+                 on_checkpoint: Callable[[int, str, Any], None] | None = None, clock: RunClock | None = None):
         self.emit = emit if is_main else (lambda event: None)
         self.is_main = is_main
         self.world_size = world_size
@@ -140,6 +143,9 @@ class EventCallback(TrainerCallback):
         self._last_time = self._started
         self._last_tokens = 0
         self._start_step: int | None = None
+        self.clock = clock
+        self._step_started: float | None = None
+        self._phase_started = 0.0  # when the evaluation or save in progress began
 
     # --- helpers ---------------------------------------------------------------------------
     def _agreed(self, flag: bool, args: Any) -> bool:
@@ -154,8 +160,33 @@ class EventCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._start_step = state.global_step
         self._started = self._last_time = time.perf_counter()
+        if self.clock is not None:
+            self.clock.max_steps = state.max_steps
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
+
+    def phase(self, phase: str, step: int, *, save_pending: bool = False, canaries_left: int = 0,
+              **fields: Any) -> None:
+        """Announce a phase with the run's ETA, counting the work still ahead in this step
+        (its evaluation, its save and that save's canaries, canaries not yet answered)."""
+        eta = None
+        if self.clock is not None:
+            eta = self.clock.eta(step, evaluation_pending=phase == "evaluation",
+                                 save_pending=save_pending or phase == "saving", canaries_left_now=canaries_left)
+        self.emit(PhaseEvent(phase=phase, step=step, eta_s=eta, **fields))
+
+    def _begin_phase_after_step(self, state, control) -> None:
+        """After a step's log: say whether an evaluation or a save comes next."""
+        self._phase_started = time.perf_counter()
+        if control.should_evaluate:
+            self.phase("evaluation", state.global_step, save_pending=bool(control.should_save))
+        elif control.should_save:
+            self.phase("saving", state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self._step_started is not None and self.clock is not None:
+            self.clock.step_seconds.append(time.perf_counter() - self._step_started)
         if self._agreed(self.cancel_requested(), args):
             # Finish this step, save it, stop: the run can resume from exactly here.
             self.emit(LogEvent(level="info", message=(
@@ -176,7 +207,11 @@ class EventCallback(TrainerCallback):
         self._last_time, self._last_tokens = now, tokens
         done_here = state.global_step - (self._start_step or 0)
         elapsed = now - self._started
-        eta = (state.max_steps - state.global_step) * elapsed / done_here if done_here > 0 else None
+        if self.clock is not None:
+            eta = self.clock.eta(state.global_step, evaluation_pending=bool(control.should_evaluate),
+                                 save_pending=bool(control.should_save))
+        else:
+            eta = (state.max_steps - state.global_step) * elapsed / done_here if done_here > 0 else None
         loss = float(logs["loss"])
         self._train_losses.append(loss)
         grad_norm = logs.get("grad_norm")
@@ -188,11 +223,14 @@ class EventCallback(TrainerCallback):
             world_size=self.world_size, elapsed_s=round(elapsed, 3),
             eta_s=None if eta is None else round(eta, 2),
         ))
+        self._begin_phase_after_step(state, control)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not metrics or "eval_loss" not in metrics:
             return
         val_loss = float(metrics["eval_loss"])
+        if self.clock is not None:
+            self.clock.eval_seconds.append(time.perf_counter() - self._phase_started)
         self.emit(EvalEvent(step=state.global_step, val_loss=val_loss))
         train_loss = sum(self._train_losses) / len(self._train_losses) if self._train_losses else None
         self._train_losses = []
@@ -209,13 +247,22 @@ class EventCallback(TrainerCallback):
                 self.stopped_early = True
                 control.should_save = True
                 control.should_training_stop = True
+        self._phase_started = time.perf_counter()
+        if control.should_save:
+            self.phase("saving", state.global_step)
+        else:
+            self.phase("training", state.global_step)
         return control
 
     def on_save(self, args, state, control, **kwargs):
         path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
         self.last_checkpoint = path
+        if self.clock is not None:
+            self.clock.save_seconds.append(time.perf_counter() - self._phase_started)
         self.emit(CheckpointEvent(step=state.global_step, path=path))
         if self.on_checkpoint is not None and self.is_main:
             self.on_checkpoint(state.global_step, path, kwargs.get("model"))
+        if not control.should_training_stop and state.global_step < state.max_steps:
+            self.phase("training", state.global_step)
         # Canaries take time that is not training time; do not let them skew tokens/s.
         self._last_time = time.perf_counter()

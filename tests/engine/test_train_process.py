@@ -77,7 +77,8 @@ def test_torchrun_two_cpu_ranks_report_world_size_two_once(workspace, tiny_llama
     # Only rank 0 prints: each step exactly once, each saying there are two ranks.
     assert [event["step"] for event in steps] == [1, 2, 3]
     assert all(event["world_size"] == 2 for event in steps)
-    assert events[0]["world_size"] == 2 and events[-1]["status"] == "done"
+    start = next(event for event in events if event["event"] == "start")
+    assert start["world_size"] == 2 and events[-1]["status"] == "done"
     # Two ranks of batch 1 take 4 train pairs through one epoch in 2 steps.
     assert steps[1]["epoch"] == pytest.approx(1.0)
     assert (workspace / "runs" / "ddp" / "checkpoints" / "checkpoint-3" / "adapter_model.safetensors").exists()

@@ -45,12 +45,14 @@ def workspace(tmp_path) -> Path:
     return tmp_path
 
 
-def train(workspace: Path, **overrides):
-    """Run in-process with --json; returns (exit code, events as dicts)."""
+def train(workspace: Path, *, with_phases: bool = False, **overrides):
+    """Run in-process with --json; returns (exit code, events as dicts), `phase` progress
+    lines left out unless `with_phases`."""
     out = io.StringIO()
     settings = {"canaries": "none", "batch_size": 4, "eval_every": 0, "save_every": 0, **overrides}
     code = run_training(workspace, settings, json_mode=True, stdout=out)
-    return code, [json.loads(line) for line in out.getvalue().splitlines()]
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    return code, [event for event in events if with_phases or event["event"] != "phase"]
 
 
 def of(events, kind):
@@ -75,7 +77,8 @@ def test_lora_run_lowers_loss_and_records_the_run(workspace, tiny_llama_dir):
     assert Path(done["last_checkpoint"]) == run_dir / "checkpoints" / "checkpoint-6"
     assert (run_dir / "checkpoints" / "checkpoint-6" / "adapter_model.safetensors").exists()
     # The run folder: every event in events.jsonl, the resolved config, status and the data hash.
-    assert [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()] == events
+    recorded = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [event for event in recorded if event["event"] != "phase"] == events
     config = load_config(run_dir / "config.toml")
     assert config.lr == 2e-2 and config.method == "lora" and config.max_steps == 6
     assert json.loads((run_dir / "status.json").read_text())["status"] == "done"
@@ -90,6 +93,7 @@ def test_full_fine_tuning_of_gpt2_through_the_cli(workspace, tiny_gpt2_dir, caps
                  "--lr", "3e-3", "--max-steps", "5", "--out", "runs/full", "--canaries", "none",
                  "--eval-every", "0", "--json"])
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    events = [event for event in events if event["event"] != "phase"]
     assert code == 0
     losses = [event["loss"] for event in of(events, "step")]
     assert len(losses) == 5 and losses[-1] < losses[0] - 0.05
@@ -152,6 +156,7 @@ def test_resume_continues_at_the_next_step_with_the_same_state(workspace, tiny_l
     out = io.StringIO()
     code = run_training(workspace, {}, resume="runs/resumed", json_mode=True, stdout=out)
     resumed = [json.loads(line) for line in out.getvalue().splitlines()]
+    resumed = [event for event in resumed if event["event"] != "phase"]
     assert code == 0
     assert resumed[0]["start_step"] == 2 and resumed[0]["resumed_from"].endswith("checkpoint-2")
     assert [event["step"] for event in of(resumed, "step")] == [3, 4]

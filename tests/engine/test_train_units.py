@@ -18,6 +18,7 @@ from engine.train.events import (
     EvalEvent,
     LogEvent,
     MemorisationEvent,
+    PhaseEvent,
     StartEvent,
     StepEvent,
     parse_event,
@@ -169,6 +170,7 @@ def _one_of_each():
         LogEvent(level="warning", message="w"),
         ErrorEvent(error_kind="oom", message="m", advice="a", step=2, resumable=True),
         DoneEvent(status="failed", step=2, run_dir="/r", last_checkpoint=None, resumable=True, seconds=1.0),
+        PhaseEvent(phase="canaries", step=20, done=3, total=5, detail="checkpoint-20", eta_s=12.5),
     ]
 
 
