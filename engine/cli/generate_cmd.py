@@ -126,7 +126,8 @@ def _generate(args: argparse.Namespace, entry: Any, settings: Any, family: str |
     from engine.models.loading import DIFFUSION_FAMILIES, load_model
 
     loaded = load_model(
-        entry.path, family=family, trust_remote_code=entry.trust_remote_code, load_in_4bit=entry.load_in_4bit
+        entry.path, family=family, trust_remote_code=entry.trust_remote_code, load_in_4bit=entry.load_in_4bit,
+        adapter=entry.adapter,
     )
     if loaded.family in DIFFUSION_FAMILIES:
         frames = sample(loaded, args.prompt, settings)

@@ -92,14 +92,16 @@ class SamplerService:
             self.emit({"event": "error", "run": request.get("run"), "message": describe(error)})
 
     def _load(self, model: dict[str, Any]) -> Any:
-        key = (model["path"], model.get("family"), bool(model.get("trust_remote_code")), bool(model.get("load_in_4bit")))
+        key = (model["path"], model.get("family"), bool(model.get("trust_remote_code")), bool(model.get("load_in_4bit")),
+               model.get("adapter"))
         with self._load_lock:
             if key not in self._models:
                 from engine.models.loading import load_model
 
                 self._models[key] = load_model(model["path"], family=model.get("family"),
                                                trust_remote_code=bool(model.get("trust_remote_code")),
-                                               load_in_4bit=bool(model.get("load_in_4bit")))
+                                               load_in_4bit=bool(model.get("load_in_4bit")),
+                                               adapter=model.get("adapter"))
             return self._models[key]
 
     def _sample(self, request: dict[str, Any], cancelled: threading.Event) -> None:

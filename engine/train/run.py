@@ -479,10 +479,12 @@ class _Session:
                 model, use_gradient_checkpointing=wants_checkpointing,
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.method in ("lora", "qlora"):
+            from engine.models.portable import base_reference
             from engine.train.lora import apply_lora
 
             model, _ = apply_lora(model, family=loaded.family, rank=config.lora_rank, alpha=config.lora_alpha,
-                                  dropout=config.lora_dropout, targets=config.lora_targets, source=self.entry.name)
+                                  dropout=config.lora_dropout, targets=config.lora_targets, source=self.entry.name,
+                                  base_reference=base_reference(self.workspace, config.model))
         else:
             for parameter in model.parameters():
                 parameter.requires_grad_(True)
