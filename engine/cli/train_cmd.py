@@ -28,4 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle_train(args: argparse.Namespace) -> int:
     from engine.train.__main__ import run_from_args
 
+    if getattr(args, "method", None) == "dpo":  # refuse before a run folder exists: exit 2, one line
+        import sys
+
+        from engine.train.dpo import refusal
+        from engine.workspace import Workspace, WorkspaceError
+
+        try:
+            reason = refusal(Workspace.open(args.workspace), getattr(args, "model", "demo-ar"))
+        except WorkspaceError as error:
+            reason = str(error)
+        if reason:
+            print(f"voicebench train: {reason}", file=sys.stderr)
+            return 2
+
     return run_from_args(args)

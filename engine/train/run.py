@@ -327,6 +327,10 @@ class _Session:
         from engine.models.loading import load_model
         from engine.train import data as train_data
 
+        if self.config.method == "dpo":  # preference training: its own data and trainer (engine/train/dpo.py)
+            from engine.train.dpo import prepare
+
+            return prepare(self)
         config, entry, log = self.config, self.entry, self.log
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)
