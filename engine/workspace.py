@@ -15,6 +15,8 @@ from typing import Any
 from engine.settings import Key, NamedTables, SettingsError, Table, read_settings
 
 CONFIG_NAME = "voicebench.toml"
+# The workspace model that always means "my current version" (engine/models/versions.py).
+VOICE_MODEL = "voice"
 # "owner/name" as the Hugging Face Hub spells a model id; "./x", "/x", "~/x" and deeper
 # paths are folders.
 HUB_ID = re.compile(r"[\w\-][\w.\-]*/[\w.\-]+")
@@ -38,6 +40,7 @@ class ModelEntry:
     trust_remote_code: bool = False  # only ever True when the config says so
     context_length: int | None = None  # token budget for pairs; None = from model config
     load_in_4bit: bool = False  # QLoRA / memory-saving loads on a GPU box
+    adapter: str | None = None  # a peft adapter folder applied on top (the `voice` model's current version)
 
 
 # Shipped defaults: the demo models run anywhere; the real ones are configuration for a
@@ -127,6 +130,10 @@ class Workspace:
         as typed.
         """
         configured = name_or_path in self.models
+        if name_or_path == VOICE_MODEL and not configured:
+            from engine.models.versions import current_voice_entry
+
+            return current_voice_entry(self)
         if configured:
             entry = self.models[name_or_path]
         else:

@@ -35,7 +35,18 @@ def handle_train(args: argparse.Namespace) -> int:
     from engine.train.__main__ import run_from_args
     from engine.train.options import config_overrides
     from engine.train.run import resolve_settings
-    from engine.workspace import Workspace
+    from engine.workspace import Workspace, WorkspaceError
+
+    if getattr(args, "method", None) == "dpo":  # refuse before a run folder exists: exit 2, one line
+        from engine.train.dpo import refusal
+
+        try:
+            reason = refusal(Workspace.open(args.workspace), getattr(args, "model", "demo-ar"))
+        except WorkspaceError as error:
+            reason = str(error)
+        if reason:
+            print(f"voicebench train: {reason}", file=sys.stderr)
+            return 2
 
     # Settings are checked here first, so a bad voicebench.toml, config or flag ends like
     # every other command's bad input (exit 2, one line, nothing written); the run itself

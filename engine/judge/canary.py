@@ -223,6 +223,9 @@ def describe_contestant(db: Database, workspace: Workspace, model: str, adapter:
     from engine.models.loading import resolve_model_path
 
     entry = workspace.model(model)
+    if entry.adapter and not adapter:  # the `voice` model: its current version's adapter
+        adapter = entry.adapter
+        label = label or entry.name
     model_path = str(Path(resolve_model_path(entry.path)).resolve())
     family = read_family(model_path, entry.family)
     model_hash = store.cached_content_hash(db, model_path)

@@ -244,6 +244,35 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_versions(db: Database) -> None:
+    """Versions of the writer's model (engine/models/versions.py) and their history.
+
+    versions(id, name UNIQUE "vN", number UNIQUE, path (relative to the workspace), kind
+    "adapter"|"full", base_model (workspace name or Hub id), content_hash (of the copied
+    weights), source_hash (of the checkpoint they came from; generations made at that
+    checkpoint carry it as adapter_hash), run_id, checkpoint, step, pairs_hash,
+    settings_json, note, verdict ("better"|"not distinguishable"|"worse"|"untested"),
+    forced 0/1, gate_json, created_at);
+    version_events(id, version_id→versions, action "promote"|"rollback", note, at): the
+    newest event names the current version.
+    """
+    db["versions"].create(
+        {"id": int, "name": str, "number": int, "path": str, "kind": str, "base_model": str,
+         "content_hash": str, "source_hash": str, "run_id": str, "checkpoint": str, "step": int,
+         "pairs_hash": str, "settings_json": str, "note": str, "verdict": str, "forced": int,
+         "gate_json": str, "created_at": str},
+        pk="id", not_null={"name", "number", "path", "kind", "content_hash"}, defaults={"forced": 0},
+    )
+    db["versions"].create_index(["name"], unique=True)
+    db["versions"].create_index(["number"], unique=True)
+    db["versions"].create_index(["content_hash"])
+    db["version_events"].create(
+        {"id": int, "version_id": int, "action": str, "note": str, "at": str},
+        pk="id", foreign_keys=[("version_id", "versions", "id")], not_null={"version_id", "action"},
+    )
+
+
 # Opening -----------------------------------------------------------------------------------
 def open_store(path: str | Path | None = None, *, memory: bool = False, read_only: bool = False) -> Database:
     """Open (creating if needed) the store at `path`, or an in-memory one.

@@ -110,14 +110,14 @@ def load_entry(entry: ModelEntry, *, dtype: str | None = None, device: str | Non
     to load; the entry alone decides family, remote code and 4-bit quantisation.
     """
     return load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
-                      load_in_4bit=entry.load_in_4bit, dtype=dtype, device=device)
+                      load_in_4bit=entry.load_in_4bit, dtype=dtype, device=device, adapter=entry.adapter)
 
 
 def entry_from_request(model: dict[str, Any]) -> ModelEntry:
-    """The entry a sampler-process request names ({path, family, trust_remote_code, load_in_4bit})."""
+    """The entry a sampler-process request names ({path, family, trust_remote_code, load_in_4bit, adapter})."""
     return ModelEntry(name=str(model.get("name") or model["path"]), path=str(model["path"]),
                       family=model.get("family"), trust_remote_code=bool(model.get("trust_remote_code")),
-                      load_in_4bit=bool(model.get("load_in_4bit")))
+                      load_in_4bit=bool(model.get("load_in_4bit")), adapter=model.get("adapter"))
 
 
 def load_model(
@@ -128,8 +128,12 @@ def load_model(
     load_in_4bit: bool = False,
     dtype: str | None = None,
     device: str | None = None,
+    adapter: str | None = None,
 ) -> LoadedModel:
     """Load model and tokenizer from a local folder (or the HF cache).
+
+    `adapter` is a peft adapter folder (a version's or a checkpoint's) merged into the
+    weights after loading, so sampling runs as fast as the base model.
 
     `dtype` is "float32", "bfloat16" or "float16" (None: float32 on CPU, bfloat16 on GPU).
     `load_in_4bit` quantises linear layers to NF4 with bitsandbytes (QLoRA).
@@ -184,6 +188,11 @@ def load_model(
         model = AutoModel.from_pretrained(folder, **kwargs)
     if not load_in_4bit:
         model.to(device)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+        model = model.merge_and_unload() if not load_in_4bit else model  # 4-bit weights cannot absorb it
     model.eval()
     tokenizer = load_tokenizer(folder, trust_remote_code=tokenizer_trust)
     return LoadedModel(model=model, tokenizer=tokenizer, family=family, path=folder)

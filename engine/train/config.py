@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.atomic import write_atomic
 
-METHODS = ("lora", "qlora", "full", "diffusion")
+METHODS = ("lora", "qlora", "full", "diffusion", "dpo")
 TEMPLATES = ("auto", "chat", "plain")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 MAX_LABEL_LENGTH = 40  # run labels are shown in table columns and leaderboard headers
@@ -66,7 +66,7 @@ class TrainConfig:
     # What to train on -------------------------------------------------------------------
     label: str = ""  # the run's short name ("demo-ar lora #3"); "": named when the run starts
     model: str = "demo-ar"  # workspace model name or a local folder / cached HF id
-    method: str = "lora"  # lora | qlora | full | diffusion (full weights, masked-diffusion objective)
+    method: str = "lora"  # lora | qlora | full | diffusion (full weights, masked-diffusion objective) | dpo (LoRA, preference pairs)
     pairs: str = "data/pairs.jsonl"  # pairs file, relative to the workspace
     template: str = "auto"  # auto (chat template if the tokenizer has one, plain for GPT-2) | chat | plain
 

@@ -68,8 +68,14 @@ def resolve_targets(model: Any, targets: list[str] | None, family: str, source: 
 
 
 def apply_lora(model: Any, *, family: str, rank: int, alpha: int, dropout: float,
-               targets: list[str] | None, source: str = "model") -> tuple[Any, list[str]]:
-    """Wrap `model` with fresh LoRA adapters on the resolved targets; returns (peft model, names)."""
+               targets: list[str] | None, source: str = "model",
+               base_reference: str | None = None) -> tuple[Any, list[str]]:
+    """Wrap `model` with fresh LoRA adapters on the resolved targets; returns (peft model, names).
+
+    `base_reference` (engine.models.portable.base_reference) is what saved adapters name as
+    their base instead of the absolute folder peft would record, so a moved workspace still
+    loads them.
+    """
     from peft import LoraConfig, get_peft_model
 
     resolved = resolve_targets(model, targets, family, source)
@@ -82,7 +88,10 @@ def apply_lora(model: Any, *, family: str, rank: int, alpha: int, dropout: float
         bias="none",
         fan_in_fan_out=model_type == "gpt2",  # Conv1D stores weights transposed
     )
-    return get_peft_model(model, config), resolved
+    wrapped = get_peft_model(model, config)
+    if base_reference is not None:
+        wrapped.peft_config["default"].base_model_name_or_path = base_reference
+    return wrapped, resolved
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:

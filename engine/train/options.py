@@ -35,7 +35,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, workspace_flag: bool
     add("--model", default=S, help="workspace model name (demo-ar, demo-diffusion, …) or a model folder")
     add("--method", choices=METHODS, default=S,
         help="lora, qlora (4-bit NF4 base + LoRA), full (all weights), or diffusion "
-             "(all weights, masked-diffusion model); diffusion models always use the diffusion loss")
+             "(all weights, masked-diffusion model), or dpo (LoRA on preference pairs from `voicebench prefs "
+             "export`; causal models only); diffusion models always use the diffusion loss")
     add("--pairs", default=S, metavar="JSONL", help="pairs file (default: data/pairs.jsonl in the workspace)")
     add("--template", choices=TEMPLATES, default=S,
         help="prompt format: auto (chat template when the tokenizer has one, plain for GPT-2), chat or plain")

@@ -116,6 +116,9 @@ def human_line(event: Any) -> str:
         return f"{event.phase}{counted}{detail} at step {event.step}"
     if kind == "error":
         return f"error ({event.to_dict()['kind']}): {event.message}\n  advice: {event.advice}"
+    if kind == "preference":  # DPO's curves (engine/train/dpo.py)
+        return (f"{event.split} preference  step {event.step}  accuracy {event.preference_accuracy:.2f}  "
+                f"reward margin {event.reward_margin:.3f}")
     if kind == "done":
         checkpoint = f", last checkpoint {event.last_checkpoint}" if event.last_checkpoint else ""
         return f"{event.status}: step {event.step}{checkpoint} ({event.seconds:.1f}s)"

@@ -341,6 +341,10 @@ class _Session:
         from engine.models.loading import load_entry
         from engine.train import data as train_data
 
+        if self.config.method == "dpo":  # preference training: its own data and trainer (engine/train/dpo.py)
+            from engine.train.dpo import prepare
+
+            return prepare(self)
         config, entry, log = self.config, self.entry, self.log
         log.emit(PhaseEvent(phase="loading", step=0, detail=entry.name))
         pairs_path = _in_workspace(self.workspace, config.pairs)
@@ -517,10 +521,12 @@ class _Session:
                 model, use_gradient_checkpointing=wants_checkpointing,
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.method in ("lora", "qlora"):
+            from engine.models.portable import base_reference
             from engine.train.lora import apply_lora
 
             model, _ = apply_lora(model, family=loaded.family, rank=config.lora_rank, alpha=config.lora_alpha,
-                                  dropout=config.lora_dropout, targets=config.lora_targets, source=self.entry.name)
+                                  dropout=config.lora_dropout, targets=config.lora_targets, source=self.entry.name,
+                                  base_reference=base_reference(self.workspace, config.model))
         else:
             for parameter in model.parameters():
                 parameter.requires_grad_(True)

@@ -694,7 +694,7 @@ def _default(options: list[tuple[str, str]], preferred: str) -> str | Any:
 
 def _model_request(entry: ModelEntry) -> dict[str, Any]:
     return {"path": entry.path, "family": entry.family, "trust_remote_code": entry.trust_remote_code,
-            "load_in_4bit": entry.load_in_4bit}
+            "load_in_4bit": entry.load_in_4bit, "adapter": entry.adapter}
 
 
 def _final_frame(payload: dict[str, Any]) -> FinalFrame:
