@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--label", default=None,
                         help="leaderboard name (default: the model name, or <run-id>/<checkpoint> inside runs/)")
     parser.add_argument("--trace-dir", default=None, metavar="DIR", help="diffusion models: save each canary's sampler trace here (replay it on the Canvas screen)")
+    parser.add_argument("--preset", default=None, metavar="NAME", help="named sampler settings (presets.toml, see `sweep`)")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of text")
     parser.set_defaults(func=run)
 
@@ -36,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.judge.canary import CanaryDone, CanaryFileError, CanaryResult, CanaryStart, run_canaries
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
+    from engine.sample.sweep import SweepError, apply_preset
     from engine.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace.open(args.workspace)
+        if args.preset:
+            workspace = apply_preset(workspace, args.model, args.preset)
         db = open_workspace_store(workspace)
         events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
                               seed=args.seed, label=args.label, trace_dir=args.trace_dir)
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {event.canary_id} v{event.version} ({how}): {_preview(event.text)}", flush=True)
             elif isinstance(event, CanaryDone):
                 print(f"{event.label}: {event.generated} generated, {event.reused} reused", flush=True)
-    except (WorkspaceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused, FileNotFoundError) as error:
+    except (WorkspaceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused, FileNotFoundError,
+            SweepError) as error:
         print(f"voicebench canary: {error}", file=sys.stderr)
         return 2
     return 0

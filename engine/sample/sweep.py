@@ -173,6 +173,17 @@ def preset(workspace: Workspace, name: str) -> dict[str, Any]:
     return presets[name]
 
 
+def apply_preset(workspace: Workspace, model: str, name: str) -> Workspace:
+    """The workspace as `canary --preset NAME` runs it: the preset's settings over its tables."""
+    from engine.judge.canary import read_family
+
+    entry = workspace.model(model)
+    family = read_family(entry.path, entry.family)
+    values = preset(workspace, name)
+    check_variables(family, values, f"preset {name!r}")
+    return workspace_with(workspace, family, values)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
