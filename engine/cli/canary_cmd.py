@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--label", default=None,
                         help="leaderboard name (default: the model name, or <run-id>/<checkpoint> inside runs/)")
     parser.add_argument("--trace-dir", default=None, metavar="DIR", help="diffusion models: save each canary's sampler trace here (replay it on the Canvas screen)")
+    parser.add_argument("--preset", default=None, metavar="NAME", help="named sampler settings (presets.toml, see `sweep`)")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line instead of text")
     parser.set_defaults(func=run)
 
@@ -38,9 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.judge.rubric import load_rubric
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import resolve_model_path
+    from engine.sample.sweep import apply_preset
     from engine.workspace import Workspace
 
     workspace = Workspace.open(args.workspace)
+    if args.preset:
+        workspace = apply_preset(workspace, args.model, args.preset)
     # Everything that can be wrong with the input is checked before judgments.db is opened
     # (which creates it): a command that fails on bad input leaves no file behind.
     canaries = select_canaries(load_canaries(workspace.canaries_path), args.set_name)

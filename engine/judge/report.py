@@ -148,6 +148,7 @@ def build_report(db: Database, *, bt_samples: int = 200, mean_samples: int = 100
         "inter_rater": _inter_rater(db, criteria_rows, inter_rater_level),
         "canaries": _canary_sides(db),
         "runs": _run_progress(db),
+        "voice": voice_agreement(db, leaderboard),
     }
 
 
@@ -446,6 +447,7 @@ def _render_markdown(data: dict[str, Any]) -> str:
                 lines += ["", f"- **{name}**"]
                 for canary_id, text in checkpoint["outputs"].items():
                     lines.append(f"  - {canary_id}: {_one_line(text)}")
+    lines += render_voice_agreement(data.get("voice"))
     return safe_text("\n".join(lines) + "\n")
 
 
@@ -493,3 +495,106 @@ def _render_csv(data: dict[str, Any]) -> str:
         cells += [row["metrics"].get(name) for name in metrics]
         writer.writerow(["" if cell is None else cell for cell in cells])
     return buffer.getvalue()
+
+
+# The automatic voice score beside the human verdict ----------------------------------------
+VOICE_CRITERION = "voice"
+MIN_CONTESTANTS_FOR_AGREEMENT = 3
+
+
+def spearman(first: list[float], second: list[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None for fewer than 3 values or no spread."""
+    if len(first) < MIN_CONTESTANTS_FOR_AGREEMENT or len(first) != len(second):
+        return None
+
+    def ranks(values: list[float]) -> list[float]:
+        order = sorted(range(len(values)), key=values.__getitem__)
+        result = [0.0] * len(values)
+        start = 0
+        while start < len(order):
+            end = start
+            while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+                end += 1
+            for index in order[start:end + 1]:
+                result[index] = (start + end) / 2 + 1
+            start = end + 1
+        return result
+
+    a, b = ranks(first), ranks(second)
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
+    spread = math.sqrt(sum((x - mean_a) ** 2 for x in a) * sum((y - mean_b) ** 2 for y in b))
+    return cov / spread if spread else None
+
+
+def voice_agreement(db: Database, leaderboard: list[dict[str, Any]]) -> dict[str, Any]:
+    """The voice score (engine.judge.voice) next to the rubric's voice criterion and the
+    pairwise score, per contestant, with Spearman rank agreement once three or more
+    contestants have both. Higher "likeness" (1 − AUC) means harder to tell from her."""
+    if not db["voice_scores"].exists():
+        return {"rows": [], "agreement": {}}
+    scores = {row["label"]: row for row in db.query(
+        "select * from voice_scores where id in (select max(id) from voice_scores group by label)")}
+    rows = []
+    for entry in leaderboard:
+        score = scores.get(entry["label"])
+        rubric = entry["criteria"].get(VOICE_CRITERION, {}).get("mean")
+        rows.append({
+            "label": entry["label"], "status": score["status"] if score else None,
+            "auc": score["auc"] if score else None, "auc_low": score["auc_low"] if score else None,
+            "auc_high": score["auc_high"] if score else None,
+            "copied_words": score["copied_words"] if score else None,
+            "rubric_voice": rubric, "bt": entry["bt"]["score"]})
+    known = {row["label"] for row in rows}
+    rows += [{"label": label, "status": score["status"], "auc": score["auc"], "auc_low": score["auc_low"],
+              "auc_high": score["auc_high"], "copied_words": score["copied_words"], "rubric_voice": None, "bt": None}
+             for label, score in scores.items() if label not in known]
+    agreement = {}
+    for human in ("rubric_voice", "bt"):
+        both = [row for row in rows if row["auc"] is not None and row[human] is not None]
+        rho = spearman([1 - row["auc"] for row in both], [row[human] for row in both])
+        entry: dict[str, Any] = {"contestants": len(both), "spearman": rho, "disagreements": []}
+        if rho is not None:
+            machine = _rank_of({row["label"]: 1 - row["auc"] for row in both})
+            person = _rank_of({row["label"]: row[human] for row in both})
+            entry["disagreements"] = [
+                {"label": label, "voice_rank": machine[label], "human_rank": person[label]}
+                for label in machine if abs(machine[label] - person[label]) >= 2]
+        agreement[human] = entry
+    return {"rows": rows, "agreement": agreement}
+
+
+def _rank_of(values: dict[str, float]) -> dict[str, int]:
+    """1 = best (highest value)."""
+    return {label: place for place, label in enumerate(sorted(values, key=lambda key: -values[key]), start=1)}
+
+
+def render_voice_agreement(section: dict[str, Any] | None) -> list[str]:
+    """Markdown lines: the voice score beside the human verdict, and where they disagree."""
+    if not section or not any(row["auc"] is not None or row["status"] for row in section["rows"]):
+        return []
+    lines = ["", "## Does it sound like her? (automatic voice score)", "",
+             "AUC: how well a classifier tells the contestant's replies from her held-out writing "
+             "(0.5 = cannot, 1.0 = always). Beside it, her own blind verdict.", "",
+             "| contestant | voice AUC | copied words | rubric voice | BT score |", "|---|---|---|---|---|"]
+    for row in section["rows"]:
+        if row["auc"] is None and not row["status"]:
+            continue
+        auc = ("too little text" if row["status"] == "too_little_text"
+               else f"{_num(row['auc'])} [{_num(row['auc_low'])}, {_num(row['auc_high'])}]")
+        copied = "–" if row["copied_words"] is None else str(row["copied_words"])
+        lines.append(f"| {row['label']} | {auc} | {copied} | {_num(row['rubric_voice'])} | {_num(row['bt'])} |")
+    lines.append("")
+    names = {"rubric_voice": "the rubric's voice criterion", "bt": "the pairwise (Bradley–Terry) score"}
+    for human, entry in section["agreement"].items():
+        if entry["spearman"] is None:
+            lines.append(f"- Against {names[human]}: {entry['contestants']} contestant(s) have both; "
+                         f"rank agreement needs {MIN_CONTESTANTS_FOR_AGREEMENT}.")
+            continue
+        lines.append(f"- Against {names[human]}: Spearman {entry['spearman']:.2f} over {entry['contestants']} contestants.")
+        for item in entry["disagreements"]:
+            lines.append(f"  - Disagreement: {item['label']} is #{item['voice_rank']} by the voice score "
+                         f"but #{item['human_rank']} by {names[human]}.")
+        if entry["spearman"] < 0.5 and not entry["disagreements"]:
+            lines.append("  - The two orders disagree more than they agree.")
+    return lines

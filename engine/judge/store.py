@@ -50,6 +50,16 @@ Schema (m001)
 - comparisons(id, session_id, item_id→session_items, canary_id, left_generation_id,
   right_generation_id, winner "left"|"right"|"tie", criterion_id→criteria (NULL =
   overall), rater, decided_at; UNIQUE(item_id, criterion or 0))
+
+Schema (m002: voice scores and sampler settings as contestants)
+- voice_replies(id, identity_key UNIQUE, label, pair_id, source, prompt, text, settings_json,
+  seed, model_hash, adapter_hash, token_count, forward_passes, seconds, created_at): a
+  contestant's replies to the validation prompts, reused while the identity is unchanged.
+- voice_scores(id, label, status "scored"|"too_little_text", message, auc, auc_low, auc_high,
+  delta, delta_own, copied_words, copied_passage, writer_words, model_words, writer_chunks,
+  model_chunks, calibration_json, settings_json, heldout_hash, seconds, created_at)
+- contestant_settings(label PK, model_name, model_path, adapter_path, family, settings_json,
+  varied_json, sweep_id, created_at): what a swept setting ("demo-ar · T=0.8") runs with.
 """
 
 from __future__ import annotations
@@ -270,6 +280,35 @@ def m002_versions(db: Database) -> None:
     db["version_events"].create(
         {"id": int, "version_id": int, "action": str, "note": str, "at": str},
         pk="id", foreign_keys=[("version_id", "versions", "id")], not_null={"version_id", "action"},
+    )
+
+
+@migrations()
+def m003_voice_scores_and_settings(db: Database) -> None:
+    """The automatic voice score (engine.judge.voice) and sampler settings as contestants
+    (engine.sample.sweep): replies to the validation prompts, scores, and each swept
+    setting's full settings."""
+    db["voice_replies"].create(
+        {"id": int, "identity_key": str, "label": str, "pair_id": str, "source": str, "prompt": str,
+         "text": str, "settings_json": str, "seed": int, "model_hash": str, "adapter_hash": str,
+         "token_count": int, "forward_passes": int, "seconds": float, "created_at": str},
+        pk="id", not_null={"identity_key", "label", "prompt", "text"},
+    )
+    db["voice_replies"].create_index(["identity_key"], unique=True)
+    db["voice_replies"].create_index(["label"])
+    db["voice_scores"].create(
+        {"id": int, "label": str, "status": str, "message": str, "auc": float, "auc_low": float,
+         "auc_high": float, "delta": float, "delta_own": float, "copied_words": int, "copied_passage": str,
+         "writer_words": int, "model_words": int, "writer_chunks": int, "model_chunks": int,
+         "calibration_json": str, "settings_json": str, "heldout_hash": str, "seconds": float,
+         "created_at": str},
+        pk="id", not_null={"label", "status"},
+    )
+    db["voice_scores"].create_index(["label"])
+    db["contestant_settings"].create(
+        {"label": str, "model_name": str, "model_path": str, "adapter_path": str, "family": str,
+         "settings_json": str, "varied_json": str, "sweep_id": str, "created_at": str},
+        pk="label", not_null={"model_name", "settings_json"},
     )
 
 
