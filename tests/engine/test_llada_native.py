@@ -223,3 +223,18 @@ def test_gradient_checkpointing_keeps_gradients_and_lowers_peak_memory():
     for name, parameter in model.named_parameters():
         assert torch.allclose(parameter.grad, plain_grads[name], atol=1e-6), name
     assert checkpointed < 0.5 * plain  # measured ~0.12 at 16 blocks and 1,024 tokens
+
+
+def test_the_head_is_never_a_target_even_under_a_numbered_path():
+    from engine.train.lora import resolve_targets
+
+    class Stacked(torch.nn.Module):  # puts the whole model, head included, under "stack.0."
+        def __init__(self, inner: LLaDAModelLM):
+            super().__init__()
+            self.config, self.stack = inner.config, torch.nn.ModuleList([inner])
+
+        def get_output_embeddings(self):
+            return self.stack[0].get_output_embeddings()
+
+    resolved = resolve_targets(Stacked(published_model("llada8b_layout")), ["ff_out"], "llada")
+    assert resolved == [f"stack.0.model.transformer.blocks.{i}.ff_out" for i in range(2)]
