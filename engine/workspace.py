@@ -53,9 +53,8 @@ DEFAULT_MODELS: tuple[ModelEntry, ...] = (
         "llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", family="causal",
         context_length=8192, load_in_4bit=True,
     ),
-    ModelEntry(
-        "llada-8b-instruct", "GSAI-ML/LLaDA-8B-Instruct", family="llada",
-        trust_remote_code=True, context_length=4096,
+    ModelEntry(  # runs on engine/models/llada: no remote code
+        "llada-8b-instruct", "GSAI-ML/LLaDA-8B-Instruct", family="llada", context_length=4096,
     ),
 )
 

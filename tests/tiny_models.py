@@ -143,7 +143,8 @@ def tiny_llada_config(**overrides):
     """A tiny config of the native LLaDA model: LLaDA-8B's keys and vocabulary, toy sizes."""
     from engine.models.llada.configuration import LLaDAConfig
 
-    sizes = dict(d_model=16, n_heads=2, n_kv_heads=2, n_layers=2, mlp_hidden_size=32, max_sequence_length=256)
+    sizes = {"d_model": 16, "n_heads": 2, "n_kv_heads": 2, "n_layers": 2, "mlp_hidden_size": 32,
+             "max_sequence_length": 256}
     return LLaDAConfig(**{**sizes, **overrides})
 
 

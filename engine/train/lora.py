@@ -2,8 +2,10 @@
 
 Targets are module-name suffixes (`q_proj`, `c_attn`, `Wqkv` …). They resolve only to
 linear layers *inside the repeated blocks* — modules whose dotted path has a numeric part
-such as `layers.3.` — so an LM head or embedding that shares a suffix is never adapted.
-LLaDA needs this: its block MLP output and its LM head are both called `ff_out`.
+such as `layers.3.` — and never to the model's output head (`get_output_embeddings()`), so an
+LM head or embedding that shares a suffix is never adapted. LLaDA needs this: its block MLP
+output (`model.transformer.blocks.N.ff_out`, a target) and its LM head
+(`model.transformer.ff_out`, never a target) are both called `ff_out`.
 A target list that matches nothing is an error naming the list and the linear layers the
 model does have, never a silent no-op.
 """
@@ -37,6 +39,13 @@ def linear_module_names(model: Any) -> list[str]:
     return [name for name, module in model.named_modules() if name and _is_linear(module)]
 
 
+def _output_head(model: Any) -> Any:
+    try:
+        return model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+
+
 def default_targets(model: Any, family: str) -> list[str] | None:
     """Suffixes for this model's type, or None (meaning every linear layer inside the blocks)."""
     model_type = str(getattr(model.config, "model_type", "") or "").lower()
@@ -50,7 +59,9 @@ def resolve_targets(model: Any, targets: list[str] | None, family: str, source: 
     """Exact module names to adapt. `targets=None` uses the family default."""
     names = linear_module_names(model)
     wanted = targets if targets is not None else default_targets(model, family)
-    in_blocks = [name for name in names if _inside_block(name)]
+    head = _output_head(model)
+    modules = dict(model.named_modules())
+    in_blocks = [name for name in names if _inside_block(name) and (head is None or modules[name] is not head)]
     if wanted is None:
         resolved = in_blocks
     else:

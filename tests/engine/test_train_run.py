@@ -236,8 +236,10 @@ def test_llada_lora_diffusion_run_adapts_blocks_not_the_head(workspace, tiny_lla
 
     (workspace / "voicebench.toml").write_text(
         f'[models.tiny-llada]\npath = "{tiny_llada_dir}"\nfamily = "llada"\n')  # no trust_remote_code
-    code, events = train(workspace, model="tiny-llada", method="lora", lr=1e-2, max_steps=2, out="runs/llada")
+    code, events = train(workspace, model="tiny-llada", method="lora", lr=1e-2, max_steps=2, out="runs/llada",
+                         gradient_checkpointing=True)
     assert code == 0, of(events, "error")
+    assert not [event for event in of(events, "log") if "checkpointing" in event["message"]]  # supported natively
     assert (events[0]["family"], events[0]["objective"]) == ("llada", "diffusion")
     adapter = load_file(workspace / "runs" / "llada" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
     adapted = {name.split(".lora_")[0] for name in adapter}
