@@ -13,10 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli import canary_cmd, demo_cmd, generate_cmd, pairs_cmd, report_cmd, train_cmd, workspace_cmd
+from engine.cli import (canary_cmd, demo_cmd, generate_cmd, models_cmd, pairs_cmd, report_cmd, train_cmd,
+                        workspace_cmd)
 from engine.library_noise import quiet_library_noise
 
-COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd)
+COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd, models_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
