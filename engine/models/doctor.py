@@ -171,8 +171,8 @@ def shape_from_config(config: dict[str, Any], family: str, parameters: int | Non
     if model_type == "gpt2" and "n_embd" in config:
         h, layers, vocab = int(config["n_embd"]), int(config["n_layer"]), int(config["vocab_size"])
         formula = vocab * h + int(config.get("n_positions", 1024)) * h + layers * (12 * h * h + 13 * h) + 2 * h
-        return ModelShape(model_type, FAMILY_GPT2, parameters or formula, layers * 12 * h * h, 0, vocab, h, h,
-                          4 * h, layers)
+        return ModelShape(model_type, FAMILY_GPT2, parameters or formula, layers * 12 * h * h, layers * 16 * h,
+                          vocab, h, h, 4 * h, layers)
     keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size")
     if not all(key in config for key in keys):
         return None
@@ -188,7 +188,9 @@ def shape_from_config(config: dict[str, Any], family: str, parameters: int | Non
     if count is None:
         return None
     block = FAMILY_BERT if family in DIFFUSION_FAMILIES else FAMILY_LLAMA
-    return ModelShape(model_type, block, count, linear, 0, vocab, h, kv, inner, layers, family in DIFFUSION_FAMILIES)
+    lora_width = layers * (9 * h + 2 * kv + 3 * inner) if block == FAMILY_LLAMA else 0  # q,k,v,o,gate,up,down
+    return ModelShape(model_type, block, count, linear, lora_width, vocab, h, kv, inner, layers,
+                      family in DIFFUSION_FAMILIES)
 
 
 # The check ------------------------------------------------------------------------------------

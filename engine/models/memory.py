@@ -1,11 +1,14 @@
 """Will it fit? Predicted peak GPU memory of a training run, before launching it.
 
 `model_shape(folder)` reads a model's config.json and counts its parameters without reading
-weights: on the meta device for families transformers knows, and from the config's own
+weights: on the meta device (accelerate's init_empty_weights) for model types transformers
+knows, and from the config's own
 sizes for LLaDA (`llada_parameter_count`; LLaDA-8B's published config gives 8,015,581,184,
 which is its safetensors index's total_size / 2 bytes). `estimate_training(shape, plan)`
 returns a `MemoryEstimate`: a breakdown, a verdict per card (16/24/40/48/80/96 GB) and the
-cheapest single change that fits a smaller card. The Train screen renders it as it is.
+cheapest single change that fits a smaller card — plain frozen values a screen can render.
+`estimate_for_config(workspace, train_config)` is the entry point for `train --estimate` and
+the Train screen (`quick=True` there: no torch import for Llama-style, GPT-2 and LLaDA).
 
 Sizes are in GiB, printed "GB" as card makers label them (an "80 GB" A100 holds 80 GiB).
 
@@ -352,10 +355,24 @@ def plan_for(config: Any, *, cuda: bool = True) -> TrainPlan:
                      checkpointing=config.gradient_checkpointing, lora_rank=config.lora_rank, cuda=cuda)
 
 
-def estimate_for_config(workspace: Any, config: Any) -> MemoryEstimate:
+def estimate_for_config(workspace: Any, config: Any, *, quick: bool = False) -> MemoryEstimate:
     """The estimate for a training config in a workspace: what `voicebench train --estimate`
-    prints and what the Train screen shows before launch. Reads config.json only."""
-    from engine.models.loading import resolve_model_path
+    prints and what the Train screen shows before launch. Reads config.json only.
+
+    `quick=True` (for a screen re-estimating as settings change) sizes Llama-style, GPT-2 and
+    LLaDA configs from their keys without importing torch (engine.models.doctor.shape_from_config),
+    and falls back to the meta device for other model types."""
+    from engine.models.loading import detect_family, resolve_model_path
 
     entry = workspace.model(config.model)
-    return estimate_training(model_shape(resolve_model_path(entry.path), entry.family), plan_for(config))
+    folder = resolve_model_path(entry.path)
+    shape = None
+    if quick:
+        from types import SimpleNamespace
+
+        from engine.models.doctor import shape_from_config
+
+        config_dict = read_config(folder)
+        family = entry.family or detect_family(SimpleNamespace(**config_dict))
+        shape = shape_from_config(config_dict, family, None)
+    return estimate_training(shape or model_shape(folder, entry.family), plan_for(config))

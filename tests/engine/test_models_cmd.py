@@ -119,3 +119,15 @@ def test_sizes_from_config_keys_match_the_published_counts():
     assert shape_from_config(LLAMA_31_8B_CONFIG, "causal", None).parameters == 8_030_261_248
     assert shape_from_config(GPT2_XL_CONFIG, "causal", None).parameters == 1_557_611_200
     assert shape_from_config(LLADA_8B_CONFIG, "llada", None).parameters == LLADA_8B_PARAMETERS
+
+
+def test_quick_sizes_give_the_meta_device_estimate(tmp_path):
+    """The Train screen's torch-free estimate equals the meta-device one for Llama-style models."""
+    from engine.models.doctor import shape_from_config
+    from engine.models.memory import TrainPlan, estimate_training, model_shape
+    from tests.engine.test_memory import LLAMA_31_8B_CONFIG
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_31_8B_CONFIG))
+    plan = TrainPlan(method="lora", max_length=1024, batch_size=2)
+    quick = shape_from_config(LLAMA_31_8B_CONFIG, "causal", None)
+    assert estimate_training(quick, plan) == estimate_training(model_shape(tmp_path), plan)
