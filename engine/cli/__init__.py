@@ -22,11 +22,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli import canary_cmd, demo_cmd, generate_cmd, pairs_cmd, report_cmd, train_cmd, workspace_cmd
-from engine.cli import export_cmd, prefs_cmd, sweep_cmd, versions_cmd, voice_cmd
+from engine.cli import (canary_cmd, demo_cmd, export_cmd, generate_cmd, models_cmd, pairs_cmd, prefs_cmd,
+                        report_cmd, sweep_cmd, train_cmd, versions_cmd, voice_cmd, workspace_cmd)
 from engine.library_noise import quiet_library_noise
 
-COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd,
+COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd, models_cmd,
                    versions_cmd, export_cmd, prefs_cmd, sweep_cmd, voice_cmd)
 
 

@@ -210,8 +210,8 @@ def training_texts(workspace: Workspace, settings: dict[str, Any]) -> list[str]:
 
 def gate_for(workspace: Workspace, db: Database, checkpoint: str | Path) -> GateResult:
     """The gate's verdict on a checkpoint against the current version (the base before v1)."""
-    artefact = check_complete(artefact_in(workspace, str(checkpoint)))
-    folder = Path(artefact_in(workspace, str(checkpoint)))
+    folder = artefact_in(workspace, str(checkpoint))
+    artefact = check_complete(folder)
     _, _, record, settings = _run_record(folder)
     candidate = checkpoint_side(db, _display(workspace, folder), store.content_hash(folder))
     current = current_version(db)

@@ -44,6 +44,20 @@ def stop_ids(loaded: LoadedModel) -> set[int]:
     return ids
 
 
+def _kv_cache_kwargs(model: Any) -> dict[str, Any]:
+    """The KV cache argument for this model's forward: transformers 5 models take a
+    `DynamicCache` as `cache` and fill it in place (`past_key_values` is deprecated and goes
+    in 5.40); remote code written for transformers 4 still takes `past_key_values`."""
+    import inspect
+
+    from transformers import DynamicCache
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # through a peft wrapper
+    if "cache" in inspect.signature(base.forward).parameters:
+        return {"cache": DynamicCache(config=model.config)}
+    return {"past_key_values": None}
+
+
 def stream_causal(
     loaded: LoadedModel,
     prompt: str,
@@ -69,13 +83,14 @@ def stream_causal(
     text_so_far = ""
     forward_passes = 0
     next_input = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    cache: Any = None
+    cache_kwargs = _kv_cache_kwargs(model)
 
     with torch.inference_mode():
         for index in range(max_new_tokens):
-            output = model(input_ids=next_input, past_key_values=cache, use_cache=True)
+            output = model(input_ids=next_input, use_cache=True, **cache_kwargs)
             forward_passes += 1
-            cache = output.past_key_values
+            if "past_key_values" in cache_kwargs:  # older remote code hands back a new cache
+                cache_kwargs["past_key_values"] = output.past_key_values
             logits = output.logits[0, -1].float()
             if temperature > 0:
                 probabilities = torch.softmax(logits / temperature, dim=-1)

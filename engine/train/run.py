@@ -517,9 +517,11 @@ class _Session:
         if quantised:
             from peft import prepare_model_for_kbit_training
 
-            model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=wants_checkpointing,
-                gradient_checkpointing_kwargs={"use_reentrant": False})
+            # peft would turn checkpointing on through the deprecated gradient_checkpointing_enable;
+            # do it with the current API (non-reentrant needs no input-grad hook).
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+            if wants_checkpointing:
+                model.activation_checkpointing_enable({"use_reentrant": False})
         if config.method in ("lora", "qlora"):
             from engine.models.portable import base_reference
             from engine.train.lora import apply_lora

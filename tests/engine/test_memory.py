@@ -68,6 +68,25 @@ def test_llada_8b_published_config_gives_its_exact_parameter_count(llada_8b_dir)
     assert shape.block_linear == LLADA_8B_PARAMETERS - 2 * 126464 * 4096 - 65 * 4096
 
 
+# Published configs (meta-llama/Llama-3.1-8B-Instruct, openai-community/gpt2-xl), the keys that size them,
+# and their parameter counts as the model cards state them.
+LLAMA_31_8B_CONFIG = {
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+    "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "tie_word_embeddings": False,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+}
+GPT2_XL_CONFIG = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 1600, "n_layer": 48,
+                  "n_head": 25, "n_positions": 1024, "n_ctx": 1024, "vocab_size": 50257}
+
+
+@pytest.mark.parametrize("config, parameters", [(LLAMA_31_8B_CONFIG, 8_030_261_248), (GPT2_XL_CONFIG, 1_557_611_200)])
+def test_published_configs_give_published_counts_on_the_meta_device(tmp_path, config, parameters):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert model_shape(tmp_path).parameters == parameters
+
+
 def test_meta_device_counts_equal_the_loaded_model(tiny_llama_dir, tiny_gpt2_dir):
     from engine.models.loading import load_model
 
@@ -104,7 +123,7 @@ def test_verdicts_and_the_cheapest_change_that_fits(llada_8b_dir):
     assert names[:3] == ["weights", "quantisation constants", "trainable parameters"] and names[-1] == "CUDA overhead"
     assert sum(size for _, size in estimate.breakdown) == estimate.total_bytes
     fits = [card for card, ok in estimate.verdicts if ok]
-    assert fits and all(card * 10**9 >= estimate.total_bytes for card in fits)
+    assert fits and all(card * GIB >= estimate.total_bytes for card in fits)
     assert estimate.smallest_card == fits[0]
     cheapest = estimate.advice[0]
     assert cheapest.change == "checkpointing on" and cheapest.total_bytes < estimate.total_bytes

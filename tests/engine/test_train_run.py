@@ -129,7 +129,7 @@ def test_qlora_trains_4bit_weights_on_cpu(workspace, tiny_llama_dir, monkeypatch
 
     def spy(model, **kwargs):
         seen["4bit"] = sorted({type(m).__name__ for m in model.modules() if "4bit" in type(m).__name__})
-        seen["checkpointing"] = model.is_gradient_checkpointing
+        seen["checkpointing"] = model.is_activation_checkpointing
         return original(model, **kwargs)
 
     monkeypatch.setattr(lora, "apply_lora", spy)
