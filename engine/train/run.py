@@ -332,6 +332,10 @@ class _Session:
 
             return prepare(self)
         config, entry, log = self.config, self.entry, self.log
+        if entry.adapter:  # `voice`: a base plus a version's adapter
+            raise ConfigError(
+                f"--model {config.model} is a version (base + adapter): continue it with --method dpo, or train "
+                "SFT on its base model by name and promote the result.")
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)
         device = self._device()

@@ -147,6 +147,15 @@ def test_promote_needs_force_when_untested_then_records_it_and_voice_follows(wor
         ("v1", "promote"), ("v2", "promote"), ("v1", "rollback")]
     assert [version.name for version in list_versions(db) if version.current] == ["v1"]
 
+    # SFT on `voice` would silently train the bare base: it is refused, naming what to do.
+    import io
+
+    from engine.train.run import run_training
+
+    out = io.StringIO()
+    assert run_training(root, {"model": "voice", "method": "lora", "canaries": "none"}, json_mode=True, stdout=out) == 1
+    assert "continue it with --method dpo" in out.getvalue()
+
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(root), *args], capture_output=True,
@@ -170,3 +179,12 @@ def test_cli_refuses_an_incomplete_checkpoint_with_one_line_and_writes_nothing(w
     assert refused.returncode == 2 and "pass --force" in refused.stderr and refused.stderr.count("\n") == 1
     listed = cli(root, "versions", "list")
     assert listed.returncode == 0 and "no versions yet" in listed.stdout
+
+
+def test_unknown_versions_are_one_line_errors(tmp_path):
+    demo_workspace(tmp_path)
+    for args in (("versions", "show", "v9"), ("versions", "rollback", "v9"), ("export", "v9", "--out", str(tmp_path / "o"))):
+        result = cli(tmp_path, *args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
