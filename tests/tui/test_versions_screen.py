@@ -57,3 +57,12 @@ async def test_versions_view_lists_history_and_rolls_back(tmp_path):
         assert "rollback — from the Versions view" in str(screen.query_one("#versions-detail").render())
         await pilot.press("escape")
         assert not isinstance(app.screen, VersionsScreen)
+
+
+def test_the_train_form_offers_dpo_for_causal_models_only():
+    from tui.train_defaults import ModelFacts, methods_for
+
+    causal = ModelFacts("demo-ar", None, "causal", "llama", 3_000_000)
+    masked = ModelFacts("demo-diffusion", None, "masked", "modernbert", 3_000_000)
+    assert "dpo" in methods_for(causal) and "diffusion" not in methods_for(causal)
+    assert "dpo" not in methods_for(masked) and "diffusion" in methods_for(masked)
