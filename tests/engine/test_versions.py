@@ -184,3 +184,18 @@ def test_unknown_versions_are_one_line_errors(tmp_path, capsys):
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_voice_is_available_only_once_a_version_is_current(tmp_path):
+    from engine.models.versions import voice_available
+
+    demo_workspace(tmp_path)
+    workspace = Workspace.open(tmp_path)
+    assert not voice_available(workspace)  # no judgments.db yet
+    db = open_workspace_store(workspace)
+    assert not voice_available(workspace)  # a store, no version
+    (tmp_path / "models" / "versions" / "v1" / "adapter").mkdir(parents=True)
+    version_id = db["versions"].insert({"name": "v1", "number": 1, "path": "models/versions/v1", "kind": "adapter",
+                                        "base_model": "demo-ar", "content_hash": "h", "created_at": store.now()}).last_pk
+    db["version_events"].insert({"version_id": version_id, "action": "promote", "at": store.now()})
+    assert voice_available(workspace) and workspace.model("voice").name == "voice@v1"
