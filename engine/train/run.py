@@ -208,7 +208,10 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
     import torch
 
     use_cpu = not torch.cuda.is_available()
-    entry = workspace.model(config.model)
+    try:
+        entry = workspace.model(config.model)  # `voice` with no version yet says so here
+    except WorkspaceError as error:
+        return _early_failure(out, json_mode, rank, "config", str(error), "Fix the setting named above and run again.")
     if resume_dir is not None:
         run_dir = resume_dir
     elif config.out:
