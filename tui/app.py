@@ -17,6 +17,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.judge import JudgeScreen
 from tui.screens.pairs import PairsScreen
 from tui.screens.train import TrainScreen
+from tui.screens.versions import VersionsScreen
 from tui.widgets.nav import SCREENS
 
 
@@ -49,8 +50,12 @@ class VoicebenchApp(App):
             for mode, label, key in SCREENS
         ],
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key of this screen"),
+        Binding("f6", "push_screen('versions')", "Versions", show=False, id="app.versions",
+                tooltip="Your model's versions: history, gate verdicts, roll back"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
+    # Named screens pushed by key (after BINDINGS: that list reads tui.widgets.nav.SCREENS, the nav bar's).
+    SCREENS = {"versions": VersionsScreen}
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()

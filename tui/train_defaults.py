@@ -85,9 +85,10 @@ def model_facts(entry: ModelEntry) -> ModelFacts:
 
 
 def methods_for(facts: ModelFacts) -> tuple[str, ...]:
-    """Methods the engine accepts for this family: diffusion only for masked-diffusion models."""
+    """Methods the engine accepts for this family: diffusion only for masked-diffusion models,
+    dpo only for causal ones (engine.train.dpo.DIFFUSION_REASON says why)."""
     if facts.objective == "diffusion":
-        return METHODS
+        return tuple(method for method in METHODS if method != "dpo")
     return tuple(method for method in METHODS if method != "diffusion")
 
 

@@ -272,10 +272,10 @@ def _write_adapter(workspace: Workspace, artefact: Artefact, base: ModelEntry, s
 def _write_merged(workspace: Workspace, artefact: Artefact, staging: Path, dtype: str | None) -> str:
     import torch
 
-    loaded = load_artefact(workspace, artefact.folder)
+    loaded = load_artefact(workspace, artefact.folder, dtype=dtype)  # an 8B base in float32 would need 32 GB
     model = loaded.model
     if dtype:
-        model = model.to(getattr(torch, dtype))
+        model = model.to(getattr(torch, dtype))  # the LoRA deltas were float32
     model.save_pretrained(str(staging), safe_serialization=True, max_shard_size=MAX_SHARD_SIZE)
     loaded.tokenizer.save_pretrained(str(staging))
     generation_config = getattr(model, "generation_config", None)

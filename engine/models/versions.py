@@ -159,6 +159,15 @@ def current_voice_entry(workspace: Workspace) -> ModelEntry:
     return dataclasses.replace(base, name=label, adapter=str(version.weights_folder(workspace)))
 
 
+def voice_available(workspace: Workspace) -> bool:
+    """Whether the workspace model `voice` resolves (a version is current), for model pickers."""
+    try:
+        current_voice_entry(workspace)
+    except WorkspaceError:
+        return False
+    return True
+
+
 _NO_VERSION = ("model 'voice' means your current version, and none is promoted yet. Promote a checkpoint: "
                "`voicebench versions promote runs/<id>/checkpoints/checkpoint-N`.")
 

@@ -160,8 +160,10 @@ def _policy(session: Any, loaded: Any, quantised: bool, reference: str) -> Any:
     if entry.adapter:
         from peft import PeftModel
 
+        from engine.train.lora import name_base_portably
+
         model = PeftModel.from_pretrained(model, entry.adapter, is_trainable=True)
-        model.peft_config["default"].base_model_name_or_path = reference
+        name_base_portably(model, reference)
     else:
         from engine.train.lora import apply_lora
 

@@ -101,8 +101,21 @@ def apply_lora(model: Any, *, family: str, rank: int, alpha: int, dropout: float
     )
     wrapped = get_peft_model(model, config)
     if base_reference is not None:
-        wrapped.peft_config["default"].base_model_name_or_path = base_reference
+        name_base_portably(wrapped, base_reference)
     return wrapped, resolved
+
+
+def name_base_portably(peft_model: Any, base_reference: str) -> None:
+    """Make saved adapters name their base by `base_reference` (workspace name or Hub id).
+
+    With a name instead of a folder, peft's default save would look the name up on the Hub
+    to see whether the vocabulary was resized ("auto" embedding saving). Our targets are
+    linear layers inside the blocks, never the embeddings, so saves skip that lookup.
+    """
+    import functools
+
+    peft_model.peft_config["default"].base_model_name_or_path = base_reference
+    peft_model.save_pretrained = functools.partial(peft_model.save_pretrained, save_embedding_layers=False)
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:

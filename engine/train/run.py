@@ -208,7 +208,10 @@ def _run_training(workspace_dir, overrides, config_path, resume, json_mode, stdo
     import torch
 
     use_cpu = not torch.cuda.is_available()
-    entry = workspace.model(config.model)
+    try:
+        entry = workspace.model(config.model)  # `voice` with no version yet says so here
+    except WorkspaceError as error:
+        return _early_failure(out, json_mode, rank, "config", str(error), "Fix the setting named above and run again.")
     if resume_dir is not None:
         run_dir = resume_dir
     elif config.out:
@@ -346,6 +349,10 @@ class _Session:
 
             return prepare(self)
         config, entry, log = self.config, self.entry, self.log
+        if entry.adapter:  # `voice`: a base plus a version's adapter
+            raise ConfigError(
+                f"--model {config.model} is a version (base + adapter): continue it with --method dpo, or train "
+                "SFT on its base model by name and promote the result.")
         log.emit(PhaseEvent(phase="loading", step=0, detail=entry.name))
         pairs_path = _in_workspace(self.workspace, config.pairs)
         pairs, problems = train_data.load_training_pairs(pairs_path)

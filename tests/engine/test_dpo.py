@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine.train.run import run_training
-from tests.engine.versions_data import demo_workspace
+from tests.engine.versions_data import demo_workspace, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_ROWS = 8
@@ -129,12 +127,31 @@ class _Reference:
             return self.peft_model(*args, **kwargs)
 
 
-def test_dpo_on_a_diffusion_model_is_refused_with_one_line(tmp_path):
+def test_dpo_on_a_diffusion_model_is_refused_with_one_line(tmp_path, capsys):
     (tmp_path / "data" / "models" / "demo-diffusion").mkdir(parents=True)
     shutil.copy2(REPO / "data" / "models" / "demo-diffusion" / "config.json",
                  tmp_path / "data" / "models" / "demo-diffusion" / "config.json")
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(tmp_path), "train", "--method", "dpo",
-                             "--model", "demo-diffusion"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = run_cli(capsys, "-w", str(tmp_path), "train", "--method", "dpo", "--model", "demo-diffusion")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "--method diffusion (SFT) only" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_dpo_run_takes_the_same_steps_as_a_straight_one(demo_prefs):
+    root, _, _ = demo_prefs
+    settings = {"method": "dpo", "model": "demo-ar", "max_steps": 4, "batch_size": 2, "max_length": 64,
+                "lr": 5e-3, "save_every": 2, "eval_every": 0, "canaries": "none", "out": "runs/dpo-straight"}
+
+    def losses(events):
+        return {event["step"]: event["loss"] for event in events if event["event"] == "step"}
+
+    out = io.StringIO()
+    assert run_training(root, settings, json_mode=True, stdout=out) == 0
+    straight = losses(json.loads(line) for line in out.getvalue().splitlines())
+    out = io.StringIO()
+    assert run_training(root, {}, resume="runs/dpo-straight/checkpoints/checkpoint-2", json_mode=True, stdout=out) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert events[0]["start_step"] == 2
+    resumed = losses(events)
+    assert sorted(resumed) == [3, 4]
+    assert resumed == pytest.approx({step: straight[step] for step in (3, 4)}, abs=1e-5)

@@ -20,7 +20,7 @@ from engine.models.portable import (
     model_card,
 )
 from engine.workspace import Workspace
-from tests.engine.versions_data import demo_workspace, make_checkpoint
+from tests.engine.versions_data import demo_workspace, make_checkpoint, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPT = "Write a short note about the river."
@@ -131,12 +131,11 @@ def test_exports_load_with_plain_transformers_and_peft_and_give_the_same_greedy_
     assert loaded["merged"] == expected and loaded["adapter"] == expected
 
 
-def test_export_refuses_a_non_empty_folder_and_leaves_it_alone(workspace_root, tmp_path):
+def test_export_refuses_a_non_empty_folder_and_leaves_it_alone(workspace_root, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(workspace_root), "export", CHECKPOINT,
-                             "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = run_cli(capsys, "-w", str(workspace_root), "export", CHECKPOINT, "--out", str(out))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not empty" in result.stderr
     assert [path.name for path in out.iterdir()] == ["notes.txt"]
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".taken")]  # no temp left

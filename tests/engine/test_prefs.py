@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from engine.judge.prefs import (
 from engine.judge.workspace_store import open_workspace_store
 from engine.train.data import TrainingPair
 from engine.workspace import Workspace
-from tests.engine.versions_data import add_outputs, demo_workspace, rate, vote
+from tests.engine.versions_data import add_outputs, demo_workspace, rate, run_cli, vote
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,19 +93,17 @@ def test_files_round_trip_and_bad_lines_are_named(tmp_path):
         load_preferences(path)
 
 
-def test_export_with_no_votes_exits_2_with_one_line_and_writes_nothing(tmp_path):
+def test_export_with_no_votes_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
     demo_workspace(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(tmp_path), "prefs", "export"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = run_cli(capsys, "-w", str(tmp_path), "prefs", "export")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no preference pairs" in result.stderr
     assert not (tmp_path / "data" / "prefs.jsonl").exists()
 
 
-def test_export_writes_every_source_it_found(workspace_db):
+def test_export_writes_every_source_it_found(workspace_db, capsys):
     root, db = workspace_db
     vote(db, "a", "b", wins=2)
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(root), "prefs", "export"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = run_cli(capsys, "-w", str(root), "prefs", "export")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (root / "data" / "prefs.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and {row["source"] for row in rows} == {"pairwise"}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,8 @@ from engine.models.versions import (
     rollback,
 )
 from engine.workspace import Workspace, WorkspaceError
-from tests.engine.versions_data import add_outputs, demo_workspace, make_checkpoint, rate, vote
+from tests.engine.versions_data import add_outputs, demo_workspace, make_checkpoint, rate, run_cli, vote
 
-REPO = Path(__file__).resolve().parents[2]
 GOOD = [f"The river came up in the night number {i} and left its silt on the step." for i in range(8)]
 LOOPS = ["the the the the the the the the the the"] * 8
 
@@ -147,26 +144,58 @@ def test_promote_needs_force_when_untested_then_records_it_and_voice_follows(wor
         ("v1", "promote"), ("v2", "promote"), ("v1", "rollback")]
     assert [version.name for version in list_versions(db) if version.current] == ["v1"]
 
+    # SFT on `voice` would silently train the bare base: it is refused, naming what to do.
+    import io
 
-def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", "-w", str(root), *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=120)
+    from engine.train.run import run_training
+
+    out = io.StringIO()
+    assert run_training(root, {"model": "voice", "method": "lora", "canaries": "none"}, json_mode=True, stdout=out) == 1
+    assert "continue it with --method dpo" in out.getvalue()
 
 
-def test_cli_refuses_an_incomplete_checkpoint_with_one_line_and_writes_nothing(workspace_with_checkpoints, tmp_path):
+def cli(capsys, root: Path, *args: str):
+    return run_cli(capsys, "-w", str(root), *args)
+
+
+def test_cli_refuses_an_incomplete_checkpoint_with_one_line_and_writes_nothing(workspace_with_checkpoints, tmp_path, capsys):
     import shutil
 
     root = tmp_path / "ws"
     shutil.copytree(workspace_with_checkpoints[0], root)
     weights = root / "runs" / "run-a" / "checkpoints" / "checkpoint-10" / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # killed mid-copy
-    result = cli(root, "versions", "promote", "runs/run-a/checkpoints/checkpoint-10", "--force")
+    result = cli(capsys, root, "versions", "promote", "runs/run-a/checkpoints/checkpoint-10", "--force")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "truncated or damaged" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (root / "models" / "versions").exists() or not any((root / "models" / "versions").iterdir())
 
-    refused = cli(root, "versions", "promote", "runs/run-b/checkpoints/checkpoint-20")
+    refused = cli(capsys, root, "versions", "promote", "runs/run-b/checkpoints/checkpoint-20")
     assert refused.returncode == 2 and "pass --force" in refused.stderr and refused.stderr.count("\n") == 1
-    listed = cli(root, "versions", "list")
+    listed = cli(capsys, root, "versions", "list")
     assert listed.returncode == 0 and "no versions yet" in listed.stdout
+
+
+def test_unknown_versions_are_one_line_errors(tmp_path, capsys):
+    demo_workspace(tmp_path)
+    for args in (("versions", "show", "v9"), ("versions", "rollback", "v9"), ("export", "v9", "--out", str(tmp_path / "o"))):
+        result = cli(capsys, tmp_path, *args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_voice_is_available_only_once_a_version_is_current(tmp_path):
+    from engine.models.versions import voice_available
+
+    demo_workspace(tmp_path)
+    workspace = Workspace.open(tmp_path)
+    assert not voice_available(workspace)  # no judgments.db yet
+    db = open_workspace_store(workspace)
+    assert not voice_available(workspace)  # a store, no version
+    (tmp_path / "models" / "versions" / "v1" / "adapter").mkdir(parents=True)
+    version_id = db["versions"].insert({"name": "v1", "number": 1, "path": "models/versions/v1", "kind": "adapter",
+                                        "base_model": "demo-ar", "content_hash": "h", "created_at": store.now()}).last_pk
+    db["version_events"].insert({"version_id": version_id, "action": "promote", "at": store.now()})
+    assert voice_available(workspace) and workspace.model("voice").name == "voice@v1"

@@ -107,3 +107,15 @@ def rate(db, scores: dict[str, int]) -> None:
         session.goto(item["position"])
         for criterion in criteria:
             session.rate(criterion, scores[labels[item["generation_id"]]])
+
+
+def run_cli(capsys, *argv: str):
+    """`voicebench ARGV` in this process (no interpreter start-up); returncode, stdout, stderr."""
+    from types import SimpleNamespace
+
+    from engine.cli import main
+
+    capsys.readouterr()  # drop earlier output
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)

@@ -231,8 +231,14 @@ class CanvasScreen(WorkbenchScreen):
         """Workspace models split by family, without loading weights."""
         from engine.judge.canary import read_family
 
+        from engine.models.versions import voice_available
+        from engine.workspace import VOICE_MODEL
+
         painters, typists = [], []
-        for name in self.app.workspace.models:
+        names = list(self.app.workspace.models)
+        if VOICE_MODEL not in names and voice_available(self.app.workspace):
+            names.append(VOICE_MODEL)  # the current version of the writer's model
+        for name in names:
             entry = self.app.workspace.model(name)
             try:
                 family = read_family(entry.path, entry.family)

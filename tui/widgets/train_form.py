@@ -131,6 +131,12 @@ class TrainForm(VerticalScroll):
         methods = methods_for(facts)
         select.set_options([(m, m) for m in methods])
         select.value = method if method in methods else methods[0]
+        self._method_help = getattr(self, "_method_help", None) or str(select.tooltip or "")
+        select.tooltip = self._method_help
+        if "dpo" not in methods:  # masked-diffusion models: say why preference training is not offered
+            from engine.train.dpo import DIFFUSION_REASON
+
+            select.tooltip += "\n\nNo dpo here: " + DIFFUSION_REASON.format(model=facts.name, family=facts.family)
 
     @property
     def method(self) -> str:
