@@ -257,16 +257,16 @@ def _check_file(settings: SettingsFile, schema: Schema) -> None:
 
 
 def _check_table(settings: SettingsFile, key_path: KeyPath, table: dict[str, Any], spec: Table) -> None:
-    for key, key_spec in spec.keys.items():
-        if key_spec.required and key not in table:
-            raise settings.error(key_path, f"missing `{key}`", f"Add `{key} = …` ({KINDS[key_spec.kind]})")
-    for key, value in table.items():
+    for key, value in table.items():  # unknown keys first: a misspelt key is also a missing one
         key_spec = spec.keys.get(key, spec.any_key)
         if key_spec is None:
             raise _unknown(settings, (*key_path, key), spec.keys, "key")
         problem = check_value(value, key_spec)
         if problem:
             raise settings.error((*key_path, key), problem[0], problem[1])
+    for key, key_spec in spec.keys.items():
+        if key_spec.required and key not in table:
+            raise settings.error(key_path, f"missing `{key}`", f"Add `{key} = …` ({KINDS[key_spec.kind]})")
 
 
 def check_value(value: Any, spec: Key) -> tuple[str, str] | None:

@@ -85,6 +85,22 @@ def domain_errors() -> tuple[type[BaseException], ...]:
             RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, OSError, UnicodeError)
 
 
+def _os_message(error: OSError) -> str:
+    """"PATH: what the system said. What to do." for a file the command could not use."""
+    if not error.filename or error.strerror is None:
+        return str(error)  # our own FileNotFoundError("… what to do") messages
+    what = error.strerror[0].lower() + error.strerror[1:]
+    if isinstance(error, IsADirectoryError):
+        advice = "Give a file, not a folder"
+    elif isinstance(error, FileNotFoundError):
+        advice = "Check the path"
+    elif isinstance(error, PermissionError):
+        advice = "Check the file's permissions"
+    else:
+        advice = "Check the path and the disk"
+    return f"{error.filename}: {what}. {advice}"
+
+
 def report_error(args: argparse.Namespace, error: Exception) -> int:
     """One line on stderr for an error a command did not handle; the exit code."""
     from engine.display import safe_text
@@ -96,11 +112,7 @@ def report_error(args: argparse.Namespace, error: Exception) -> int:
                    "aside and run again; if a newer voicebench wrote it, use that version")
         code = EXIT_BAD_INPUT
     elif isinstance(error, domain_errors()):
-        message = str(error)
-        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
-            message = f"{error.filename}: {error.strerror or message}"
-        if isinstance(error, OSError):
-            message += ". Check that the path exists and that you may read (and write) it"
+        message = _os_message(error) if isinstance(error, OSError) else str(error)
         code = EXIT_BAD_INPUT
     else:
         message = (f"internal error: {type(error).__name__}: {error}. This is a bug in voicebench; please "
