@@ -27,6 +27,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.sample.trace import Timeline
+from engine.display import safe_text
 
 # Confidence buckets: < 0.2, < 0.4, < 0.6, < 0.8, ≥ 0.8 — low is warm, high is green.
 CONFIDENCE_EDGES = (0.2, 0.4, 0.6, 0.8)
@@ -60,7 +61,7 @@ def display_piece(piece: str) -> tuple[str, bool]:
     """What a token looks like on the canvas, and whether it is a special token."""
     if _SPECIAL_PATTERN.fullmatch(piece.strip()):
         return SPECIAL, True
-    return piece.replace("\r", "").replace("\n", "↵").replace("\t", "→"), False
+    return safe_text(piece.replace("\r", "").replace("\n", "↵").replace("\t", "→")), False
 
 
 def legend() -> Text:
