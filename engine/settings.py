@@ -360,7 +360,7 @@ def describe_key(spec: Key) -> str:
     if limits:
         text += f", {limits}"
     if spec.choices:
-        text += ": " + " | ".join(spec.choices)
+        text += ": one of " + ", ".join(spec.choices)
     return text
 
 
