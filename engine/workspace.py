@@ -7,8 +7,8 @@ so the repository root (which ships `data/`) is itself the demo workspace.
 from __future__ import annotations
 
 import dataclasses
-import re
 import functools
+import re
 from pathlib import Path
 from typing import Any
 

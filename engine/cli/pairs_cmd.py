@@ -11,7 +11,6 @@ Nothing here imports torch or transformers at module level.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import Counter, defaultdict

@@ -26,8 +26,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from engine.sample.trace import Timeline
 from engine.display import safe_text
+from engine.sample.trace import Timeline
 
 # Confidence buckets: < 0.2, < 0.4, < 0.6, < 0.8, ≥ 0.8 — low is warm, high is green.
 CONFIDENCE_EDGES = (0.2, 0.4, 0.6, 0.8)

@@ -14,7 +14,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from engine.display import safe_text
-
 from engine.judge.rubric import Criterion, Flag
 from engine.judge.session import BlindItem
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from engine.display import safe_text
-
 from engine.judge.session import RevealedItem
 
 
