@@ -53,6 +53,7 @@ COMMANDS = {
     "canary": ["canary", "--model", "{root}/model"],
     "report": ["report"],
     "train": ["train", "--max-steps", "1"],
+    "demo": ["demo", "--headless"],
 }
 
 
