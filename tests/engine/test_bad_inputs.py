@@ -254,3 +254,11 @@ def test_settings_readers_raise_only_settings_errors_on_toml_like_text(tmp_path,
 @given(name=st.sampled_from(sorted(SCHEMAS)), data=st.binary(max_size=200))
 def test_settings_readers_raise_only_settings_errors_on_random_bytes(tmp_path, name, data):
     _check_reader(tmp_path, name, data)
+
+
+def test_report_on_a_workspace_with_no_judgments_creates_no_store(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    before = snapshot(root)
+    assert main(["-w", str(root), "report"]) == 0
+    assert "# voicebench leaderboard" in capsys.readouterr().out
+    assert snapshot(root) == before
