@@ -188,6 +188,10 @@ def read_settings(path: str | Path, schema: Schema, *, error_type: type[Settings
         problem = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(error))
         raise make_error(error_type, path, line, None, f"not valid TOML ({problem})",
                          "Fix the TOML syntax and try again") from None
+    except (RecursionError, ValueError) as error:  # nesting too deep; an integer of thousands of digits
+        what = "nested too deeply" if isinstance(error, RecursionError) else "holds a number too long to read"
+        raise make_error(error_type, path, None, None, f"not usable TOML ({what})",
+                         "Fix the file; settings need neither") from None
     settings = SettingsFile(path=path, data=data, lines=key_lines(text), error_type=error_type)
     _check_file(settings, schema)
     return settings

@@ -100,3 +100,8 @@ def test_the_readme_documents_every_voicebench_toml_key(repo_root):
         spec = getattr(part, "entry", part)
         for key in spec.keys:
             assert f"`{key}`" in section, (table, key)
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 100_000, "a = " + "{b=" * 5_000, "x = 1" + "0" * 5_000])
+def test_deep_nesting_and_huge_numbers_are_settings_errors(tmp_path, text):
+    assert "not usable TOML" in str(error_of(tmp_path, text))
