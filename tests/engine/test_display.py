@@ -74,3 +74,26 @@ def test_report_shows_no_raw_escapes_in_labels_or_outputs(tmp_path, capsys):
         out, err = capsys.readouterr()
         assert "base" in out and ("output" in out or fmt == "csv")  # csv holds the leaderboard only
         assert_no_raw_controls(out + err)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_canary_printer_shows_no_raw_escapes(tmp_path, capsys, monkeypatch, as_json):
+    from engine.judge import canary
+    from tests.engine.test_bad_inputs import make_workspace
+
+    def hostile_run(db, workspace, model, **options):
+        yield canary.CanaryStart(label=f"base{OSC_TITLE}", total=1, new=1)
+        yield canary.CanaryResult(canary_id="river-short", version=1, generation_id=1, reused=False,
+                                  text=f"output {HOSTILE}", token_count=3, seconds=0.1)
+        yield canary.CanaryDone(label=f"base{OSC_TITLE}", generated=1, reused=0)
+
+    monkeypatch.setattr(canary, "run_canaries", hostile_run)
+    root = make_workspace(tmp_path)
+    argv = ["-w", str(root), "canary", "--model", str(root / "model"), *(["--json"] if as_json else [])]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "output river" in out
+    assert_no_raw_controls(out + err)
+    if as_json:
+        assert [json.loads(line)["event"] for line in out.splitlines()] == ["canary_start", "canary", "canary_done"]
+        assert json.loads(out.splitlines()[1])["text"] == f"output {HOSTILE}"  # the value itself is exact
