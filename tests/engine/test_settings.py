@@ -102,6 +102,7 @@ def test_the_readme_documents_every_voicebench_toml_key(repo_root):
             assert f"`{key}`" in section, (table, key)
 
 
-@pytest.mark.parametrize("text", ["a = " + "[" * 100_000, "a = " + "{b=" * 5_000, "x = 1" + "0" * 5_000])
+@pytest.mark.parametrize("text", ["a = " + "[" * 100_000, "a = " + "{b=" * 5_000, "x = 1" + "0" * 5_000],
+                         ids=["deep arrays", "deep tables", "5000 digits"])
 def test_deep_nesting_and_huge_numbers_are_settings_errors(tmp_path, text):
     assert "not usable TOML" in str(error_of(tmp_path, text))
