@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.settings import Key, NamedTables, SettingsError, Table, TableArray, key_lines, read_settings
+from engine.settings import (Key, NamedTables, SettingsError, Table, TableArray, describe_key, key_lines,
+                             read_settings)
 from engine.workspace import settings_schema
 
 SCHEMA = {
@@ -98,8 +99,8 @@ def test_the_readme_documents_every_voicebench_toml_key(repo_root):
     for table, part in settings_schema().items():
         assert f"[{table}" in section
         spec = getattr(part, "entry", part)
-        for key in spec.keys:
-            assert f"`{key}`" in section, (table, key)
+        for key, key_spec in spec.keys.items():  # name, kind and limits as the reader checks them
+            assert f"`{key}` ({describe_key(key_spec)};" in section, (table, key)
 
 
 @pytest.mark.parametrize("text", ["a = " + "[" * 100_000, "a = " + "{b=" * 5_000, "x = 1" + "0" * 5_000],
