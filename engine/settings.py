@@ -188,6 +188,10 @@ def read_settings(path: str | Path, schema: Schema, *, error_type: type[Settings
         problem = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(error))
         raise make_error(error_type, path, line, None, f"not valid TOML ({problem})",
                          "Fix the TOML syntax and try again") from None
+    except (RecursionError, ValueError) as error:  # nesting too deep; an integer of thousands of digits
+        what = "nested too deeply" if isinstance(error, RecursionError) else "holds a number too long to read"
+        raise make_error(error_type, path, None, None, f"not usable TOML ({what})",
+                         "Fix the file; settings need neither") from None
     settings = SettingsFile(path=path, data=data, lines=key_lines(text), error_type=error_type)
     _check_file(settings, schema)
     return settings
@@ -257,16 +261,16 @@ def _check_file(settings: SettingsFile, schema: Schema) -> None:
 
 
 def _check_table(settings: SettingsFile, key_path: KeyPath, table: dict[str, Any], spec: Table) -> None:
-    for key, key_spec in spec.keys.items():
-        if key_spec.required and key not in table:
-            raise settings.error(key_path, f"missing `{key}`", f"Add `{key} = …` ({KINDS[key_spec.kind]})")
-    for key, value in table.items():
+    for key, value in table.items():  # unknown keys first: a misspelt key is also a missing one
         key_spec = spec.keys.get(key, spec.any_key)
         if key_spec is None:
             raise _unknown(settings, (*key_path, key), spec.keys, "key")
         problem = check_value(value, key_spec)
         if problem:
             raise settings.error((*key_path, key), problem[0], problem[1])
+    for key, key_spec in spec.keys.items():
+        if key_spec.required and key not in table:
+            raise settings.error(key_path, f"missing `{key}`", f"Add `{key} = …` ({KINDS[key_spec.kind]})")
 
 
 def check_value(value: Any, spec: Key) -> tuple[str, str] | None:
@@ -360,7 +364,7 @@ def describe_key(spec: Key) -> str:
     if limits:
         text += f", {limits}"
     if spec.choices:
-        text += ": " + " | ".join(spec.choices)
+        text += ": one of " + ", ".join(spec.choices)
     return text
 
 

@@ -7,8 +7,8 @@ so the repository root (which ships `data/`) is itself the demo workspace.
 from __future__ import annotations
 
 import dataclasses
-import re
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +162,9 @@ def looks_like_hub_id(path: str) -> bool:
 
 MODEL_KEYS = {
     "path": Key("str", required=True, doc="local folder, or a Hugging Face id already in the local cache"),
-    "family": Key("str", choices=("causal", "masked", "llada", "dream"), doc="default: read from the model's config.json"),
-    "trust_remote_code": Key("bool", doc="run Python code shipped with the model (default false)"),
-    "context_length": Key("int", minimum=1, doc="token budget for pairs (default: from the model's config)"),
+    "family": Key("str", choices=("causal", "masked", "llada", "dream"), doc="how it is loaded and trained; read from config.json when absent"),
+    "trust_remote_code": Key("bool", doc="run Python code shipped with the model (see \"When model code runs\")"),
+    "context_length": Key("int", minimum=1, doc="token budget for pairs"),
     "load_in_4bit": Key("bool", doc="load quantised to 4 bits (QLoRA; needs a GPU and bitsandbytes)"),
 }
 SAMPLER_LIMITS = {

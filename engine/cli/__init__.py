@@ -83,8 +83,31 @@ def domain_errors() -> tuple[type[BaseException], ...]:
     from engine.train.config import ConfigError
     from engine.workspace import WorkspaceError
 
+    from engine.judge import store
+
+    # The store's own errors (a judgments.db it refuses, e.g. from a newer voicebench) are
+    # about the user's file, whatever they are named.
+    store_errors = tuple(value for value in vars(store).values() if isinstance(value, type)
+                         and issubclass(value, Exception) and value.__module__ == store.__name__)
     return (SettingsError, WorkspaceError, SamplerSettingsError, ConfigError, ModelNotFoundError,
-            RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, OSError, UnicodeError)
+            RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, OSError, UnicodeError,
+            *store_errors)
+
+
+def _os_message(error: OSError) -> str:
+    """"PATH: what the system said. What to do." for a file the command could not use."""
+    if not error.filename or error.strerror is None:
+        return str(error)  # our own FileNotFoundError("… what to do") messages
+    what = error.strerror[0].lower() + error.strerror[1:]
+    if isinstance(error, IsADirectoryError):
+        advice = "Give a file, not a folder"
+    elif isinstance(error, FileNotFoundError):
+        advice = "Check the path"
+    elif isinstance(error, PermissionError):
+        advice = "Check the file's permissions"
+    else:
+        advice = "Check the path and the disk"
+    return f"{error.filename}: {what}. {advice}"
 
 
 def report_error(args: argparse.Namespace, error: Exception) -> int:
@@ -92,17 +115,13 @@ def report_error(args: argparse.Namespace, error: Exception) -> int:
     from engine.display import safe_text
 
     command = " ".join(part for part in ("voicebench", args.command, getattr(args, "pairs_command", None)) if part)
-    if isinstance(error, sqlite3.DatabaseError):
+    if isinstance(error, domain_errors()):
+        message = _os_message(error) if isinstance(error, OSError) else str(error)
+        code = EXIT_BAD_INPUT
+    elif isinstance(error, sqlite3.DatabaseError):
         db_path = Path(args.workspace).expanduser() / "judgments.db"
         message = (f"{db_path}: cannot use the judgments store ({error}). If the file is not voicebench's, move it "
                    "aside and run again; if a newer voicebench wrote it, use that version")
-        code = EXIT_BAD_INPUT
-    elif isinstance(error, domain_errors()):
-        message = str(error)
-        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
-            message = f"{error.filename}: {error.strerror or message}"
-        if isinstance(error, OSError):
-            message += ". Check that the path exists and that you may read (and write) it"
         code = EXIT_BAD_INPUT
     else:
         message = (f"internal error: {type(error).__name__}: {error}. This is a bug in voicebench; please "

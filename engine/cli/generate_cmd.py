@@ -103,7 +103,7 @@ def run_generate_command(args: argparse.Namespace) -> int:
     try:
         workspace = Workspace.open(args.workspace)
         entry = workspace.model(args.model)
-        settings = sampler_settings(args, workspace.section("sampler"))
+        settings = sampler_settings(args, workspace.section("sampler")).validate_numbers()
         family = peek_family(entry)
         # Checked before paying for the model load.
         settings.validate() if family in DIFFUSION_FAMILIES else settings.validate_numbers()

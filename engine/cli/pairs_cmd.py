@@ -11,7 +11,6 @@ Nothing here imports torch or transformers at module level.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import Counter, defaultdict
@@ -45,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model name or folder whose tokenizer counts tokens for the budget; 'auto' (default) "
                         "picks the smallest-budget model whose tokenizer is here, 'none' estimates 1.5 tokens a word")
     ingest.add_argument("--force", action="store_true",
-                        help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept)")
+                        help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept), "
+                        "and sources in data/sources that differ from the files ingested")
+    ingest.add_argument("--no-copy", action="store_true",
+                        help="do not copy files from outside the workspace into its data/sources")
     ingest.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
     ingest.set_defaults(func=run_ingest_command)
 
@@ -143,7 +145,8 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.curate.ingest import FileIngested, FileSkipped, IngestWarning, ingest
+    from engine.curate.ingest import (FileIngested, FileSkipped, IngestWarning, copy_sources, ingest,
+                                      plan_source_copies)
     from engine.curate.pairs import PairFile, SaveConflict, load_pairs, save_pairs
 
     workspace = _workspace(args)
@@ -194,9 +197,19 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     summary = (f"{len(result.pieces)} pieces → {len(pairs)} pairs "
                f"({', '.join(f'{count} {tier}' for tier, count in sorted(tiers_count.items()))}; "
                f"{splits['train']} train, {splits['val']} val)")
+    copies = [] if args.no_copy else plan_source_copies(result.pieces, workspace.sources_dir)
+    to_copy = [copy for copy in copies if copy.state != "same"]
     if args.dry_run:
         _say(f"dry run: would write {_display(out)}: {summary}")
+        if to_copy:
+            _say(f"dry run: would copy {len(to_copy)} sources into {_display(workspace.sources_dir)}")
         return 0
+    clashes = [copy for copy in copies if copy.state == "different"]
+    if clashes and not args.force:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        return _error(f"{_display(clashes[0].target)}{more}: already in the workspace with other text than "
+                      f"{_display(clashes[0].source)}. Nothing written; re-run with --force to replace it, "
+                      "or with --no-copy to leave data/sources as it is")
 
     existing = load_pairs(out)
     changed = _edits_ingest_would_lose(existing, pairs)
@@ -216,6 +229,9 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     except SaveConflict as error:
         return _error(str(error))
     _say(f"wrote {_display(out)}: {summary}")
+    written = copy_sources(to_copy)
+    if written:
+        _say(f"copied {len(written)} sources into {_display(workspace.sources_dir)} (the workspace keeps what it trains on)")
     return 0
 
 

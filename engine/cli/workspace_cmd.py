@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from engine.display import safe_text
 from engine.workspace import Workspace, WorkspaceError, init_workspace
 
 
@@ -23,7 +24,7 @@ def open_app(path: str) -> int:
     try:
         workspace = Workspace.open(path)
     except WorkspaceError as error:
-        print(f"voicebench: {error}", file=sys.stderr)
+        print(f"voicebench: {safe_text(str(error))}", file=sys.stderr)
         return 2
     # Imported by name so the engine package never imports the UI at module level.
     tui_app = importlib.import_module("tui.app")

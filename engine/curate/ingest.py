@@ -360,12 +360,36 @@ def _quoted(title: str) -> str:
     return f"“{title}”"
 
 
-def _pair(piece: Piece, tier: str, prompt: str, response: str, suffix: str = "") -> Pair:
+CUT_TAG = "cut"  # a pair whose response stops short of its text because of the token budget
+
+
+def _pair(piece: Piece, tier: str, prompt: str, response: str, suffix: str = "",
+          whole: Sequence[str] = ()) -> Pair:
+    """A pair; when `response` is shorter than the `whole` blocks it was cut from, it is
+    tagged CUT_TAG and its notes say where the budget cut it."""
     stem = Path(piece.path).stem or piece.source.replace("/", "-")
+    cut = cut_note(whole, response) if whole else None
     return Pair(
         id=f"{stem}-{tier}{suffix}", prompt=prompt, response=response, source=piece.source,
-        tier=tier, tags=[piece.kind],
+        tier=tier, tags=[piece.kind, CUT_TAG] if cut else [piece.kind], notes=cut or "",
     )
+
+
+def cut_note(blocks: Sequence[str], response: str) -> str | None:
+    """"cut at the token budget after …" when `response` holds less than `blocks`, else None."""
+    text_blocks = [block for block in blocks if not is_heading(block)]
+    total_words = sum(len(block.split()) for block in text_blocks)
+    kept_words = sum(len(block.split()) for block in response.split("\n\n") if not is_heading(block))
+    if kept_words >= total_words:
+        return None
+    kept_blocks = [block for block in response.split("\n\n") if not is_heading(block)]
+    last = kept_blocks[-1] if kept_blocks else ""
+    partial = bool(kept_blocks) and len(kept_blocks) <= len(text_blocks) and last != text_blocks[len(kept_blocks) - 1]
+    tail = " ".join(response.split()[-6:])
+    where = (f"inside paragraph {len(kept_blocks)} of {len(text_blocks)}" if partial
+             else f"after paragraph {len(kept_blocks)} of {len(text_blocks)}")
+    return (f"cut at the token budget {where}, after “…{tail}”; "
+            f"{total_words - kept_words} of {total_words} words left out")
 
 
 def thesis_pair(piece: Piece, budget: Budget) -> Pair | None:
@@ -374,7 +398,7 @@ def thesis_pair(piece: Piece, budget: Budget) -> Pair | None:
     prompt = f"Write an essay titled {_quoted(piece.title)}{topic}"
     prompt = prompt if prompt.endswith((".", "?", "!")) else prompt + "."
     response = _fit_blocks(piece.blocks, budget.room(prompt), budget.count)
-    return _pair(piece, "thesis", prompt, response) if response else None
+    return _pair(piece, "thesis", prompt, response, whole=piece.blocks) if response else None
 
 
 def continuation_pair(piece: Piece, budget: Budget) -> Pair | None:
@@ -387,7 +411,9 @@ def continuation_pair(piece: Piece, budget: Budget) -> Pair | None:
     opening = _fit_blocks(piece.blocks[:split_at], budget.tokens // 2, budget.count)
     prompt = header + opening
     response = _fit_blocks(piece.blocks[split_at:], budget.room(prompt), budget.count)
-    return _pair(piece, "continuation", prompt, response) if opening and response else None
+    if not (opening and response):
+        return None
+    return _pair(piece, "continuation", prompt, response, whole=piece.blocks[split_at:])
 
 
 def paragraph_pairs(piece: Piece, budget: Budget) -> list[Pair]:
@@ -407,7 +433,7 @@ def paragraph_pairs(piece: Piece, budget: Budget) -> list[Pair]:
         if not context or all(is_heading(part) for part in context.split("\n\n")):
             continue
         number += 1
-        pairs.append(_pair(piece, "paragraph", header + context, response, f"-{number:02d}"))
+        pairs.append(_pair(piece, "paragraph", header + context, response, f"-{number:02d}", whole=[block]))
     return pairs
 
 
@@ -415,7 +441,7 @@ def note_pair(piece: Piece, budget: Budget) -> Pair | None:
     """A note is one pair: its title → the note."""
     prompt = f"Write a short note titled {_quoted(piece.title)}."
     response = _fit_blocks(piece.blocks, budget.room(prompt), budget.count)
-    return _pair(piece, "note", prompt, response) if response else None
+    return _pair(piece, "note", prompt, response, whole=piece.blocks) if response else None
 
 
 def build_pairs(piece: Piece, tiers: Iterable[str] = ALL_TIERS, budget: Budget | None = None) -> list[Pair]:
@@ -585,6 +611,49 @@ def ingest(
     val = sum(pair.split == "val" for pair in pairs)
     yield IngestFinished(len(pieces), len(pairs), len(pairs) - val, val, len(warnings))
     return IngestResult(pieces, pairs, warnings, skipped)
+
+
+# Keeping the sources --------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SourceCopy:
+    """A source file ingested from outside the workspace and where it is kept."""
+
+    source: Path  # the file that was read
+    target: Path  # data/sources/<source name><suffix>
+    state: str  # "new" (not there yet) | "same" (already there, identical) | "different"
+
+
+def plan_source_copies(pieces: Iterable[Piece], sources_dir: str | Path) -> list[SourceCopy]:
+    """What keeping the ingested files under `sources_dir` takes: files read from elsewhere go
+    to `sources_dir/<source name><suffix>`, so ingesting that folder later names them alike."""
+    sources_dir = Path(sources_dir)
+    inside = sources_dir.resolve()
+    plan = []
+    for piece in pieces:
+        source = Path(piece.path)
+        if source.resolve().is_relative_to(inside):
+            continue
+        target = sources_dir / f"{piece.source}{source.suffix}"
+        if not target.exists():
+            state = "new"
+        else:
+            state = "same" if target.is_file() and target.read_bytes() == source.read_bytes() else "different"
+        plan.append(SourceCopy(source, target, state))
+    return plan
+
+
+def copy_sources(plan: Iterable[SourceCopy]) -> list[Path]:
+    """Copy every new or different file of a plan (atomically); returns the targets written."""
+    from engine.atomic import write_atomic
+
+    written = []
+    for copy in plan:
+        if copy.state != "same":
+            copy.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(copy.target, copy.source.read_bytes())
+            written.append(copy.target)
+    return written
 
 
 def run_ingest(paths: Iterable[str | Path], **options: object) -> IngestResult:

@@ -185,9 +185,46 @@ def test_tiers_of_an_essay_and_their_shapes():
     for pair in paragraphs:
         assert not pair.response.startswith("##")  # a heading is context, never a target
         assert pair.prompt.startswith("Write the next paragraph of the essay “The Flood Step”.")
-    assert all(pair.source == "essays/flood" and pair.tags == ["essay"] for pair in pairs)
+    assert all(pair.source == "essays/flood" and pair.tags[0] == "essay" for pair in pairs)
     exact, near = find_duplicates(pairs)
     assert exact == [] and near == []
+
+
+def test_a_pair_cut_at_the_budget_is_tagged_and_says_where():
+    piece = clean_markdown(essay_text(12), "e.md", "e")
+    pairs = {pair.tier: pair for pair in build_pairs(piece, budget=Budget(160, word_counter))}
+    thesis = pairs["thesis"]
+    assert thesis.tags == ["essay", "cut"]
+    last_words = " ".join(thesis.response.split()[-6:])
+    assert thesis.notes.startswith("cut at the token budget ") and f"after “…{last_words}”" in thesis.notes
+    total = sum(len(block.split()) for block in piece.blocks if not block.startswith("#"))
+    kept = sum(len(block.split()) for block in thesis.response.split("\n\n") if not block.startswith("#"))
+    assert f"{total - kept} of {total} words left out" in thesis.notes
+    whole = build_pairs(clean_markdown("# Short\n\nOne small paragraph of ten words or so, no more.\n", "s.md", "s"))
+    assert whole[0].tags == ["note"] and whole[0].notes == ""  # nothing cut, nothing said
+
+
+def test_ingest_from_outside_keeps_a_copy_in_data_sources(tmp_path, capsys):
+    from engine.cli import main
+
+    (tmp_path / "ws" / "data" / "sources").mkdir(parents=True)
+    outside = tmp_path / "export" / "ferry.md"
+    outside.parent.mkdir()
+    outside.write_text("# The Ferry\n\n" + "The ferry runs when it runs, and you wait. " * 5 + "\n", encoding="utf-8")
+    workspace = tmp_path / "ws"
+    assert main(["-w", str(workspace), "ingest", str(outside), "--tokenizer", "none"]) == 0
+    kept = workspace / "data" / "sources" / "ferry.md"
+    assert kept.read_bytes() == outside.read_bytes()
+    assert "copied 1 sources" in capsys.readouterr().out
+    # A different file of the same name: refused without --force, nothing written; replaced with it.
+    outside.write_text("# The Ferry\n\n" + "The ferry never came that winter at all. " * 5 + "\n", encoding="utf-8")
+    pairs_before = (workspace / "data" / "pairs.jsonl").read_bytes()
+    assert main(["-w", str(workspace), "ingest", str(outside), "--tokenizer", "none"]) == 2
+    assert "already in the workspace with other text" in capsys.readouterr().err
+    assert kept.read_text(encoding="utf-8").count("never came") == 0
+    assert (workspace / "data" / "pairs.jsonl").read_bytes() == pairs_before
+    assert main(["-w", str(workspace), "ingest", str(outside), "--tokenizer", "none", "--force"]) == 0
+    assert kept.read_bytes() == outside.read_bytes()
 
 
 def test_every_pair_fits_the_budget():

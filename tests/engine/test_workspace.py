@@ -64,3 +64,17 @@ def test_hub_ids_and_absolute_paths_stay_as_configured(tmp_path, monkeypatch):
     assert workspace.model("meta-llama/Llama-3.1-8B-Instruct").path == "meta-llama/Llama-3.1-8B-Instruct"
     assert workspace.model("llama-local").path == "~/models/llama"  # expanded by the model loader
     assert workspace.model(str(tmp_path / "abs")).path == str(tmp_path / "abs")
+
+
+def test_remote_code_only_on_a_real_yes(tmp_path):
+    from engine.workspace import DEFAULT_MODELS, WorkspaceSettingsError
+
+    assert not any(entry.trust_remote_code for entry in DEFAULT_MODELS)  # no built-in entry turns it on
+    for value in ('"false"', '"yes"', "1", "0", '""'):
+        (tmp_path / "voicebench.toml").write_text(f'[models.mine]\npath = "x"\ntrust_remote_code = {value}\n')
+        with pytest.raises(WorkspaceSettingsError, match=r"voicebench.toml:3: \[models.mine\] trust_remote_code: "
+                                                         r"must be true or false") as caught:
+            Workspace.open(tmp_path)
+        assert (caught.value.line, caught.value.key) == (3, "[models.mine] trust_remote_code")
+    (tmp_path / "voicebench.toml").write_text('[models.mine]\npath = "x"\ntrust_remote_code = false\n')
+    assert Workspace.open(tmp_path).model("mine").trust_remote_code is False

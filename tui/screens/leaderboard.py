@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from engine.display import safe_text
 from engine.judge.workspace_store import open_workspace_store
 from engine.judge import report
 from engine.judge.report import build_report
@@ -140,10 +141,10 @@ class LeaderboardScreen(Screen):
         pairwise.add_columns("contestant", "BT score", "win rate", "games", "flags", *metrics)
         for row in data["leaderboard"]:
             cells = [_interval(s["mean"], s["low"], s["high"], s["n"]) for s in row["criteria"].values()]
-            rubric.add_row(row["name"], *cells, _num(row["rubric_mean"]))
+            rubric.add_row(safe_text(row["name"]), *cells, _num(row["rubric_mean"]))
             bt = row["bt"]
             flags = ", ".join(f"{name} {share:.0%}" for name, share in sorted(row["flags"].items()) if share) or "–"
-            pairwise.add_row(row["name"], _interval(bt["score"], bt["low"], bt["high"], row["pairwise"]["games"]),
+            pairwise.add_row(safe_text(row["name"]), _interval(bt["score"], bt["low"], bt["high"], row["pairwise"]["games"]),
                              _num(row["pairwise"]["win_rate"]), str(row["pairwise"]["games"]), flags,
                              *[_num(row["metrics"].get(name)) for name in metrics])
 
@@ -183,7 +184,7 @@ def _canaries(data: dict[str, Any]) -> Table:
     table = Table(expand=True, show_lines=True, padding=(0, 1))
     table.add_column("canary", style="bold", no_wrap=True)
     for row in data["leaderboard"]:
-        table.add_column(row["name"], ratio=1)
+        table.add_column(safe_text(row["name"]), ratio=1)
     for canary in data["canaries"]:
         cells = []
         for label in labels:
@@ -214,5 +215,5 @@ def _runs(data: dict[str, Any]) -> Group | Text:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
+    text = safe_text(" ".join(text.split()))
     return text if len(text) <= SIDE_BY_SIDE_CHARS else text[:SIDE_BY_SIDE_CHARS - 1] + "…"

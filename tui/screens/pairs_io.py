@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RadioBu
 from textual.worker import get_current_worker
 
 from engine.curate.pairs import Pair
+from engine.display import safe_text
 
 INGEST_TIERS = ("continuation", "thesis", "paragraph", "note")
 SAMPLE_PAIRS = 3  # sample pairs shown in the preview
@@ -51,7 +52,7 @@ def merge_ingested(existing: list[Pair], ingested: list[Pair], mode: str) -> tup
 
 
 def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = safe_text(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -237,11 +238,11 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         text.append("  " + ", ".join(f"{tier} {tiers[tier]}" for tier in INGEST_TIERS if tiers[tier]) + "\n")
         text.append(f"Apply would: {summary}.\n", style="bold")
         for skipped in result.skipped:
-            text.append(f"skipped {self._display(skipped.path)}: {skipped.reason}\n", style="yellow")
+            text.append(safe_text(f"skipped {self._display(skipped.path)}: {skipped.reason}\n"), style="yellow")
         for warning in result.warnings:
-            text.append(f"warning {self._display(warning.path)}: {warning.message}\n", style="yellow")
+            text.append(safe_text(f"warning {self._display(warning.path)}: {warning.message}\n"), style="yellow")
         for pair in pairs[:SAMPLE_PAIRS]:
-            text.append(f"\n{pair.id}", style="bold")
+            text.append(f"\n{safe_text(pair.id)}", style="bold")
             text.append(f"  {pair.tier} · {pair.split}\n", style="dim")
             text.append(f"  prompt   {_short(pair.prompt, 70)}\n")
             text.append(f"  response {_short(pair.response, 70)}\n")

@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from engine.curate.file_tokenizer import FileTokenizer
 from engine.curate.tokens import TokenizerUnavailable
+from engine.display import safe_text
 from engine.train.config import ConfigError, TrainConfig, config_from_dict
 from engine.train.data import DataError, MaskPreview, loss_mask_preview
 from engine.train.runs import Curves, RunSummary, list_runs, read_curves
@@ -570,10 +571,10 @@ class TrainScreen(WorkbenchScreen):
 
     def _on_canary(self, live: LiveRun, event: Any) -> None:
         canaries = self.query_one("#train-canary-log", RichLog)
-        title = Text(f"step {event.step} · {event.canary_id}", style="bold")
+        title = Text(safe_text(f"step {event.step} · {event.canary_id}"), style="bold")
         title.append(f"  ({event.seconds:.1f} s, seed {event.seed})", style="dim")
         canaries.write(title)
-        canaries.write(Text(event.text.strip() or "(empty output)"))
+        canaries.write(Text(safe_text(event.text.strip() or "(empty output)")))
         self._log(f"canary {event.canary_id} at step {event.step} (F6 shows it)", "dim")
 
     def _on_memorisation(self, live: LiveRun, event: Any) -> None:

@@ -26,6 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from engine.display import safe_text
 from engine.sample.trace import Timeline
 
 # Confidence buckets: < 0.2, < 0.4, < 0.6, < 0.8, ≥ 0.8 — low is warm, high is green.
@@ -60,7 +61,7 @@ def display_piece(piece: str) -> tuple[str, bool]:
     """What a token looks like on the canvas, and whether it is a special token."""
     if _SPECIAL_PATTERN.fullmatch(piece.strip()):
         return SPECIAL, True
-    return piece.replace("\r", "").replace("\n", "↵").replace("\t", "→"), False
+    return safe_text(piece.replace("\r", "").replace("\n", "↵").replace("\t", "→")), False
 
 
 def legend() -> Text:

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from engine.display import safe_text
 from engine.judge.rubric import Criterion, Flag
 from engine.judge.session import BlindItem
 
@@ -51,7 +52,7 @@ class BlindItemView(Vertical):
         if item.status != "pending":
             header.append(f"  [{item.status}]", style="bold")
         self.query_one("#item-header", Static).update(header)
-        self.query_one("#item-prompt", Static).update(Text.assemble(("Prompt  ", "bold"), item.prompt))
+        self.query_one("#item-prompt", Static).update(Text.assemble(("Prompt  ", "bold"), safe_text(item.prompt)))
 
         left_box = self.query_one("#item-left-box")
         right_box = self.query_one("#item-right-box")
@@ -59,11 +60,11 @@ class BlindItemView(Vertical):
         if pairwise:
             left_box.border_title = "Left (a / l)"
             right_box.border_title = "Right (; / r)"
-            self.query_one("#item-left", Static).update(Text(item.left_text or "(empty output)"))
-            self.query_one("#item-right", Static).update(Text(item.right_text or "(empty output)"))
+            self.query_one("#item-left", Static).update(Text(safe_text(item.left_text or "(empty output)")))
+            self.query_one("#item-right", Static).update(Text(safe_text(item.right_text or "(empty output)")))
         else:
             left_box.border_title = "Output"
-            self.query_one("#item-left", Static).update(Text(item.text or "(empty output)"))
+            self.query_one("#item-left", Static).update(Text(safe_text(item.text or "(empty output)")))
         left_box.scroll_home(animate=False)
         right_box.scroll_home(animate=False)
 
@@ -138,5 +139,5 @@ def _marks(item: BlindItem, flags: list[Flag], pairwise: bool) -> Text:
             text.append(f"[{flag.key}] {flag.name}", style="bold reverse" if on else "dim")
             text.append("  ")
     text.append("Note (n) ", style="bold")
-    text.append(item.note or "—", style="" if item.note else "dim")
+    text.append(safe_text(item.note or "—"), style="" if item.note else "dim")
     return text

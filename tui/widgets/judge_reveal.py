@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
+from engine.display import safe_text
 from engine.judge.session import RevealedItem
 
 
@@ -25,4 +26,4 @@ class RevealTable(DataTable):
                 cells = [item.label or "", *[str(item.scores.get(name, "·")) for name in criteria],
                          ", ".join(item.flags)]
             repeat = "" if item.repeat_of_position is None else f"#{item.repeat_of_position + 1}"
-            self.add_row(str(item.position + 1), item.canary_id or "", *cells, repeat, item.note)
+            self.add_row(str(item.position + 1), *map(safe_text, (item.canary_id or "", *cells, repeat, item.note or "")))

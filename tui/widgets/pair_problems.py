@@ -12,6 +12,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from engine.curate.pairs import Problem
+from engine.display import safe_text
 
 
 def display_path(path: str | Path, root: Path) -> str:
@@ -44,8 +45,8 @@ class ProblemList(OptionList):
             text = Text(no_wrap=True, overflow="ellipsis")
             marker_style = "bold red" if problem.severity == "error" else "bold yellow"
             text.append("✗ " if problem.severity == "error" else "! ", style=marker_style)
-            text.append(f"{display_path(problem.path, self.root)}:{problem.line}: ", style="dim")
-            text.append(problem.message)
+            text.append(safe_text(f"{display_path(problem.path, self.root)}:{problem.line}: "), style="dim")
+            text.append(safe_text(problem.message))
             options.append(Option(text))
         if not options:
             options = [Option(Text("No problems: every line is a well-formed pair.", style="dim"), disabled=True)]

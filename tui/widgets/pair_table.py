@@ -23,6 +23,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from engine.display import safe_text
+
 
 @dataclass(frozen=True)
 class Column:
@@ -221,7 +223,7 @@ class PairTable(ScrollView, can_focus=True, inherit_bindings=False):
         segments: list[Segment] = [Segment(" ", base)]
         for (value, style_name), column, column_width in zip(cells, self.columns, self._widths(width - 1)):
             style = base + self._cell_style(style_name) if style_name and cell_styles else base
-            segments.append(Segment(fit_cell(value, column_width, column.justify), style))
+            segments.append(Segment(fit_cell(safe_text(value), column_width, column.justify), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.display import safe_text
 from engine.train.data import MaskPreview
 
 # Two shades per region, alternating token by token, so token boundaries show without
@@ -23,7 +24,7 @@ BOUNDARY_STYLE = "dim italic"
 
 def _visible(token: str) -> str:
     """Whitespace made visible: a newline shows as ⏎ (and breaks the line), tabs as →."""
-    return token.replace("\t", "→").replace("\n", "⏎\n")
+    return safe_text(token.replace("\t", "→").replace("\n", "⏎\n"))
 
 
 def preview_text(preview: MaskPreview, objective: str, pair_label: str) -> Text:
@@ -31,7 +32,7 @@ def preview_text(preview: MaskPreview, objective: str, pair_label: str) -> Text:
     style = shades[0]
     what = "trained (labels)" if objective == "causal" else "maskable (p = (1-ε)t + ε each)"
     text = Text()
-    text.append(f"{pair_label}  ·  template {preview.template}  ·  ")
+    text.append(f"{safe_text(pair_label)}  ·  template {preview.template}  ·  ")
     text.append(f"{preview.prompt_tokens} prompt", style=PROMPT_STYLE)
     text.append(" + ")
     text.append(f"{preview.response_tokens} {what}", style=style)

@@ -11,6 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from engine.display import safe_text
+
 
 class Typewriter(Vertical):
     """Title line (model, tokens, speed) over the growing text."""
@@ -75,7 +77,7 @@ class Typewriter(Vertical):
         status.update(message)
 
     def _draw(self) -> None:
-        text = Text(self.text)
+        text = Text(safe_text(self.text))
         if self.typing:
             text.append("▌", "bold #7fd4ff")
         self.query_one("#typewriter-text", Static).update(text)
