@@ -439,6 +439,15 @@ def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any]
     return run_id
 
 
+def restart_run(db: Database, run_id: str, start_step: int) -> None:
+    """A run (re)starts at `start_step`: it is running again, and the metrics it recorded
+    after that step belong to the attempt that was cut short, so they go (the steps are
+    about to be trained and recorded again)."""
+    with db.atomic():
+        db.execute("update runs set status = 'running', ended_at = null where id = ?", [run_id])
+        db.execute("delete from run_metrics where run_id = ? and step > ?", [run_id, start_step])
+
+
 def finish_run(db: Database, run_id: str, status: str) -> None:
     """Mark a run done/failed/cancelled with its end time."""
     db["runs"].update(run_id, {"status": status, "ended_at": now()})
