@@ -53,8 +53,9 @@ class SaveConflict(Exception):
     """The file on disk changed since it was loaded; reload it or save to another path."""
 
 
-class PairsFileError(Exception):
-    """The pairs path cannot be read as a file at all (a folder, no permission)."""
+class PairsFileError(OSError):
+    """The pairs path cannot be read as a file at all (a folder, no permission). An OSError,
+    so callers that already handle unreadable files handle it; `str()` is the whole message."""
 
 
 @dataclasses.dataclass(frozen=True)
