@@ -584,8 +584,9 @@ class _Checks:
         # source -> split -> [pairs, index of its first pair], in order of first appearance
         self.sources: dict[str, dict[str, list[int]]] = {}
         self.finder = DuplicateFinder(cache=cache)
-        self.budgets = [(model, budget, _batch_counter(counter, model)) for model, budget in (budgets or {}).items()]
-        self.budgets = [(model, budget, count) for model, budget, count in self.budgets if count is not None]
+        # (model, budget, counts of a list of texts); models without a counter are skipped
+        self.budgets = [(model, budget, count_many) for model, budget in (budgets or {}).items()
+                        if (count_many := _batch_counter(counter, model)) is not None]
 
     def bad_line(self, bad: BadLine) -> None:
         self.bad_line_count += 1

@@ -266,6 +266,7 @@ def open_store(path: str | Path | None = None, *, memory: bool = False, read_onl
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a judgments.db; move it aside so voicebench can create the store")
+    conn = None
     try:
         if read_only:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
@@ -286,7 +287,12 @@ def open_store(path: str | Path | None = None, *, memory: bool = False, read_onl
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         _apply_migrations(db, str(path))
+    except StoreError:
+        conn.close()
+        raise
     except sqlite3.DatabaseError as error:
+        if conn is not None:
+            conn.close()
         if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
             raise
         raise StoreError(
