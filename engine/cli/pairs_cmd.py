@@ -139,7 +139,24 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
             if not budgets.get(name):
                 missing[name] = f"{name}: no token budget known; add it under [budgets] in voicebench.toml"
                 counters.pop(name, None)
-    return {name: budgets[name] for name in counters}, counters, missing
+    return {name: budgets[name] for name in counters}, _share_identical_tokenizers(workspace, counters), missing
+
+
+def _share_identical_tokenizers(workspace, counters: dict[str, Any]) -> dict[str, Any]:
+    """Models whose tokenizer.json is byte-identical (the two demo models) get one counter,
+    so a file's texts are tokenised once for both rather than once per model."""
+    import hashlib
+
+    shared: dict[str, Any] = {}
+    result = {}
+    for name, counter in counters.items():
+        try:
+            tokenizer_file = Path(workspace.model(name).path) / "tokenizer.json"
+            digest = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest() if tokenizer_file.is_file() else None
+        except Exception:  # noqa: BLE001 - sharing is an optimisation; without it each model counts alone
+            digest = None
+        result[name] = shared.setdefault(digest, counter) if digest else counter
+    return result
 
 
 # ingest -------------------------------------------------------------------------------------
@@ -276,16 +293,12 @@ def _edits_ingest_would_lose(existing, new_pairs) -> list[tuple[str, int]]:
 # pairs validate -------------------------------------------------------------------------------
 
 def run_validate_command(args: argparse.Namespace) -> int:
-    from engine.curate.pairs import PairsFileError, load_pairs, validate
+    from engine.curate.pairs import PairsFileError, validate_file
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
-    try:
-        pair_file = load_pairs(path)
-    except PairsFileError as error:
-        return _error(str(error))
     budgets: dict[str, int] = {}
     counters: dict[str, Any] = {}
     if not args.no_budgets:
@@ -293,7 +306,12 @@ def run_validate_command(args: argparse.Namespace) -> int:
         for name, reason in sorted(missing.items()):
             if args.model:
                 _say(f"note: budget of {name} not checked: {reason}", err=True)
-    problems = validate(pair_file, budgets=budgets, counter=counters)
+    try:
+        # Streamed: a 50,000-pair file is checked without holding it (engine.curate.pairs.validate_file).
+        report = validate_file(path, budgets=budgets, counter=counters)
+    except PairsFileError as error:
+        return _error(str(error))
+    problems = report.problems
     errors = [problem for problem in problems if problem.severity == "error"]
     warnings = [problem for problem in problems if problem.severity != "error"]
     for problem in problems:
@@ -301,9 +319,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
             _say(str(problem))
         else:
             _say(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
-    splits = Counter(pair.split for pair in pair_file.pairs)
     checked = ", ".join(f"{name} {budget}" for name, budget in sorted(budgets.items())) or "none"
-    counts = f"{len(pair_file.pairs)} pairs ({splits['train']} train, {splits['val']} val)"
+    counts = f"{report.pairs} pairs ({report.splits.get('train', 0)} train, {report.splits.get('val', 0)} val)"
     if errors or (warnings and args.strict):
         _say(f"{path}: {counts}: {len(errors)} errors, {len(warnings)} warnings", err=True)
         return 1
@@ -314,46 +331,93 @@ def run_validate_command(args: argparse.Namespace) -> int:
 
 # pairs stats ------------------------------------------------------------------------------------
 
-def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> dict[str, Any]:
-    """The numbers `pairs stats` prints (also handy for the TUI)."""
-    from engine.curate.pairs import pair_token_count
+# Pairs tallied (and token-counted in one batch per tokenizer) at a time.
+STATS_CHUNK = 1000
 
-    pairs = pair_file.pairs
-    by_source: dict[str, Counter] = defaultdict(Counter)
-    for pair in pairs:
-        by_source[pair.source or "(none)"][pair.split] += 1
-    tokens = {}
-    for name, counter in sorted(counters.items()):
-        counter.count_many([text for pair in pairs for text in (pair.prompt, pair.response)])  # batch-fill the cache
-        lengths = [pair_token_count(pair, counter.count) for pair in pairs]
-        tokens[name] = {
-            "budget": budgets[name], "total": sum(lengths), "max": max(lengths, default=0),
-            "over_budget": sum(length > budgets[name] for length in lengths),
+
+class _StatsTally:
+    """The numbers `pairs stats` prints, summed a chunk of pairs at a time."""
+
+    def __init__(self, budgets: dict[str, int], counters: dict[str, Any]):
+        self.budgets, self.counters = budgets, dict(sorted(counters.items()))
+        self.pairs = 0
+        self.tiers: Counter = Counter()
+        self.splits: Counter = Counter()
+        self.by_source: dict[str, Counter] = defaultdict(Counter)
+        self.tokens = {name: {"budget": budgets[name], "total": 0, "max": 0, "over_budget": 0} for name in self.counters}
+
+    def add(self, pairs: list) -> None:
+        from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
+
+        self.pairs += len(pairs)
+        for pair in pairs:
+            self.tiers[pair.tier] += 1
+            self.splits[pair.split] += 1
+            self.by_source[pair.source or "(none)"][pair.split] += 1
+        texts = [text for pair in pairs for text in (pair.prompt, pair.response)]
+        counted: dict[int, list[int]] = {}  # models sharing a tokenizer are counted once
+        for name, counter in self.counters.items():
+            if id(counter) not in counted:
+                counted[id(counter)] = counter.count_many(texts)
+            counts = counted[id(counter)]
+            numbers = self.tokens[name]
+            for offset in range(len(pairs)):
+                length = counts[2 * offset] + counts[2 * offset + 1] + PAIR_OVERHEAD_TOKENS
+                numbers["total"] += length
+                numbers["max"] = max(numbers["max"], length)
+                numbers["over_budget"] += length > numbers["budget"]
+
+    def result(self, path: Path | str, bad_lines: int) -> dict[str, Any]:
+        return {
+            "path": str(path),
+            "pairs": self.pairs,
+            "bad_lines": bad_lines,
+            "tiers": dict(sorted(self.tiers.items())),
+            "splits": dict(sorted(self.splits.items())),
+            "sources": {source: dict(counts) for source, counts in sorted(self.by_source.items())},
+            "tokens": self.tokens,
         }
-    return {
-        "path": str(pair_file.path),
-        "pairs": len(pairs),
-        "bad_lines": len(pair_file.bad_lines),
-        "tiers": dict(sorted(Counter(pair.tier for pair in pairs).items())),
-        "splits": dict(sorted(Counter(pair.split for pair in pairs).items())),
-        "sources": {source: dict(counts) for source, counts in sorted(by_source.items())},
-        "tokens": tokens,
-    }
+
+
+def pair_stats(pair_file, budgets: dict[str, int], counters: dict[str, Any]) -> dict[str, Any]:
+    """The numbers `pairs stats` prints for a loaded file (also handy for the TUI)."""
+    tally = _StatsTally(budgets, counters)
+    for start in range(0, len(pair_file.pairs), STATS_CHUNK):
+        tally.add(pair_file.pairs[start:start + STATS_CHUNK])
+    return tally.result(pair_file.path, len(pair_file.bad_lines))
+
+
+def file_stats(path: Path, budgets: dict[str, int], counters: dict[str, Any]) -> dict[str, Any]:
+    """`pair_stats` of a file read one line at a time, never held whole. Raises PairsFileError."""
+    from engine.curate.pairs import BadLine, iter_pairs_lines
+
+    tally = _StatsTally(budgets, counters)
+    chunk, bad_lines = [], 0
+    for _, item in iter_pairs_lines(path):
+        if isinstance(item, BadLine):
+            bad_lines += 1
+            continue
+        chunk.append(item)
+        if len(chunk) == STATS_CHUNK:
+            tally.add(chunk)
+            chunk = []
+    if chunk:
+        tally.add(chunk)
+    return tally.result(path, bad_lines)
 
 
 def run_stats_command(args: argparse.Namespace) -> int:
-    from engine.curate.pairs import PairsFileError, load_pairs
+    from engine.curate.pairs import PairsFileError
 
     workspace = _workspace(args)
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    budgets, counters, missing = _counters(workspace, args.model)
     try:
-        pair_file = load_pairs(path)
+        stats = file_stats(path, budgets, counters)
     except PairsFileError as error:
         return _error(str(error))
-    budgets, counters, missing = _counters(workspace, args.model)
-    stats = pair_stats(pair_file, budgets, counters)
     if args.json:
         print(terminal_json(stats, indent=2))
         return 0

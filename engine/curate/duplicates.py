@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -91,6 +91,11 @@ def _features_of(texts: list[str]) -> list[_TextFeatures]:
     return [_FEATURES[text] for text in texts]
 
 
+def _normalised_hash(text: str) -> int:
+    """`_TextFeatures.normalised_hash` of one text, without its trigrams."""
+    return hash(" ".join(_WORD.findall(text.casefold())))
+
+
 def _compute_features(texts: list[str]) -> list[_TextFeatures]:
     import numpy as np
 
@@ -138,43 +143,93 @@ def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[
     Near: candidates come from MinHash bands of the responses; a candidate counts when the
     word-trigram Jaccard of the prompts and of the responses are both ≥ NEAR_DUPLICATE_JACCARD.
     """
-    exact: list[tuple[int, int]] = []
-    representative: dict[tuple[int, int], int] = {}
-    unique: list[int] = []
-    prompt_features: dict[int, _TextFeatures] = {}
-    response_features: dict[int, _TextFeatures] = {}
-    features = _features_of([text for pair in pairs for text in (pair.prompt, pair.response)])
-    for index in range(len(pairs)):
-        prompt, response = features[2 * index], features[2 * index + 1]
-        key = (prompt.normalised_hash, response.normalised_hash)
-        if key in representative:
-            exact.append((representative[key], index))
-            continue
-        representative[key] = index
-        unique.append(index)
-        prompt_features[index], response_features[index] = prompt, response
-
-    candidates = _band_candidates([index for index in unique if response_features[index].signature is not None],
-                                  response_features)
-    near: list[tuple[int, int, float]] = []
-    for first, second in sorted(candidates):
-        response_similarity = jaccard(response_features[first].shingle_set(), response_features[second].shingle_set())
-        if response_similarity < NEAR_DUPLICATE_JACCARD:
-            continue
-        prompt_similarity = jaccard(prompt_features[first].shingle_set(), prompt_features[second].shingle_set())
-        if prompt_similarity >= NEAR_DUPLICATE_JACCARD:
-            near.append((first, second, min(prompt_similarity, response_similarity)))
-    return exact, near
+    finder = DuplicateFinder(cache=True)
+    finder.add(pairs)
+    return finder.finish(lambda indices: {index: pairs[index] for index in indices})
 
 
-def _band_candidates(indices: list[int], features: dict[int, _TextFeatures]) -> set[tuple[int, int]]:
+class DuplicateFinder:
+    """`find_duplicates` in two passes, for files too big to hold in memory.
+
+        finder = DuplicateFinder()
+        finder.add(chunk)  ...                     # pairs in file order, a chunk at a time
+        exact, near = finder.finish(fetch)         # fetch(indices) -> {index: Pair}, re-read
+
+    `add` keeps, per pair, only the hashes that decide "exact" and the response's MinHash
+    signature (~300 bytes); `finish` re-reads the few candidate pairs to measure their
+    Jaccard exactly, so the answer is the same as holding every pair.
+    `cache=True` keeps each text's features for the next validation (the editor re-validates
+    after every edit); a one-off pass over a big file leaves it off.
+    """
+
+    def __init__(self, *, cache: bool = False):
+        self.cache = cache
+        self.count = 0
+        self.exact: list[tuple[int, int]] = []
+        self._representative: dict[tuple[int, int], int] = {}
+        self._signatures: dict[int, Any] = {}  # unique pairs with words in the response
+
+    def add(self, pairs: Sequence[Pair]) -> None:
+        if self.cache:
+            features = _features_of([text for pair in pairs for text in (pair.prompt, pair.response)])
+            prompt_hashes = [feature.normalised_hash for feature in features[0::2]]
+            responses = features[1::2]
+        else:
+            # Prompts only need their word hash here (their trigrams are measured in
+            # `finish`, for candidates); responses need signatures. Batches of
+            # _FEATURE_CHUNK bound the numpy temporaries.
+            prompt_hashes = [_normalised_hash(pair.prompt) for pair in pairs]
+            texts = [pair.response for pair in pairs]
+            responses = [feature for start in range(0, len(texts), _FEATURE_CHUNK)
+                         for feature in _compute_features(texts[start:start + _FEATURE_CHUNK])]
+        for offset, (prompt_hash, response) in enumerate(zip(prompt_hashes, responses, strict=True)):
+            index = self.count + offset
+            key = (prompt_hash, response.normalised_hash)
+            if key in self._representative:
+                self.exact.append((self._representative[key], index))
+                continue
+            self._representative[key] = index
+            if response.signature is not None:
+                self._signatures[index] = response.signature
+        self.count += len(pairs)
+
+    def finish(self, fetch: Callable[[list[int]], dict[int, Pair]]) -> tuple[
+            list[tuple[int, int]], list[tuple[int, int, float]]]:
+        candidates = sorted(_band_candidates(self._signatures))
+        if not candidates:
+            return self.exact, []
+        pairs = fetch(sorted({index for candidate in candidates for index in candidate}))
+        shingles: dict[int, tuple[set[int], set[int]]] = {}
+
+        def shingle_sets(index: int) -> tuple[set[int], set[int]]:
+            if index not in shingles:
+                pair = pairs[index]
+                texts = [pair.prompt, pair.response]
+                prompt, response = _features_of(texts) if self.cache else _compute_features(texts)
+                shingles[index] = (prompt.shingle_set(), response.shingle_set())
+            return shingles[index]
+
+        near: list[tuple[int, int, float]] = []
+        for first, second in candidates:
+            (first_prompt, first_response), (second_prompt, second_response) = shingle_sets(first), shingle_sets(second)
+            response_similarity = jaccard(first_response, second_response)
+            if response_similarity < NEAR_DUPLICATE_JACCARD:
+                continue
+            prompt_similarity = jaccard(first_prompt, second_prompt)
+            if prompt_similarity >= NEAR_DUPLICATE_JACCARD:
+                near.append((first, second, min(prompt_similarity, response_similarity)))
+        return self.exact, near
+
+
+def _band_candidates(signature_of: dict[int, Any]) -> set[tuple[int, int]]:
     """Index pairs (earlier, later) whose signatures agree on every row of some band."""
     import numpy as np
 
     candidates: set[tuple[int, int]] = set()
+    indices = sorted(signature_of)
     if len(indices) < 2:
         return candidates
-    signatures = np.stack([features[index].signature for index in indices])  # (texts, rows * bands)
+    signatures = np.stack([signature_of[index] for index in indices])  # (texts, rows * bands)
     order_of = np.asarray(indices)
     mixers = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
                       dtype=np.uint64)[:MINHASH_ROWS]

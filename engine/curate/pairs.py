@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from engine.curate.duplicates import NEAR_DUPLICATE_JACCARD, find_duplicates, ja
 
 __all__ = [
     "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "PAIR_OVERHEAD_TOKENS", "Pair", "PairFile", "PairsFileError",
-    "Problem", "SaveConflict", "iter_pairs_lines", "lock_path", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
+    "FileReport", "Problem", "SaveConflict", "iter_pairs_lines", "lock_path", "validate_file", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
     "normalise_text", "pair_token_count", "save_pairs", "split_by_source", "validate",
 ]
 
@@ -53,8 +53,9 @@ class SaveConflict(Exception):
     """The file on disk changed since it was loaded; reload it or save to another path."""
 
 
-class PairsFileError(Exception):
-    """The pairs path cannot be read as a file at all (a folder, no permission)."""
+class PairsFileError(OSError):
+    """The pairs path cannot be read as a file at all (a folder, no permission). An OSError,
+    so callers that already handle unreadable files handle it; `str()` is the whole message."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -499,72 +500,175 @@ def validate(
     (or a function) for every model, or a mapping model name → counter. Budgets without a
     counter for that model are skipped.
     """
-    path = str(pair_file.path)
-    lines = pair_file.lines()
-    problems = [Problem(path, bad.line, None, None, bad.message) for bad in pair_file.bad_lines]
-    pairs = pair_file.pairs
-
-    def add(index: int, field: str | None, message: str, severity: str = "error") -> None:
-        problems.append(Problem(path, lines[index], pairs[index].id, field, message, severity))
-
-    first_line_of_id: dict[str, int] = {}
-    for index, pair in enumerate(pairs):
-        if not pair.prompt.strip():
-            add(index, "prompt", f"pair {pair.id!r}: prompt is missing or empty")
-        if not pair.response.strip():
-            add(index, "response", f"pair {pair.id!r}: response is missing or empty")
-        if pair.split not in SPLITS:
-            add(index, "split", f"pair {pair.id!r}: split must be 'train' or 'val', not {pair.split!r}")
-        if pair.id in first_line_of_id:
-            add(index, "id", f"duplicate id {pair.id!r} (first on line {first_line_of_id[pair.id]})")
-        else:
-            first_line_of_id[pair.id] = lines[index]
-    problems.extend(_leakage_problems(pair_file, lines))
-    problems.extend(_duplicate_problems(pair_file, lines))
-    if budgets:
-        problems.extend(_budget_problems(pair_file, lines, budgets, counter))
-    problems.sort(key=lambda problem: (problem.line, problem.field or ""))
-    return problems
+    checks = _Checks(str(pair_file.path), budgets, counter, cache=True)
+    for bad in pair_file.bad_lines:
+        checks.bad_line(bad)
+    pairs, lines = pair_file.pairs, pair_file.lines()
+    for start in range(0, len(pairs), CHECK_CHUNK):
+        checks.add(list(zip(lines[start:start + CHECK_CHUNK], pairs[start:start + CHECK_CHUNK], strict=True)))
+    return checks.finish(lambda indices: {index: pairs[index] for index in indices})
 
 
-def _leakage_problems(pair_file: PairFile, lines: list[int]) -> list[Problem]:
-    """A source with pairs in both splits: reported once, on its first pair in the smaller split."""
-    by_source: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for index, pair in enumerate(pair_file.pairs):
-        if pair.source and pair.split in SPLITS:
-            by_source[pair.source][pair.split].append(index)
-    problems = []
-    for source, splits in by_source.items():
-        if len(splits) < 2:
+@dataclasses.dataclass
+class FileReport:
+    """What `validate_file` found: the problems and the counts the CLI summarises."""
+
+    problems: list[Problem]
+    pairs: int
+    splits: dict[str, int]
+    bad_lines: int
+
+
+def validate_file(
+    path: str | Path,
+    budgets: Mapping[str, int] | None = None,
+    counter: CounterArg = None,
+) -> FileReport:
+    """`validate(load_pairs(path), …)` without holding the file: the pairs are read and
+    checked a chunk at a time, keeping per pair only its id, line, split counts and the
+    duplicate finder's hashes; the few near-duplicate candidates are re-read at the end.
+    Same problems, same order. Raises PairsFileError when the file cannot be read, or
+    changed while it was being checked."""
+    path = Path(path)
+    checks = _Checks(str(path), budgets, counter, cache=False)
+    before = _stamp(path)
+    chunk: list[tuple[int, Pair]] = []
+    for number, item in iter_pairs_lines(path):
+        if isinstance(item, BadLine):
+            checks.bad_line(item)
             continue
-        train, val = splits["train"], splits["val"]
-        smaller = val if len(val) <= len(train) else train
-        index = smaller[0]
-        problems.append(Problem(
-            str(pair_file.path), lines[index], pair_file.pairs[index].id, "split",
-            f"source {source!r} is in both splits ({len(train)} train, {len(val)} val pairs): "
-            "move its pairs to one split so validation never sees training text",
-        ))
-    return problems
+        chunk.append((number, item))
+        if len(chunk) == CHECK_CHUNK:
+            checks.add(chunk)
+            chunk = []
+    if chunk:
+        checks.add(chunk)
+
+    def fetch(indices: list[int]) -> dict[int, Pair]:
+        wanted, found = set(indices), {}
+        pairs_read = (item for _, item in iter_pairs_lines(path) if isinstance(item, Pair))
+        for index, pair in enumerate(pairs_read):
+            if index in wanted:
+                found[index] = pair
+        if _stamp(path) != before or len(found) != len(wanted):
+            raise PairsFileError(f"{path}: changed while it was being checked; run the check again")
+        return found
+
+    problems = checks.finish(fetch)
+    return FileReport(problems, len(checks.ids), dict(checks.splits), checks.bad_line_count)
 
 
-def _duplicate_problems(pair_file: PairFile, lines: list[int]) -> list[Problem]:
-    pairs, path = pair_file.pairs, str(pair_file.path)
-    exact, near = find_duplicates(pairs)
-    problems = [
-        Problem(path, lines[later], pairs[later].id, None,
-                f"pair {pairs[later].id!r} has the same prompt and response as {pairs[earlier].id!r} "
-                f"(line {lines[earlier]}); delete one")
-        for earlier, later in exact
-    ]
-    problems.extend(
-        Problem(path, lines[later], pairs[later].id, None,
-                f"pair {pairs[later].id!r} is a near-duplicate of {pairs[earlier].id!r} "
-                f"(line {lines[earlier]}, {similarity:.0%} similar); keep one unless both are wanted",
-                severity="warning")
-        for earlier, later, similarity in near
-    )
-    return problems
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+# Pairs checked (and tokens counted, in one batch per tokenizer) at a time.
+CHECK_CHUNK = 1000
+
+
+class _Checks:
+    """The checks of `validate`, fed pairs in file order a chunk at a time, so the same code
+    serves a loaded file and a stream. Per pair it keeps only id, line and a few counts."""
+
+    def __init__(self, path: str, budgets: Mapping[str, int] | None, counter: CounterArg, *, cache: bool):
+        from engine.curate.duplicates import DuplicateFinder
+
+        self.path = path
+        self.problems: list[Problem] = []
+        self.lines: list[int] = []
+        self.ids: list[str] = []
+        self.splits: Counter[str] = Counter()
+        self.bad_line_count = 0
+        self.first_line_of_id: dict[str, int] = {}
+        # source -> split -> [pairs, index of its first pair], in order of first appearance
+        self.sources: dict[str, dict[str, list[int]]] = {}
+        self.finder = DuplicateFinder(cache=cache)
+        # (model, budget, counts of a list of texts); models without a counter are skipped
+        self.budgets = [(model, budget, count_many) for model, budget in (budgets or {}).items()
+                        if (count_many := _batch_counter(counter, model)) is not None]
+
+    def bad_line(self, bad: BadLine) -> None:
+        self.bad_line_count += 1
+        self.problems.append(Problem(self.path, bad.line, None, None, bad.message))
+
+    def add(self, chunk: list[tuple[int, Pair]]) -> None:
+        first_index = len(self.ids)
+        for line, pair in chunk:
+            index = len(self.ids)
+            self.lines.append(line)
+            self.ids.append(pair.id)
+            self.splits[pair.split] += 1
+            self._pair_problems(index, line, pair)
+            if pair.source and pair.split in SPLITS:
+                self.sources.setdefault(pair.source, {}).setdefault(pair.split, [0, index])[0] += 1
+        pairs = [pair for _, pair in chunk]
+        self.finder.add(pairs)
+        if self.budgets:
+            self._budget_problems(first_index, pairs)
+
+    def _pair_problems(self, index: int, line: int, pair: Pair) -> None:
+        def add(field: str | None, message: str) -> None:
+            self.problems.append(Problem(self.path, line, pair.id, field, message))
+
+        if not pair.prompt.strip():
+            add("prompt", f"pair {pair.id!r}: prompt is missing or empty")
+        if not pair.response.strip():
+            add("response", f"pair {pair.id!r}: response is missing or empty")
+        if pair.split not in SPLITS:
+            add("split", f"pair {pair.id!r}: split must be 'train' or 'val', not {pair.split!r}")
+        if pair.id in self.first_line_of_id:
+            add("id", f"duplicate id {pair.id!r} (first on line {self.first_line_of_id[pair.id]})")
+        else:
+            self.first_line_of_id[pair.id] = line
+
+    def _budget_problems(self, first_index: int, pairs: list[Pair]) -> None:
+        texts = [text for pair in pairs for text in (pair.prompt, pair.response)]
+        counted: dict[int, list[int]] = {}  # one count per tokenizer, even when models share it
+        for model, budget, count_many in self.budgets:
+            key = id(getattr(count_many, "__self__", count_many))
+            if key not in counted:
+                counted[key] = count_many(texts)
+            counts = counted[key]
+            for offset, pair in enumerate(pairs):
+                tokens = counts[2 * offset] + counts[2 * offset + 1] + PAIR_OVERHEAD_TOKENS
+                if tokens > budget:
+                    self.problems.append(Problem(
+                        self.path, self.lines[first_index + offset], pair.id, "tokens",
+                        f"pair {pair.id!r} is {tokens} tokens, over {model}'s budget of {budget}; "
+                        "shorten it or truncate it at a sentence",
+                    ))
+
+    def finish(self, fetch: Callable[[list[int]], dict[int, Pair]]) -> list[Problem]:
+        problems = self.problems
+        lines, ids = self.lines, self.ids
+        for source, splits in self.sources.items():
+            # A source in both splits: reported once, on its first pair in the smaller split.
+            if len(splits) < 2:
+                continue
+            (train, first_train), (val, first_val) = splits["train"], splits["val"]
+            index = first_val if val <= train else first_train
+            problems.append(Problem(
+                self.path, lines[index], ids[index], "split",
+                f"source {source!r} is in both splits ({train} train, {val} val pairs): "
+                "move its pairs to one split so validation never sees training text",
+            ))
+        exact, near = self.finder.finish(fetch)
+        problems.extend(
+            Problem(self.path, lines[later], ids[later], None,
+                    f"pair {ids[later]!r} has the same prompt and response as {ids[earlier]!r} "
+                    f"(line {lines[earlier]}); delete one")
+            for earlier, later in exact
+        )
+        problems.extend(
+            Problem(self.path, lines[later], ids[later], None,
+                    f"pair {ids[later]!r} is a near-duplicate of {ids[earlier]!r} "
+                    f"(line {lines[earlier]}, {similarity:.0%} similar); keep one unless both are wanted",
+                    severity="warning")
+            for earlier, later, similarity in near
+        )
+        problems.sort(key=lambda problem: (problem.line, problem.field or ""))
+        return problems
 
 
 def pair_token_count(pair: Pair, count: Callable[[str], int]) -> int:
@@ -582,23 +686,17 @@ def _counter_for(counter: CounterArg, model: str) -> Callable[[str], int] | None
     return counter.count if hasattr(counter, "count") else counter  # type: ignore[return-value]
 
 
-def _budget_problems(
-    pair_file: PairFile, lines: list[int], budgets: Mapping[str, int], counter: CounterArg
-) -> list[Problem]:
-    problems = []
-    for model, budget in budgets.items():
-        count = _counter_for(counter, model)
-        if count is None:
-            continue
-        for index, pair in enumerate(pair_file.pairs):
-            tokens = pair_token_count(pair, count)
-            if tokens > budget:
-                problems.append(Problem(
-                    str(pair_file.path), lines[index], pair.id, "tokens",
-                    f"pair {pair.id!r} is {tokens} tokens, over {model}'s budget of {budget}; "
-                    "shorten it or truncate it at a sentence",
-                ))
-    return problems
+def _batch_counter(counter: CounterArg, model: str) -> Callable[[list[str]], list[int]] | None:
+    """Counts for a list of texts with the model's counter: one batch when the counter has
+    `count_many` (a TokenCounter tokenises its uncached texts together), else one by one."""
+    if isinstance(counter, Mapping):
+        counter = counter.get(model)
+    if counter is None:
+        return None
+    if hasattr(counter, "count_many"):
+        return counter.count_many
+    count = _counter_for(counter, model)
+    return lambda texts: [count(text) for text in texts]
 
 
 # Splitting -------------------------------------------------------------------------------

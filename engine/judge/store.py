@@ -334,6 +334,7 @@ def open_store(path: str | Path | None = None, *, memory: bool = False, read_onl
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a judgments.db; move it aside so voicebench can create the store")
+    conn = None
     try:
         if read_only:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
@@ -354,7 +355,12 @@ def open_store(path: str | Path | None = None, *, memory: bool = False, read_onl
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         _apply_migrations(db, str(path))
+    except StoreError:
+        conn.close()
+        raise
     except sqlite3.DatabaseError as error:
+        if conn is not None:
+            conn.close()
         if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
             raise
         raise StoreError(
@@ -505,6 +511,15 @@ def record_run(db: Database, *, run_id: str, method: str, config: dict[str, Any]
             record["started_at"] = now()
             db["runs"].insert(record)
     return run_id
+
+
+def restart_run(db: Database, run_id: str, start_step: int) -> None:
+    """A run (re)starts at `start_step`: it is running again, and the metrics it recorded
+    after that step belong to the attempt that was cut short, so they go (the steps are
+    about to be trained and recorded again)."""
+    with db.atomic():
+        db.execute("update runs set status = 'running', ended_at = null where id = ?", [run_id])
+        db.execute("delete from run_metrics where run_id = ? and step > ?", [run_id, start_step])
 
 
 def finish_run(db: Database, run_id: str, status: str) -> None:

@@ -5,6 +5,11 @@ line to `runs/<id>/events.jsonl` (canary events also to canaries.jsonl), prints 
 stdout (the JSON line with --json, else `human_line`), keeps status.json current, and
 mirrors metrics into the judging store through `StoreLink`. Other ranks emit nothing.
 stdout is best effort: once it is gone (broken pipe) the run keeps writing its files.
+
+The store follows the run: opening the link marks runs whose process is gone as
+interrupted (engine.train.runs.mark_interrupted_runs); the start event sets this run
+running again and drops metrics recorded after its start step by an attempt that was cut
+short, so a resumed step has one row, not two.
 """
 
 from __future__ import annotations
@@ -128,15 +133,17 @@ def human_line(event: Any) -> str:
 class StoreLink:
     """Mirror the run into judgments.db; the first failure turns it off with one warning."""
 
-    def __init__(self, db_path: Path, run_id: str, log: RunLog):
+    def __init__(self, db_path: Path, run_id: str, log: RunLog, runs_dir: Path | None = None):
         self.run_id = run_id
         self.log = log
         self.db = None
         try:
             from engine.judge import store
+            from engine.train.runs import mark_interrupted_runs
 
             self.store = store
             self.db = store.open_store(db_path)
+            mark_interrupted_runs(self.db, runs_dir or log.run_dir.parent)
         except Exception as error:  # noqa: BLE001 - the run folder is the record of last resort
             self.db = None
             self._warn(error)
@@ -154,7 +161,9 @@ class StoreLink:
             self._warn(error)
 
     def on_event(self, event: Any) -> None:
-        if event.kind == "step":
+        if event.kind == "start":
+            self.call("restart_run", self.run_id, event.start_step)
+        elif event.kind == "step":
             self.call("record_run_metrics", self.run_id, event.step,
                       {"loss": event.loss, "lr": event.lr, "tokens_per_s": event.tokens_per_s, "memory": event.memory})
         elif event.kind == "eval":

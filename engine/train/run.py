@@ -306,10 +306,15 @@ class _Session:
                 status, error_event = "failed", self._error("internal", error, INTERNAL_ADVICE, resumable=True)
         if self.callback is not None and self.callback.trainer is not None:
             self.step = max(self.step, self.callback.trainer.state.global_step)  # last finished step
-        if error_event is not None:
-            self.log.emit(error_event)
         last = self._last_checkpoint()
-        resumable = status in ("cancelled", "failed") and (error_event is None or error_event.resumable)
+        if error_event is not None:
+            if last is None and error_event.resumable:  # nothing to resume from: say so
+                error_event = dataclasses.replace(error_event, resumable=False)
+            self.log.emit(error_event)
+        # Resumable only with a complete checkpoint to continue from: advising a resume that
+        # would start again at step 0, or fail, helps nobody.
+        resumable = status in ("cancelled", "failed") and (error_event is None or error_event.resumable) \
+            and last is not None
         self.log.emit(DoneEvent(status=status, step=self.step, run_dir=str(self.run_dir),
                                 last_checkpoint=last, resumable=resumable,
                                 seconds=round(time.perf_counter() - started, 3),
@@ -326,17 +331,38 @@ class _Session:
         return self.run_dir / "checkpoints"
 
     def _last_checkpoint(self) -> str | None:
-        from transformers.trainer_utils import get_last_checkpoint
+        """The newest complete checkpoint (see engine.train.runs.checkpoint_problem), or None."""
+        from engine.train.runs import newest_complete_checkpoint
 
-        folder = self._checkpoints_dir()
-        return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+        chosen, _ = newest_complete_checkpoint(self._checkpoints_dir())
+        return str(chosen) if chosen is not None else None
 
     def _checkpoint_to_resume(self) -> str | None:
+        """The checkpoint this run continues from: the one asked for, else the newest complete
+        one. Newer folders left half-written by a run killed while saving are passed over,
+        with a warning the first time (the choice is made once per run)."""
         if self.resume_dir is None:
             return None
+        if getattr(self, "_resume_choice", None) is not None:
+            return self._resume_choice[0]
+        from engine.train.runs import checkpoint_problem, newest_complete_checkpoint
+
         if self.resume_checkpoint is not None:
-            return str(self.resume_checkpoint)
-        return self._last_checkpoint()
+            problem = checkpoint_problem(self.resume_checkpoint) if self.resume_checkpoint.is_dir() else "no such folder"
+            if problem:
+                fallback = self._last_checkpoint()
+                raise ConfigError(
+                    f"{self.resume_checkpoint}: cannot resume from it: {problem}. "
+                    + (f"Resume from {fallback} instead, or give the run folder to use its newest complete checkpoint."
+                       if fallback else "The run has no complete checkpoint; start a new run."))
+            self._resume_choice = (str(self.resume_checkpoint),)
+            return self._resume_choice[0]
+        chosen, skipped = newest_complete_checkpoint(self._checkpoints_dir())
+        for folder, problem in skipped:
+            fallback = f"resuming from {chosen.name} instead" if chosen else "no complete checkpoint before it"
+            self.log.emit(LogEvent(level="warning", message=f"{folder}: incomplete, {problem}; {fallback}"))
+        self._resume_choice = (str(chosen) if chosen is not None else None,)
+        return self._resume_choice[0]
 
     # Preparation ---------------------------------------------------------------------------
     def _prepare(self) -> Any:

@@ -10,11 +10,23 @@ No torch and no textual here: the Train screen lists runs and draws curves from 
     curves = read_curves(runs[0].path / "events.jsonl")
     rows = config_diff(runs[0].config, runs[1].config)   # [("lr", 0.001, 0.0005), …]
     checkpoint_label(runs[0], 20)                          # "demo-ar lora #3 @ step 20"
+    chosen, skipped = newest_complete_checkpoint(run_dir / "checkpoints")
 
 Labels: a run's name is `label` in its config.toml (TrainConfig.label, set by the writer
 or `default_label` when the run starts). Runs from before labels show their folder name
 without the "-<model>-<method>" tail. `checkpoint_label` is the one way every screen and
 report names a checkpoint.
+
+Checkpoints: the Trainer writes `checkpoint-N/` file by file (weights, optimizer,
+scheduler, RNG state, and trainer_state.json last), so a run killed while saving leaves a
+folder that looks like the newest checkpoint but cannot be resumed. A checkpoint counts
+only when `checkpoint_problem` finds nothing missing; resume takes the newest complete one
+and says which it passed over.
+
+The store follows the folders: a run that judgments.db still calls "running" but whose
+process is gone is marked STALE_STATUS there too (`mark_interrupted_runs`), whenever the
+runs list is read (the app), the store is opened for the CLI or the Judge screen, or a
+training run starts or resumes.
 """
 
 from __future__ import annotations
@@ -30,6 +42,13 @@ from typing import Any
 STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
 # Settings that always differ between two runs (the run folder) and say nothing about training.
 DIFF_IGNORED_KEYS = ("out",)
+
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+# What every resumable checkpoint holds besides its weights (the Trainer writes
+# trainer_state.json last); one of WEIGHT_FILES must be there too.
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json",
+                "adapter_model.bin", "pytorch_model.bin")
 
 
 @dataclasses.dataclass
@@ -207,8 +226,12 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
     )
 
 
-def list_runs(runs_dir: str | Path, *, live_pids: set[int] | None = None) -> list[RunSummary]:
-    """Every folder under runs/ that looks like a run (has status.json or config.toml), newest first."""
+def list_runs(runs_dir: str | Path, *, live_pids: set[int] | None = None,
+              db_path: str | Path | None = None) -> list[RunSummary]:
+    """Every folder under runs/ that looks like a run (has status.json or config.toml), newest first.
+
+    Runs found interrupted are marked so in the store too: `db_path`, by default the
+    workspace's judgments.db beside runs/ (only when it exists: listing never creates it)."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
@@ -218,7 +241,90 @@ def list_runs(runs_dir: str | Path, *, live_pids: set[int] | None = None) -> lis
         if folder.is_dir() and ((folder / "status.json").exists() or (folder / "config.toml").exists())
     ]
     runs.sort(key=lambda run: (run.updated_at, run.run_id), reverse=True)
+    stale = [run for run in runs if run.status == STALE_STATUS]
+    if stale:
+        _mark_in_store(Path(db_path) if db_path else runs_dir.parent / "judgments.db", runs_dir, live_pids)
     return runs
+
+
+def _mark_in_store(db_path: Path, runs_dir: Path, live_pids: set[int] | None) -> None:
+    if not db_path.is_file():
+        return
+    import sqlite3
+
+    from engine.judge.store import StoreError, open_store
+
+    try:
+        db = open_store(db_path)
+    except (StoreError, sqlite3.Error):
+        return  # the list still shows the run interrupted; whoever opens the store hears why it cannot be used
+    try:
+        mark_interrupted_runs(db, runs_dir, live_pids=live_pids)
+    except sqlite3.Error:
+        pass  # bookkeeping only: the next look tries again
+    finally:
+        db.conn.close()
+
+
+def mark_interrupted_runs(db: Any, runs_dir: str | Path, *, live_pids: set[int] | None = None) -> list[str]:
+    """Runs the store calls "running" whose folder says their process is gone (or that have
+    no folder any more): mark them STALE_STATUS, ended at their last status update.
+    Returns the run ids marked. `db` is an open store (engine.judge.store)."""
+    from engine.judge.store import now
+
+    marked = []
+    for row in list(db.query("select id, out_dir from runs where status = 'running'")):
+        folder = Path(row["out_dir"]) if row["out_dir"] else Path(runs_dir) / row["id"]
+        summary = read_run(folder, live_pids=live_pids) if folder.is_dir() else None
+        if summary is not None and summary.status != STALE_STATUS:
+            continue  # still running, or ended and about to say so itself
+        ended = (summary.updated_at if summary is not None else "") or now()
+        with db.atomic():
+            changed = db.execute("update runs set status = ?, ended_at = ? where id = ? and status = 'running'",
+                                 [STALE_STATUS, ended, row["id"]]).rowcount
+        if changed:
+            marked.append(row["id"])
+    return marked
+
+
+def checkpoint_step(folder: str | Path | None) -> int | None:
+    """N of a `checkpoint-N` folder, else None."""
+    match = CHECKPOINT_NAME.match(Path(folder).name) if folder else None
+    return int(match.group(1)) if match else None
+
+
+def checkpoint_problem(folder: str | Path) -> str:
+    """What makes a checkpoint folder unusable for resuming ("" when it is complete)."""
+    folder = Path(folder)
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        missing.insert(0, "the weights (" + " or ".join(WEIGHT_FILES[:2]) + ")")
+    if missing:
+        return f"{', '.join(missing)} missing (stopped while saving?)"
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return f"trainer_state.json unreadable ({error})"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "trainer_state.json has no global_step"
+    return ""
+
+
+def newest_complete_checkpoint(checkpoints_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """(the newest complete checkpoint-N folder or None, [(newer incomplete folder, problem)])."""
+    checkpoints_dir = Path(checkpoints_dir)
+    try:
+        folders = [entry for entry in checkpoints_dir.iterdir()
+                   if entry.is_dir() and CHECKPOINT_NAME.match(entry.name)]
+    except OSError:
+        return None, []
+    skipped: list[tuple[Path, str]] = []
+    for folder in sorted(folders, key=checkpoint_step, reverse=True):
+        problem = checkpoint_problem(folder)
+        if not problem:
+            return folder, skipped
+        skipped.append((folder, problem))
+    return None, skipped
 
 
 def config_diff(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[str, Any, Any]]:

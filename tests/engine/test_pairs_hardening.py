@@ -182,7 +182,7 @@ def _check_round_trip(tmp_path: Path, data: bytes) -> None:
     assert [bad.raw for bad in again.bad_lines] == [bad.raw for bad in pair_file.bad_lines]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.lists(st.binary(max_size=40) | st.sampled_from([b"", b"\r", b"{", b"\xff", b"\xef\xbb\xbf", b"\\ud800"]),
                      max_size=8).map(b"\n".join))
 def test_any_bytes_load_and_survive_a_save(tmp_path, data):
@@ -192,7 +192,7 @@ def test_any_bytes_load_and_survive_a_save(tmp_path, data):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
-    max_leaves=10,
+    max_leaves=6,
 )
 pair_like = st.fixed_dictionaries(
     {"id": st.text(min_size=1, max_size=8)},
@@ -201,7 +201,7 @@ pair_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=st.lists(pair_like | json_values, max_size=6), ascii_only=st.booleans())
 def test_any_json_lines_load_and_survive_a_save(tmp_path, records, ascii_only):
     data = b"".join(json.dumps(record, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass") + b"\n"

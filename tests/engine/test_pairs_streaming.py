@@ -1,0 +1,95 @@
+"""`voicebench pairs validate` and `stats` stream the file: same answers as the whole-file code.
+
+A small file holding every kind of problem (bad lines, empty fields, a bad split, duplicate
+ids, exact and near duplicates, a source in both splits, pairs over a budget) is checked by
+`validate(load_pairs(...))` and by the streaming `validate_file`, with chunks smaller than
+the file so the chunk seams are crossed; the problems must be equal, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import engine.curate.pairs as pairs_module
+from engine.cli import pairs_cmd
+from engine.curate.pairs import PairsFileError, load_pairs, validate, validate_file
+
+WORDS = "river mend bread flour letter library heron gate ledger rope frost rain wool thread kettle lamp".split()
+
+
+def _text(rng: random.Random, count: int) -> str:
+    return " ".join(rng.choices(WORDS, k=count))
+
+
+def _problem_file(path) -> None:
+    rng = random.Random(3)
+    lines = []
+    for index in range(60):
+        record = {"id": f"p{index}", "prompt": _text(rng, 12), "response": _text(rng, 30),
+                  "source": f"essay-{index // 5}", "split": "val" if index // 5 == 3 else "train"}
+        lines.append(json.dumps(record))
+    base = json.loads(lines[10])
+    lines.append(json.dumps({**base, "id": "exact-copy", "prompt": base["prompt"].upper() + "!"}))
+    near = base["response"].split()
+    near[-1] = "heron" if near[-1] != "heron" else "gate"
+    lines.append(json.dumps({**base, "id": "near-copy", "response": " ".join(near)}))
+    lines.append(json.dumps({"id": "p3", "prompt": "duplicate id", "response": "here"}))
+    lines.append(json.dumps({"id": "empty", "prompt": " ", "response": "", "split": "test"}))
+    lines.append(json.dumps({"id": "leak", "prompt": "a", "response": "b", "source": "essay-0", "split": "val"}))
+    lines.append(json.dumps({"id": "long", "prompt": _text(rng, 300), "response": _text(rng, 300)}))
+    lines.insert(7, "{not json")
+    lines.insert(30, "")
+    lines.insert(31, "[1, 2]")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_streaming_validate_finds_exactly_what_whole_file_validate_finds(tmp_path, monkeypatch):
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    monkeypatch.setattr(pairs_module, "CHECK_CHUNK", 7)  # many chunk seams in a small file
+    budgets, counters = {"tiny": 200, "small": 300}, {"tiny": _words, "small": _words}
+    whole = validate(load_pairs(path), budgets=budgets, counter=counters)
+    streamed = validate_file(path, budgets=budgets, counter=counters)
+    assert streamed.problems == whole
+    kinds = " | ".join(problem.message for problem in whole)
+    for expected in ("not valid JSON", "expected a JSON object", "prompt is missing", "split must be",
+                     "duplicate id 'p3'", "same prompt and response", "near-duplicate", "in both splits",
+                     "over tiny's budget", "over small's budget"):
+        assert expected in kinds
+    assert (streamed.pairs, streamed.bad_lines) == (66, 2)
+    assert streamed.splits == {"train": 59, "val": 6, "test": 1}
+
+
+def test_streaming_stats_match_the_loaded_file(tmp_path, monkeypatch):
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    monkeypatch.setattr(pairs_cmd, "STATS_CHUNK", 7)
+
+    class WordCounter:
+        def count_many(self, texts):
+            return [_words(text) for text in texts]
+
+    counter = WordCounter()
+    budgets, counters = {"a": 200, "b": 300}, {"a": counter, "b": counter}
+    assert pairs_cmd.file_stats(path, budgets, counters) == pairs_cmd.pair_stats(load_pairs(path), budgets, counters)
+
+
+def test_a_file_changed_between_the_two_passes_is_reported_not_misread(tmp_path, monkeypatch):
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    original_finish = pairs_module._Checks.finish
+
+    def finish_after_an_edit(self, fetch):
+        path.write_text(path.read_text(encoding="utf-8") + json.dumps({"id": "new", "prompt": "p", "response": "r"}) + "\n")
+        return original_finish(self, fetch)
+
+    monkeypatch.setattr(pairs_module._Checks, "finish", finish_after_an_edit)
+    with pytest.raises(PairsFileError, match="changed while it was being checked"):
+        validate_file(path)
