@@ -26,6 +26,11 @@ def demo_heldout():
     return held_out(Workspace.open(REPO))
 
 
+@pytest.fixture(scope="module")
+def demo_calibration(demo_heldout):
+    return calibrate(demo_heldout, seed=0)
+
+
 # Copy detection -------------------------------------------------------------------------------
 def _brute_longest(reply: list[str], texts: list[list[str]]) -> int:
     best = 0
@@ -101,8 +106,8 @@ def test_demo_has_enough_held_out_writing_and_no_duplicated_text(demo_heldout):
     assert len(set(demo_heldout.texts)) == len(demo_heldout.texts)
 
 
-def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_heldout):
-    calibration = calibrate(demo_heldout, seed=0)
+def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_calibration):
+    calibration = demo_calibration
     same = calibration.same_writer
     assert same.low <= 0.5 <= same.high  # her text against her other text: the interval covers 0.5
     # Shuffling sentences keeps every word habit, so only order can give it away: the
@@ -111,23 +116,23 @@ def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_h
     assert calibration.delta_own < 0.5
 
 
-def test_a_generic_register_is_told_apart_from_her(demo_heldout):
+def test_a_generic_register_is_told_apart_from_her(demo_heldout, demo_calibration):
     """Another writer's register (this project's README, answered for each validation source)."""
     paragraphs = [p for p in (REPO / "README.md").read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 20]
     sources = sorted(set(demo_heldout.groups))
     replies = paragraphs[:60]
     groups = [sources[index % len(sources)] for index in range(len(replies))]
-    result = score_replies("readme", demo_heldout, replies, groups, seed=0)
+    result = score_replies("readme", demo_heldout, replies, groups, seed=0, calibration=demo_calibration)
     assert result.status == STATUS_SCORED
     assert result.auc > 0.9 and result.auc_low > 0.75
     assert result.delta > result.delta_own
     assert result.same_writer is not None and result.shuffled is not None
 
 
-def test_recitation_is_reported_beside_the_score(demo_heldout):
+def test_recitation_is_reported_beside_the_score(demo_heldout, demo_calibration):
     replies = list(demo_heldout.training_responses[:40])  # a model that recites her training essays
     groups = [demo_heldout.groups[i % len(demo_heldout.groups)] for i in range(len(replies))]
-    result = score_replies("reciter", demo_heldout, replies, groups, seed=0)
+    result = score_replies("reciter", demo_heldout, replies, groups, seed=0, calibration=demo_calibration)
     assert result.copied_words >= 50
 
 
