@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
                 elif isinstance(event, VoiceStarted):
                     print(f"{event.label}: {event.prompts} validation prompts, {event.to_generate} to answer; "
                           f"{event.writer_words:,} words of yours held out", flush=True)
+                elif isinstance(event, VoiceReply) and event.skipped:
+                    print(f"  skipped {event.skipped}", flush=True)
                 elif isinstance(event, VoiceReply) and (event.done == event.total or event.done % 10 == 0):
                     print(f"  {event.done}/{event.total} replies", flush=True)
                 if isinstance(event, VoiceScored):
@@ -86,6 +88,8 @@ def describe(result) -> str:  # noqa: ANN001 - a VoiceScored
         f"  {result.writer_words:,} words of yours ({result.writer_chunks} chunks) against {result.model_words:,} "
         f"of the model's ({result.model_chunks}); {result.seconds:.0f} s",
     ]
+    if result.message:
+        lines.append(f"  note: {result.message}")
     return "\n".join(lines)
 
 

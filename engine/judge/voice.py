@@ -268,6 +268,7 @@ class VoiceReply(Event):
     total: int
     reused: bool
     seconds: float
+    skipped: str = ""  # why this prompt got no reply (it does not fit the model), "" when it did
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,11 +311,19 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
         plans.append((pair_id, prompt, source, settings, key, existing))
     new = sum(1 for plan in plans if plan[5] is None)
     yield VoiceStarted(label=contestant.label, prompts=len(plans), to_generate=new, writer_words=heldout.words)
+    from engine.sample.diffusion import SamplerSettingsError
+
     loaded = _load(who) if new else None
-    replies, groups = [], []
+    replies, groups, skipped = [], [], 0
     for index, (pair_id, prompt, source, settings, key, existing) in enumerate(plans, start=1):
         if existing is None:
-            output = _generate(loaded, who.family, prompt, settings, None, key, contestant.label)
+            try:
+                output = _generate(loaded, who.family, prompt, settings, None, key, contestant.label)
+            except SamplerSettingsError as error:  # a long continuation prompt that leaves no room to reply
+                skipped += 1
+                yield VoiceReply(label=contestant.label, done=index, total=len(plans), reused=False, seconds=0.0,
+                                 skipped=f"{pair_id}: {error}")
+                continue
             db["voice_replies"].insert({
                 "identity_key": key, "label": contestant.label, "pair_id": pair_id, "source": source,
                 "prompt": prompt, "text": output["text"], "settings_json": json.dumps(settings, sort_keys=True),
@@ -331,6 +340,10 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     yield VoiceStage(label=contestant.label, stage="scoring")
     result = score_replies(contestant.label, heldout, replies, groups, seed=seed, chunk_words=chunk_words,
                            calibration=calibration)
+    if skipped:
+        note = (f"{skipped} of {len(plans)} validation prompts got no reply: prompt plus {reply_tokens} reply "
+                "tokens do not fit the model's context.")
+        result = dataclasses.replace(result, message=" ".join(filter(None, (result.message, note))))
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
     _record(db, result, contestant, heldout)
     yield result

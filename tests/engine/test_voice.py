@@ -201,3 +201,16 @@ def test_report_shows_the_voice_score_beside_ratings_with_rank_agreement():
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(0.8)
     assert spearman([1, 2], [1, 2]) is None
+
+
+def test_migration_adds_voice_and_setting_tables_with_unique_keys():
+    import sqlite3
+
+    db = open_store(memory=True)
+    assert {"identity_key", "label", "pair_id", "text", "settings_json"} <= set(db["voice_replies"].columns_dict)
+    assert {"auc", "auc_low", "auc_high", "delta", "delta_own", "copied_words", "calibration_json"} <= set(
+        db["voice_scores"].columns_dict)
+    assert db["contestant_settings"].pks == ["label"]
+    db["voice_replies"].insert({"identity_key": "k", "label": "a", "prompt": "p", "text": "t"})
+    with pytest.raises(sqlite3.IntegrityError):
+        db["voice_replies"].insert({"identity_key": "k", "label": "b", "prompt": "p", "text": "t"})
