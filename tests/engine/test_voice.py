@@ -214,3 +214,35 @@ def test_migration_adds_voice_and_setting_tables_with_unique_keys():
     db["voice_replies"].insert({"identity_key": "k", "label": "a", "prompt": "p", "text": "t"})
     with pytest.raises(sqlite3.IntegrityError):
         db["voice_replies"].insert({"identity_key": "k", "label": "b", "prompt": "p", "text": "t"})
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads per process spin against each other on a shared 2-core machine
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp_path, demo_calibration,
+                                                                             one_torch_thread):
+    from engine.judge.voice import VoiceReply, VoiceStage, VoiceStarted
+
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    workspace = Workspace.open(tmp_path)
+    db = open_store(workspace.db_path)
+    events = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
+    assert isinstance(events[0], VoiceStarted) and events[0].to_generate == 44
+    progress = [event.done for event in events if isinstance(event, VoiceReply)]
+    assert progress == list(range(1, 45))  # what the Judge screen's progress bar shows
+    assert isinstance(events[-2], VoiceStage)
+    result = events[-1]
+    assert result.status == STATUS_SCORED and 0.0 <= result.auc_low <= result.auc <= result.auc_high <= 1.0
+    assert db["voice_replies"].count == 44 and db["voice_scores"].count == 1
+    again = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
+    assert again[0].to_generate == 0 and all(e.reused for e in again if isinstance(e, VoiceReply))
+    assert again[-1].auc == result.auc  # same replies, same seed: the same score
