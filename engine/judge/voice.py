@@ -309,6 +309,7 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
                                         prompt=prompt, settings=settings, seed=seed)
         existing = next(db.query("select text, seconds from voice_replies where identity_key = ?", [key]), None)
         plans.append((pair_id, prompt, source, settings, key, existing))
+    _check_reply_settings(contestant, plans[0][3] if plans else {}, reply_tokens)
     new = sum(1 for plan in plans if plan[5] is None)
     yield VoiceStarted(label=contestant.label, prompts=len(plans), to_generate=new, writer_words=heldout.words)
     from engine.sample.diffusion import SamplerSettingsError
@@ -348,6 +349,18 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     _record(db, result, contestant, heldout)
     yield result
     return result
+
+
+def _check_reply_settings(contestant: VoiceContestant, effective: dict[str, Any], reply_tokens: int) -> None:
+    """Refuse a reply length the setting cannot sample as labelled (canary settings would
+    quietly use one block or fewer steps, and the score would belong to another setting)."""
+    wanted = dict(contestant.overrides)
+    for key in ("block_length", "steps"):
+        if key in wanted and key in effective and wanted[key] != effective[key]:
+            raise VoiceError(
+                f"{contestant.label}: {key}={wanted[key]} cannot sample {reply_tokens}-token replies as set "
+                f"(it would run as {key}={effective[key]}); choose --reply-tokens as a multiple of the block "
+                "length and at least the steps.")
 
 
 def _record(db: Database, result: VoiceScored, contestant: VoiceContestant, heldout: HeldOut) -> None:
