@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.judge.canary import CanaryFileError
-    from engine.judge.voice import VoiceError, VoiceReply, VoiceScored, VoiceStarted, calibrate, held_out, voice_score
+    from engine.judge.voice import MIN_WRITER_WORDS, VoiceError, VoiceReply, VoiceScored, VoiceStarted, calibrate, held_out, voice_score
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
     from engine.workspace import Workspace, WorkspaceError
@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
         db = open_workspace_store(workspace)
         heldout = held_out(workspace)
         calibration = None
+        unscored = 0
         for name in args.contestants:
-            if calibration is None and heldout.words >= 2000:
+            if calibration is None and heldout.words >= MIN_WRITER_WORDS:
                 calibration = calibrate(heldout, seed=args.seed)  # her text only: once for every contestant
             for event in voice_score(db, workspace, name, seed=args.seed, reply_tokens=args.reply_tokens,
                                      calibration=calibration):
@@ -56,15 +57,19 @@ def run(args: argparse.Namespace) -> int:
                 elif isinstance(event, VoiceStarted):
                     print(f"{event.label}: {event.prompts} validation prompts, {event.to_generate} to answer; "
                           f"{event.writer_words:,} words of yours held out", flush=True)
+                elif isinstance(event, VoiceReply) and event.skipped:
+                    print(f"  skipped {event.skipped}", flush=True)
                 elif isinstance(event, VoiceReply) and (event.done == event.total or event.done % 10 == 0):
                     print(f"  {event.done}/{event.total} replies", flush=True)
-                elif isinstance(event, VoiceScored):
-                    print(describe(event), flush=True)
+                if isinstance(event, VoiceScored):
+                    unscored += event.status != "scored"
+                    if not args.json:
+                        print(describe(event), flush=True)
     except (WorkspaceError, VoiceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused,
             FileNotFoundError) as error:
         print(f"voicebench voice: {error}", file=sys.stderr)
         return 2
-    return 0
+    return 2 if unscored else 0
 
 
 def describe(result) -> str:  # noqa: ANN001 - a VoiceScored
@@ -83,6 +88,8 @@ def describe(result) -> str:  # noqa: ANN001 - a VoiceScored
         f"  {result.writer_words:,} words of yours ({result.writer_chunks} chunks) against {result.model_words:,} "
         f"of the model's ({result.model_chunks}); {result.seconds:.0f} s",
     ]
+    if result.message:
+        lines.append(f"  note: {result.message}")
     return "\n".join(lines)
 
 

@@ -268,6 +268,7 @@ class VoiceReply(Event):
     total: int
     reused: bool
     seconds: float
+    skipped: str = ""  # why this prompt got no reply (it does not fit the model), "" when it did
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,13 +309,22 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
                                         prompt=prompt, settings=settings, seed=seed)
         existing = next(db.query("select text, seconds from voice_replies where identity_key = ?", [key]), None)
         plans.append((pair_id, prompt, source, settings, key, existing))
+    _check_reply_settings(contestant, plans[0][3] if plans else {}, reply_tokens)
     new = sum(1 for plan in plans if plan[5] is None)
     yield VoiceStarted(label=contestant.label, prompts=len(plans), to_generate=new, writer_words=heldout.words)
+    from engine.sample.diffusion import SamplerSettingsError
+
     loaded = _load(who) if new else None
-    replies, groups = [], []
+    replies, groups, skipped = [], [], 0
     for index, (pair_id, prompt, source, settings, key, existing) in enumerate(plans, start=1):
         if existing is None:
-            output = _generate(loaded, who.family, prompt, settings, None, key, contestant.label)
+            try:
+                output = _generate(loaded, who.family, prompt, settings, None, key, contestant.label)
+            except SamplerSettingsError as error:  # a long continuation prompt that leaves no room to reply
+                skipped += 1
+                yield VoiceReply(label=contestant.label, done=index, total=len(plans), reused=False, seconds=0.0,
+                                 skipped=f"{pair_id}: {error}")
+                continue
             db["voice_replies"].insert({
                 "identity_key": key, "label": contestant.label, "pair_id": pair_id, "source": source,
                 "prompt": prompt, "text": output["text"], "settings_json": json.dumps(settings, sort_keys=True),
@@ -331,10 +341,26 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     yield VoiceStage(label=contestant.label, stage="scoring")
     result = score_replies(contestant.label, heldout, replies, groups, seed=seed, chunk_words=chunk_words,
                            calibration=calibration)
+    if skipped:
+        note = (f"{skipped} of {len(plans)} validation prompts got no reply: prompt plus {reply_tokens} reply "
+                "tokens do not fit the model's context.")
+        result = dataclasses.replace(result, message=" ".join(filter(None, (result.message, note))))
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
     _record(db, result, contestant, heldout)
     yield result
     return result
+
+
+def _check_reply_settings(contestant: VoiceContestant, effective: dict[str, Any], reply_tokens: int) -> None:
+    """Refuse a reply length the setting cannot sample as labelled (canary settings would
+    quietly use one block or fewer steps, and the score would belong to another setting)."""
+    wanted = dict(contestant.overrides)
+    for key in ("block_length", "steps"):
+        if key in wanted and key in effective and wanted[key] != effective[key]:
+            raise VoiceError(
+                f"{contestant.label}: {key}={wanted[key]} cannot sample {reply_tokens}-token replies as set "
+                f"(it would run as {key}={effective[key]}); choose --reply-tokens as a multiple of the block "
+                "length and at least the steps.")
 
 
 def _record(db: Database, result: VoiceScored, contestant: VoiceContestant, heldout: HeldOut) -> None:

@@ -264,7 +264,8 @@ def plan_sweep(workspace: Workspace, model: str, vary: Mapping[str, Sequence[str
     check_variables(family, base, "base setting")
     typed = {variable: [parse_value(variable, text) for text in values] for variable, values in vary.items()}
     for variable, values in typed.items():
-        check_variables(family, {variable: value for value in values}, f"--vary {variable}")
+        for value in values:
+            check_variables(family, {variable: value}, f"--vary {variable}")
         if not values:
             raise SweepError(f"--vary {variable}: give at least one value, like {variable}=0,0.8.")
     all_canaries = load_canaries(workspace.canaries_path)

@@ -1,0 +1,162 @@
+"""Sampler sweeps as contestants: planning, refusals before generation, presets, and a real
+two-variable sweep on the demo diffusion model whose settings a blind session can rate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.judge import session as judging
+from engine.judge.store import open_store
+from engine.sample.sweep import (SweepError, apply_preset, load_presets, plan_sweep, render_table, run_sweep,
+                                 save_preset, setting_label)
+from engine.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Two short canaries keep a sweep to a few dozen forward passes of the demo model.
+SHORT_CANARIES = """\
+[[canary]]
+id = "river-short"
+kind = "known-topic-short"
+prompt = "Write a short note about the river the morning after a flood."
+max_new_tokens = 8
+
+[[canary]]
+id = "airport-night"
+kind = "novel-topic-short"
+prompt = "Write a short note about waiting in an airport late at night."
+max_new_tokens = 8
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    (tmp_path / "data" / "canaries.toml").write_text(SHORT_CANARIES, encoding="utf-8")
+    return Workspace.open(tmp_path)
+
+
+def test_one_variable_at_a_time_from_the_base(workspace):
+    plan = plan_sweep(workspace, "demo-diffusion", {"temperature": ["0", "0.8"], "steps": ["4", "8"]})
+    labels = [setting.label for setting in plan.settings]
+    # temperature 0 and steps 8 are what the base already runs with (8-token canaries): one contestant.
+    assert labels == ["demo-diffusion · base", "demo-diffusion · T=0.8", "demo-diffusion · steps=4"]
+    assert dict(plan.settings[1].varied) == {"temperature": 0.8}
+
+
+def test_grid_crosses_every_value(workspace):
+    plan = plan_sweep(workspace, "demo-diffusion", {"temperature": ["0", "0.8"], "eos": ["keep", "suppress"]},
+                      grid=True)
+    assert [setting.label for setting in plan.settings] == [
+        "demo-diffusion · T=0.0, eos=keep", "demo-diffusion · T=0.0, eos=suppress",
+        "demo-diffusion · T=0.8, eos=keep", "demo-diffusion · T=0.8, eos=suppress"]
+
+
+@pytest.mark.parametrize("vary, expected", [
+    ({"block_length": ["8", "3"]}, "block_length=3 does not divide"),
+    ({"steps": ["4", "64"]}, "steps=64 is more than that"),
+    ({"remasking": ["sideways"]}, "remasking='sideways' is not one of"),
+    ({"eos": ["maybe"]}, "eos='maybe' is not one of"),
+    ({"temperature": ["warm"]}, "temperature='warm': not a number"),
+    ({"dtype": ["float16", "4bit"]}, "dtype=float16 is not a sweep variable yet"),
+    ({"wobble": ["1"]}, "unknown variable 'wobble'"),
+])
+def test_bad_sweep_values_are_refused_naming_the_value(workspace, vary, expected):
+    with pytest.raises(SweepError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        plan_sweep(workspace, "demo-diffusion", vary)
+
+
+def test_causal_models_refuse_diffusion_variables(workspace):
+    with pytest.raises(SweepError, match="block_length is a diffusion-sampler setting"):
+        plan_sweep(workspace, "demo-ar", {"block_length": ["4"]})
+    with pytest.raises(SweepError, match="eos is a diffusion-sampler setting"):
+        plan_sweep(workspace, "demo-ar", {"eos": ["suppress"]})
+    # Canaries sample causal models at T=0.7 by default, so T=0.7 is the base itself.
+    plan = plan_sweep(workspace, "demo-ar", {"temperature": ["0.7", "1.0"]})
+    assert [setting.label for setting in plan.settings] == ["demo-ar · base", "demo-ar · T=1.0"]
+
+
+def test_cli_refuses_a_bad_block_length_before_generating(workspace, capsys):
+    from engine.cli import main
+
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-diffusion",
+                 "--vary", "block_length=4,16", "--vary", "temperature=0,0.8"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "block_length=16" in err and "river-short" in err and len(err.strip().splitlines()) == 1
+    assert not workspace.db_path.exists()  # refused before the store was even opened
+
+
+def test_presets_round_trip_and_feed_sweep_and_canary(workspace):
+    path = save_preset(workspace, "calm", {"temperature": 0.0, "steps": 4, "remasking": "random", "threshold": None})
+    save_preset(workspace, "warm", {"temperature": 0.9})
+    assert path.name == "presets.toml"
+    presets = load_presets(workspace)
+    assert presets["calm"] == {"temperature": 0.0, "steps": 4, "remasking": "random"}
+    assert presets["warm"] == {"temperature": 0.9}
+    patched = apply_preset(workspace, "demo-diffusion", "calm")
+    assert patched.section("sampler")["steps"] == 4 and workspace.section("sampler") == {}
+    plan = plan_sweep(workspace, "demo-diffusion", {"temperature": ["0.5"]}, base=presets["calm"])
+    assert dict(plan.settings[1].overrides) == {"temperature": 0.5, "steps": 4, "remasking": "random"}
+    with pytest.raises(SweepError, match="unknown settings"):
+        save_preset(workspace, "odd", {"colour": "blue"})
+    with pytest.raises(SweepError, match="preset name"):
+        save_preset(workspace, "no spaces", {"temperature": 0.1})
+
+
+@pytest.fixture
+def one_torch_thread():
+    """On a shared 2-core machine two torch threads per process spin against each other
+    (measured: a demo-model reply took 20x longer); one thread keeps this test short."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_a_two_variable_sweep_yields_contestants_a_blind_session_can_rate(workspace, one_torch_thread):
+    db = open_store(workspace.db_path)
+    plan = plan_sweep(workspace, "demo-diffusion", {"temperature": ["0", "0.8"], "steps": ["4", "8"]})
+    events = list(run_sweep(db, workspace, plan))
+    rows = [event for event in events if event.kind == "sweep_setting"]
+    labels = [row.label for row in rows]
+    assert labels == ["demo-diffusion · base", "demo-diffusion · T=0.8", "demo-diffusion · steps=4"]
+    assert [row.forward_passes for row in rows] == [16, 16, 8]  # 2 canaries × steps
+    assert all(row.generations == 2 for row in rows)
+
+    # Full settings are the provenance of each contestant.
+    stored = {row["label"]: json.loads(row["settings_json"]) for row in db.query("select * from contestant_settings")}
+    assert stored["demo-diffusion · T=0.8"] == {"temperature": 0.8}
+    generation = next(db.query("select settings_json from generations where label = ?", ["demo-diffusion · steps=4"]))
+    assert json.loads(generation["settings_json"])["steps"] == 4
+
+    # A blind pairwise session compares the settings exactly as it compares models.
+    assert {c.label for c in judging.contestants(db)} == set(labels)
+    session_id = judging.build_session(db, labels=labels, mode="pairwise", rater="wren", seed=1, repeat_share=0)
+    blind = judging.BlindSession(db, session_id)
+    assert blind.progress()["total"] == 6  # 3 settings → 3 pairs per canary × 2 canaries
+    item = blind.current()
+    assert item.left_text is not None and item.right_text is not None
+    assert not any(label in json.dumps(item.__dict__) for label in labels)
+    blind.choose("left")
+    revealed = blind.end()
+    assert {revealed[0].left_label, revealed[0].right_label} <= set(labels)
+
+    # Re-running the sweep generates nothing new, and the table has no ratings in it.
+    again = [event for event in run_sweep(db, workspace, plan) if event.kind == "canary_start"]
+    assert all(event.new == 0 for event in again)
+    table = render_table(rows)
+    assert "demo-diffusion · T=0.8" in table and "forward passes" in table and "rubric" not in table
+
+
+def test_setting_labels_read_like_the_issue():
+    assert setting_label("demo-ar", {"temperature": 0.8}) == "demo-ar · T=0.8"
+    assert setting_label("m", {"block_length": 64, "steps": 256}) == "m · block=64, steps=256"

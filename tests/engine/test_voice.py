@@ -1,0 +1,248 @@
+"""The voice score's parts: features, copy detection, Delta, the discriminator and its
+calibration on the demo corpus, the too-little-text answer, and the report section."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.judge.discriminator import auc_with_interval, discriminate
+from engine.judge.recitation import CopyIndex
+from engine.judge.store import open_store
+from engine.judge.stylometry import burrows_delta, chunk_pieces, style_features, words_of
+from engine.judge.voice import (MIN_WRITER_WORDS, STATUS_SCORED, STATUS_TOO_LITTLE, VoiceScored, calibrate, held_out,
+                                score_replies, voice_score)
+from engine.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo_heldout():
+    return held_out(Workspace.open(REPO))
+
+
+@pytest.fixture(scope="module")
+def demo_calibration(demo_heldout):
+    return calibrate(demo_heldout, seed=0)
+
+
+# Copy detection -------------------------------------------------------------------------------
+def _brute_longest(reply: list[str], texts: list[list[str]]) -> int:
+    best = 0
+    for text in texts:
+        for i in range(len(reply)):
+            for j in range(len(text)):
+                length = 0
+                while i + length < len(reply) and j + length < len(text) and reply[i + length] == text[j + length]:
+                    length += 1
+                best = max(best, length)
+    return best
+
+
+def test_copy_index_finds_the_longest_verbatim_passage_like_brute_force():
+    rng = random.Random(3)
+    vocabulary = ["a", "b", "c", "d"]
+    for _ in range(30):
+        texts = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 25))] for _ in range(3)]
+        reply = [rng.choice(vocabulary) for _ in range(rng.randint(1, 25))]
+        copied = CopyIndex(" ".join(t) for t in texts).longest_copy(" ".join(reply))
+        assert copied.words == _brute_longest(reply, texts)
+        if copied.words:
+            assert any(" ".join(text).find(copied.passage) >= 0 for text in texts)
+
+
+def test_copied_passage_never_spans_two_training_responses():
+    index = CopyIndex(["the kettle sang", "on the sill a heron"])
+    copied = index.longest_copy("I said the kettle sang on the sill")
+    assert copied.words == 3 and copied.passage == "the kettle sang"
+
+
+def test_copy_ignores_case_and_punctuation():
+    index = CopyIndex(["For most of my adult life I owned exactly one sharp knife."])
+    assert index.longest_copy("for most of my adult life, I owned").words == 8
+
+
+# Features and Delta -----------------------------------------------------------------------------
+def test_features_are_rates_so_doubling_a_text_keeps_them():
+    text = "I knew this was wrong. I knew it, in the abstract — true, and nothing to do with me.\n\nThen the stone."
+    once, twice = style_features(text), style_features(text + "\n\n" + text)
+    for name in ("fw:i", "fw:the", "punct:comma", "punct:em_dash_spaced", "sent:mean"):
+        assert once[name] == pytest.approx(twice[name])
+    assert once["punct:em_dash_spaced"] > 0 and once["punct:em_dash_closed"] == 0
+
+
+def test_burrows_delta_is_zero_for_the_same_text_and_larger_for_another_writer(demo_heldout):
+    hers = list(demo_heldout.texts)
+    readme = (REPO / "README.md").read_text(encoding="utf-8").split("\n\n")
+    assert burrows_delta(hers, hers) == pytest.approx(0.0)
+    assert burrows_delta(hers[::2], hers[1::2]) < burrows_delta(hers, readme)
+
+
+def test_chunks_are_whole_sentences_of_about_the_asked_length(demo_heldout):
+    chunks = chunk_pieces(demo_heldout.texts, demo_heldout.groups, 100)
+    assert sum(chunk.words for chunk in chunks) == sum(len(words_of(t)) for t in demo_heldout.texts)
+    assert all(chunk.words >= 50 for chunk in chunks)
+    assert {chunk.group for chunk in chunks} == set(demo_heldout.groups)
+
+
+def test_auc_compares_only_within_a_fold():
+    # Fold 1's scores are all higher than fold 0's; within each fold the sides are tied.
+    auc, low, high = auc_with_interval([1.0, 5.0], [1.0, 5.0], positive_folds=[0, 1], negative_folds=[0, 1],
+                                       samples=200)
+    assert auc == pytest.approx(0.5)
+    assert auc_with_interval([1.0, 5.0], [1.0, 5.0], samples=200)[0] == pytest.approx(0.5)
+    assert auc_with_interval([2.0, 3.0], [0.0, 1.0], samples=200) == (1.0, 1.0, 1.0)
+
+
+# Calibration on her own text (the demo corpus) --------------------------------------------------
+def test_demo_has_enough_held_out_writing_and_no_duplicated_text(demo_heldout):
+    assert demo_heldout.words >= MIN_WRITER_WORDS
+    assert len(demo_heldout.prompts) == 44  # every validation pair is answered
+    assert len(set(demo_heldout.texts)) == len(demo_heldout.texts)
+
+
+def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_calibration):
+    calibration = demo_calibration
+    same = calibration.same_writer
+    assert same.low <= 0.5 <= same.high  # her text against her other text: the interval covers 0.5
+    # Shuffling sentences keeps every word habit, so only order can give it away: the
+    # instrument sees it, but weakly (see the README's limits).
+    assert calibration.shuffled.auc > 0.5
+    assert calibration.delta_own < 0.5
+
+
+def test_a_generic_register_is_told_apart_from_her(demo_heldout, demo_calibration):
+    """Another writer's register (this project's README, answered for each validation source)."""
+    paragraphs = [p for p in (REPO / "README.md").read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 20]
+    sources = sorted(set(demo_heldout.groups))
+    replies = paragraphs[:60]
+    groups = [sources[index % len(sources)] for index in range(len(replies))]
+    result = score_replies("readme", demo_heldout, replies, groups, seed=0, calibration=demo_calibration)
+    assert result.status == STATUS_SCORED
+    assert result.auc > 0.9 and result.auc_low > 0.75
+    assert result.delta > result.delta_own
+    assert result.same_writer is not None and result.shuffled is not None
+
+
+def test_recitation_is_reported_beside_the_score(demo_heldout, demo_calibration):
+    replies = list(demo_heldout.training_responses[:40])  # a model that recites her training essays
+    groups = [demo_heldout.groups[i % len(demo_heldout.groups)] for i in range(len(replies))]
+    result = score_replies("reciter", demo_heldout, replies, groups, seed=0, calibration=demo_calibration)
+    assert result.copied_words >= 50
+
+
+# Too little text --------------------------------------------------------------------------------
+def _workspace_with_few_val_pairs(tmp_path: Path) -> Workspace:
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    lines = (tmp_path / "data" / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    kept, val_words = [], 0
+    for line in lines:
+        pair = json.loads(line)
+        if pair["split"] == "val":
+            if val_words > 600:
+                continue
+            val_words += len(pair["response"].split())
+        kept.append(line)
+    (tmp_path / "data" / "pairs.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return Workspace.open(tmp_path)
+
+
+def test_too_little_held_out_text_says_so_instead_of_a_number(tmp_path):
+    workspace = _workspace_with_few_val_pairs(tmp_path)
+    db = open_store(workspace.db_path)
+    events = list(voice_score(db, workspace, "demo-ar"))
+    result = events[-1]
+    assert isinstance(result, VoiceScored)
+    assert result.status == STATUS_TOO_LITTLE and result.auc is None
+    assert "too little held-out writing" in result.message and f"{MIN_WRITER_WORDS:,}" in result.message
+    assert not db["voice_replies"].count  # nothing was generated
+    assert db["voice_scores"].count == 1
+
+
+def test_cli_too_little_text_prints_the_reason_and_exits_2(tmp_path, capsys):
+    from engine.cli import main
+
+    _workspace_with_few_val_pairs(tmp_path)
+    code = main(["--workspace", str(tmp_path), "voice", "demo-ar"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "no score — too little held-out writing" in out
+    assert "AUC" not in out
+
+
+def test_cli_unknown_contestant_is_one_line_exit_2(tmp_path, capsys):
+    from engine.cli import main
+
+    _workspace_with_few_val_pairs(tmp_path)
+    code = main(["--workspace", str(tmp_path), "voice", "nobody-like-this"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nobody-like-this" in err and len(err.strip().splitlines()) == 1
+
+
+# The report -------------------------------------------------------------------------------------
+def test_report_shows_the_voice_score_beside_ratings_with_rank_agreement():
+    from engine.judge.report import build_report, render, spearman
+
+    db = open_store(memory=True)
+    for label, auc in (("a", 0.95), ("b", 0.7), ("c", 0.55)):
+        db["voice_scores"].insert({"label": label, "status": STATUS_SCORED, "auc": auc, "auc_low": auc - 0.1,
+                                   "auc_high": min(auc + 0.1, 1.0), "copied_words": 3})
+    section = build_report(db)["voice"]
+    assert [row["label"] for row in section["rows"]] == ["a", "b", "c"]
+    assert section["agreement"]["rubric_voice"]["spearman"] is None  # no ratings yet: shown as missing
+    text = render(build_report(db), "markdown")
+    assert "Does it sound like her?" in text and "0.95 [0.85, 1.00]" in text
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(0.8)
+    assert spearman([1, 2], [1, 2]) is None
+
+
+def test_migration_adds_voice_and_setting_tables_with_unique_keys():
+    import sqlite3
+
+    db = open_store(memory=True)
+    assert {"identity_key", "label", "pair_id", "text", "settings_json"} <= set(db["voice_replies"].columns_dict)
+    assert {"auc", "auc_low", "auc_high", "delta", "delta_own", "copied_words", "calibration_json"} <= set(
+        db["voice_scores"].columns_dict)
+    assert db["contestant_settings"].pks == ["label"]
+    db["voice_replies"].insert({"identity_key": "k", "label": "a", "prompt": "p", "text": "t"})
+    with pytest.raises(sqlite3.IntegrityError):
+        db["voice_replies"].insert({"identity_key": "k", "label": "b", "prompt": "p", "text": "t"})
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads per process spin against each other on a shared 2-core machine
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp_path, demo_calibration,
+                                                                             one_torch_thread):
+    from engine.judge.voice import VoiceReply, VoiceStage, VoiceStarted
+
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    workspace = Workspace.open(tmp_path)
+    db = open_store(workspace.db_path)
+    events = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
+    assert isinstance(events[0], VoiceStarted) and events[0].to_generate == 44
+    progress = [event.done for event in events if isinstance(event, VoiceReply)]
+    assert progress == list(range(1, 45))  # what the Judge screen's progress bar shows
+    assert isinstance(events[-2], VoiceStage)
+    result = events[-1]
+    assert result.status == STATUS_SCORED and 0.0 <= result.auc_low <= result.auc <= result.auc_high <= 1.0
+    assert db["voice_replies"].count == 44 and db["voice_scores"].count == 1
+    again = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
+    assert again[0].to_generate == 0 and all(e.reused for e in again if isinstance(e, VoiceReply))
+    assert again[-1].auc == result.auc  # same replies, same seed: the same score
