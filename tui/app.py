@@ -2,23 +2,46 @@
 
 Run it with `voicebench` in a workspace folder (the repo root is the bundled demo), or
 build it in tests with `make_app(workspace)`.
+
+Only the first screen is imported and composed at start-up: each mode is a factory that
+imports its screen module on first use, because the other screens pull in what Pairs does
+not need (the judging store's sqlite-utils, which imports pandas, costs over a second).
 """
 
 from __future__ import annotations
 
+import importlib
+
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.screen import Screen
 
 from engine.workspace import Workspace
 from tui.screens.base import WorkbenchScreen
-from tui.screens.canvas import CanvasScreen
 from tui.screens.help import HelpScreen
-from tui.screens.judge import JudgeScreen
-from tui.screens.pairs import PairsScreen
-from tui.screens.train import TrainScreen
-from tui.screens.versions import VersionsScreen
 from tui.widgets.nav import SCREENS
+
+# mode → (module, class): imported when the mode is first shown.
+SCREEN_CLASSES = {
+    "pairs": ("tui.screens.pairs", "PairsScreen"),
+    "train": ("tui.screens.train", "TrainScreen"),
+    "canvas": ("tui.screens.canvas", "CanvasScreen"),
+    "judge": ("tui.screens.judge", "JudgeScreen"),
+}
+# Screens pushed on top of a mode (not modes themselves), built the same lazy way.
+PUSHED_SCREEN_CLASSES = {"versions": ("tui.screens.versions", "VersionsScreen")}
+
+
+def screen_factory(mode: str):
+    """A callable Textual's MODES accepts: builds the mode's screen, importing it on first use."""
+    module_name, class_name = SCREEN_CLASSES.get(mode) or PUSHED_SCREEN_CLASSES[mode]
+
+    def build() -> Screen:
+        return getattr(importlib.import_module(module_name), class_name)()
+
+    build.__name__ = f"build_{mode}_screen"
+    return build
 
 
 class ScreenCommands(Provider):
@@ -36,12 +59,7 @@ class ScreenCommands(Provider):
 
 class VoicebenchApp(App):
     TITLE = "voicebench"
-    MODES = {
-        "pairs": PairsScreen,
-        "train": TrainScreen,
-        "canvas": CanvasScreen,
-        "judge": JudgeScreen,
-    }
+    MODES = {mode: screen_factory(mode) for mode in SCREEN_CLASSES}
     DEFAULT_MODE = "pairs"
     COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS = [
@@ -55,7 +73,7 @@ class VoicebenchApp(App):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
     # Named screens pushed by key (after BINDINGS: that list reads tui.widgets.nav.SCREENS, the nav bar's).
-    SCREENS = {"versions": VersionsScreen}
+    SCREENS = {"versions": screen_factory("versions")}
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()

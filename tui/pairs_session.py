@@ -12,10 +12,20 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.curate.pairs import Pair, PairFile, duplicate_pair, load_pairs, new_id, save_pairs
+from engine.curate.pairs import TIERS, Pair, PairFile, duplicate_pair, load_pairs, new_id, save_pairs
 
 UNDO_LIMIT = 500  # undo steps kept; older ones are dropped
 DUPLICATE_MARK = "\0"  # row key of the nth pair sharing an id: f"{id}\0{n}"
+
+
+def unknown_field_values(query: str) -> str | None:
+    """A hint when a `tier:` term of the filter names no tier (the filter matches a field by
+    substring, so `tier:cont` is fine and `tier:notes` finds nothing): the valid tiers."""
+    for term in query.casefold().split():
+        name, _, value = term.partition(":")
+        if name == "tier" and value and not any(value in tier for tier in TIERS):
+            return f"No tier “{value}”: tiers are {', '.join(TIERS)}."
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

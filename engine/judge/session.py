@@ -459,3 +459,38 @@ class BlindSession:
                 status=row["status"],
             ))
         return revealed
+
+
+# Reading after the reveal ------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ReadingCanary:
+    """One canary of an ended session with every contestant's full output, for the reading view."""
+
+    canary_id: str
+    version: int
+    prompt: str
+    outputs: tuple[tuple[str, str], ...]  # (contestant label, text): base models first, then checkpoints by step
+
+
+def revealed_texts(db: Database, session_id: int) -> list[ReadingCanary]:
+    """The full texts a session showed, canary by canary — only once it has ended (identities
+    sit beside each text, so an open session refuses)."""
+    row = next(db.query("select ended_at from sessions where id = ?", [session_id]), None)
+    if row is None:
+        raise SessionError(f"there is no session #{session_id}")
+    if row["ended_at"] is None:
+        raise SessionError(f"session #{session_id} is still open: its texts stay hidden until ctrl+e ends it")
+    rows = db.query(
+        "select distinct g.id, g.label, g.text, g.run_id, g.checkpoint_step, c.canary_id, c.version, c.prompt "
+        "from session_items i join generations g on g.id in (i.generation_id, i.right_generation_id) "
+        "join canaries c on c.id = g.canary_id where i.session_id = ? "
+        "order by c.canary_id, c.version, g.run_id is not null, g.run_id, coalesce(g.checkpoint_step, 1e18), g.label",
+        [session_id])
+    grouped: dict[tuple[str, int], dict[str, Any]] = {}
+    for found in rows:
+        entry = grouped.setdefault((found["canary_id"], found["version"]),
+                                   {"prompt": found["prompt"], "outputs": {}})
+        entry["outputs"].setdefault(found["label"], found["text"])  # a repeat shows the same output once
+    return [ReadingCanary(canary_id=canary_id, version=version, prompt=entry["prompt"],
+                          outputs=tuple(entry["outputs"].items()))
+            for (canary_id, version), entry in grouped.items()]

@@ -204,3 +204,14 @@ def test_ratings_survive_the_process_being_killed_mid_session(db, tmp_path, repo
     answered = [blind.goto(position) for position in range(5)]
     assert [item.scores for item in answered] == [{"voice": s, "coherence": 6 - s} for s in (1, 2, 3, 4, 5)]
     assert all(item.status == "done" for item in answered)
+
+
+def test_revealed_texts_only_after_the_session_ends(db):
+    session_id = judging.build_session(db, rater="wren", seed=1)
+    with pytest.raises(judging.SessionError, match="still open"):
+        judging.revealed_texts(db, session_id)
+    judging.BlindSession(db, session_id).end()
+    reading = judging.revealed_texts(db, session_id)
+    assert reading and all(len(canary.outputs) == len({label for label, _ in canary.outputs}) for canary in reading)
+    assert {label for canary in reading for label, _ in canary.outputs} == {
+        row["label"] for row in db.query("select distinct label from generations")}

@@ -305,3 +305,27 @@ async def test_a_sampler_process_that_dies_mid_run_fails_the_run_with_its_last_w
         await pilot.pause()
         assert screen._state() == "failed" and not screen.busy
         assert "the sampler process stopped (exit code -9): Killed" in status(screen)
+
+
+async def test_at_80_columns_the_painter_gets_the_width_and_panels_toggle(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_canvas(app, pilot)
+        painter, typewriter = screen.query_one("#canvas-painter"), screen.query_one("#canvas-typewriter")
+        side = screen.query_one("#canvas-side")
+        assert not typewriter.display and painter.size.width >= 46  # was 14 beside a 30-column typewriter
+        await pilot.press("ctrl+t")  # the writer wants the typewriter after all
+        await pilot.pause()
+        assert typewriter.display and typewriter.size.width > 0
+        await pilot.press("ctrl+b")  # and hides the run panel to make room
+        await pilot.pause()
+        assert not side.display and painter.size.width >= 40
+        await pilot.press("ctrl+t", "ctrl+b")
+        await pilot.pause()
+        assert not typewriter.display and side.display
+        await pilot.resize_terminal(120, 40)  # comfortable: a toggle holds, the width shows the rest
+        await pilot.pause()
+        assert not typewriter.display and painter.size.width >= 50
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert typewriter.display

@@ -449,3 +449,38 @@ async def test_builder_refreshes_as_outputs_arrive(workspace):
         prompts = [str(contestants.get_option_at_index(i).prompt) for i in range(contestants.option_count)]
         assert prompts[-1] == "late-arrival (1)" and "zebra-base (4)" in prompts
         assert "late-arrival" in contestants.selected and "quokka-large" not in contestants.selected
+
+
+async def test_reading_view_only_after_the_reveal_with_copied_passages_highlighted(workspace):
+    from tui.screens.reading import COPIED_STYLE, ReadingScreen
+
+    (workspace.root / "data" / "pairs.jsonl").write_text(
+        '{"id": "p1", "prompt": "Write.", "response": "Long ago the river kept its own counsel, they said.", '
+        '"split": "train"}\n', encoding="utf-8")
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        app.screen.query_one("#builder-canaries", SelectionList).select("river-short")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await pilot.press("ctrl+v")  # while rating: nothing opens
+        await pilot.pause()
+        assert app.screen is screen and screen.view == "rating"
+        await pilot.press("ctrl+e", "y")
+        await pilot.pause()
+        assert screen.view == "reveal"
+        await pilot.press("ctrl+v")
+        await workers_done(app)
+        await pilot.pause()
+        assert isinstance(app.screen, ReadingScreen)
+        text = screen_text(app)
+        assert "Canary 1 of 1: river-short" in text
+        assert "zebra-base" in text and "quokka-large" in text and "run lora #1" in text  # run-ocelot, named
+        assert text.count("copied: 6 words") == len(CONTESTANTS)
+        bodies = [static.content for static in app.screen.query(".reading-column Static")]
+        copied = [body.plain[span.start:span.end] for body in bodies for span in body.spans
+                  if str(span.style) == COPIED_STYLE]
+        assert copied == ["the river kept its own counsel"] * len(CONTESTANTS)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen

@@ -457,3 +457,56 @@ async def test_an_unreadable_pairs_file_is_reported_and_keys_do_nothing(workspac
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert workspace.pairs_path.is_dir()
+
+
+async def test_tab_from_the_response_into_tags_adds_rather_than_replaces(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen_of(app).autosave_delay = 0
+        await select(app, pilot, "weather-note")
+        app.screen.query_one("#pair-response", TextArea).focus()
+        await pilot.press("tab")  # response → tags, as a writer moves on
+        tags = app.screen.query_one("#pair-tags", Input)
+        assert app.focused is tags
+        await pilot.press(*", town")
+        await settle(pilot)
+        assert tags.value == "weather, town"
+        saved = {pair.id: pair for pair in load_pairs(workspace.pairs_path).pairs}
+        assert saved["weather-note"].tags == ["weather", "town"]  # the autosave kept the old tag
+
+
+async def test_the_focused_problem_shows_its_whole_message(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        problems = app.screen.query_one(ProblemList)
+        longest = max(range(len(problems.problems)), key=lambda i: len(problems.problems[i].message))
+        message = problems.problems[longest].message
+        assert len(message) > 60  # longer than the panel is wide at 80 columns
+        tail = " ".join(message.split()[-3:])
+        await pilot.press("p")
+        problems.highlighted = longest
+        await pilot.pause()
+        text = "\n".join(line.text for line in app.screen._compositor.render_strips())
+        flat = " ".join(text.replace("│", " ").split())
+        assert tail in flat  # the end of the message is on screen, not an ellipsis
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not problems.has_focus
+        text = "\n".join(line.text for line in app.screen._compositor.render_strips())
+        assert tail not in " ".join(text.replace("│", " ").split())  # back to one line each
+
+
+async def test_an_unknown_tier_names_the_valid_ones(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"tier:notes")
+        await pilot.pause()
+        table = app.screen.query_one(PairTable)
+        assert table.row_ids == []
+        assert "No tier “notes”: tiers are continuation, thesis, paragraph, note, manual." in table.render_line(2).text
+        await pilot.press("backspace")  # tier:note is a tier
+        await pilot.pause()
+        assert len(table.row_ids) == 7

@@ -18,7 +18,7 @@ from engine.workspace import Workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app
 
-SIZE = (120, 40)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])  # SSH default, comfortable
 PROMPT = "Write a short note about the river the morning after a flood."
 REPLY = (
     "The river came down brown and fast, and by morning it had taken the bottom step of the ferry "
@@ -81,7 +81,8 @@ async def _quiet(pilot) -> None:
     await pilot.pause()
 
 
-def test_canvas_mid_run_from_a_fixed_trace(snap_compare, app):
+@SIZES
+def test_canvas_mid_run_from_a_fixed_trace(snap_compare, size, app):
     async def run_before(pilot) -> None:
         await pilot.press("f3")
         await pilot.pause()
@@ -90,10 +91,11 @@ def test_canvas_mid_run_from_a_fixed_trace(snap_compare, app):
         screen.show_step(13)
         await _quiet(pilot)
 
-    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(app, run_before=run_before, terminal_size=size)
 
 
-def test_canvas_idle(snap_compare, app):
+@SIZES
+def test_canvas_idle(snap_compare, size, app):
     async def run_before(pilot) -> None:
         await pilot.press("f3")
         for _ in range(3):  # let the app's other screens settle too
@@ -102,4 +104,4 @@ def test_canvas_idle(snap_compare, app):
         pilot.app.screen.query_one("#canvas-prompt").cursor_blink = False  # a blink is a coin toss
         await _quiet(pilot)
 
-    assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(app, run_before=run_before, terminal_size=size)

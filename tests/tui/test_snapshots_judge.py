@@ -16,7 +16,7 @@ from tests.tui.test_judge import make_workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app
 
-SIZE = (120, 40)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])  # SSH default, comfortable
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def seeded_session(workspace, mode: str) -> int:
         db.close()
 
 
-def test_judge_rubric_mid_session(snap_compare, workspace):
+@SIZES
+def test_judge_rubric_mid_session(snap_compare, size, workspace):
     seeded_session(workspace, "rubric")
 
     async def resume(pilot):
@@ -56,10 +57,11 @@ def test_judge_rubric_mid_session(snap_compare, workspace):
         await pilot.pause()
         await pilot.press("down")  # focus coherence: its anchors show
 
-    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=SIZE)
+    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=size)
 
 
-def test_judge_pairwise_mid_session(snap_compare, workspace):
+@SIZES
+def test_judge_pairwise_mid_session(snap_compare, size, workspace):
     seeded_session(workspace, "pairwise")
 
     async def resume(pilot):
@@ -68,10 +70,11 @@ def test_judge_pairwise_mid_session(snap_compare, workspace):
         await pilot.press("ctrl+o")
         await pilot.pause()
 
-    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=SIZE)
+    assert snap_compare(make_app(workspace), run_before=resume, terminal_size=size)
 
 
-def test_leaderboard(snap_compare, workspace):
+@SIZES
+def test_leaderboard(snap_compare, size, workspace):
     # Rate everything in a rubric session and vote in a pairwise one, then open the board.
     db = open_workspace_store(workspace)
     rubric_id = judging.build_session(db, mode="rubric", rater="wren", seed=3)
@@ -97,4 +100,38 @@ def test_leaderboard(snap_compare, workspace):
         pilot.app.clear_notifications()  # other screens' start-up toasts come and go with timing
         await pilot.pause()
 
-    assert snap_compare(make_app(workspace), run_before=open_board, terminal_size=SIZE)
+    assert snap_compare(make_app(workspace), run_before=open_board, terminal_size=size)
+
+
+@SIZES
+def test_judge_builder(snap_compare, size, workspace):
+    async def open_builder(pilot):
+        await pilot.press("f4")
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(make_app(workspace), run_before=open_builder, terminal_size=size)
+
+
+@SIZES
+def test_reading_view(snap_compare, size, workspace):
+    (workspace.root / "data" / "pairs.jsonl").write_text(
+        '{"id": "p1", "prompt": "Write.", "response": "Long ago the river kept its own counsel, they said.", '
+        '"split": "train"}\n', encoding="utf-8")
+    db = open_workspace_store(workspace)
+    session_id = judging.build_session(db, mode="rubric", rater="wren", seed=5, canary_ids=["river-short"])
+    judging.BlindSession(db, session_id).end()
+    db.close()
+
+    async def open_reading(pilot):
+        from tui.screens.reading import ReadingScreen
+
+        await pilot.press("f4")
+        await pilot.pause()
+        pilot.app.push_screen(ReadingScreen(pilot.app.workspace, session_id))
+        await workers_done(pilot.app)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(make_app(workspace), run_before=open_reading, terminal_size=size)

@@ -114,6 +114,9 @@ class TracePathDialog(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
+NARROW_WIDTH = 100  # below this many columns the typewriter starts hidden (ctrl+t shows it)
+
+
 class CanvasScreen(WorkbenchScreen):
     SCREEN_NAME = "canvas"
     CSS_PATH = "canvas.tcss"
@@ -135,6 +138,11 @@ class CanvasScreen(WorkbenchScreen):
         Binding("s", "save", "Save trace", id="canvas.save", tooltip="Save this run as JSON lines"),
         Binding("o", "open", "Open trace", id="canvas.open", tooltip="Replay a saved trace"),
         Binding("p", "focus_prompt", "Prompt", id="canvas.prompt", show=False, tooltip="Edit the prompt"),
+        # ctrl keys, so they work while the prompt field has the focus.
+        Binding("ctrl+t", "toggle_panel('typewriter')", "Typewriter", id="canvas.toggle_typewriter",
+                tooltip="Show or hide the typewriter (hidden by default under 100 columns)"),
+        Binding("ctrl+b", "toggle_panel('side')", "Run panel", id="canvas.toggle_side", show=False,
+                tooltip="Show or hide the run settings, giving the painter their width"),
     ]
 
     class FramesAvailable(Message):
@@ -214,6 +222,17 @@ class CanvasScreen(WorkbenchScreen):
                 yield Static(legend(), id="canvas-legend")
             yield Typewriter(id="canvas-typewriter")
         yield Static("", id="canvas-status")
+
+    def on_resize(self, event) -> None:
+        # Under NARROW_WIDTH columns the painter gets the width: the typewriter hides until ctrl+t.
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
+    def action_toggle_panel(self, panel: str) -> None:
+        """Show or hide a side panel; the choice holds at any width until pressed again."""
+        widget = self.query_one("#canvas-typewriter" if panel == "typewriter" else "#canvas-side")
+        shown = widget.display  # what the classes (and the width) make of it now
+        self.set_class(shown, f"-hide-{panel}")
+        self.set_class(not shown, f"-show-{panel}")
 
     def on_mount(self) -> None:
         # Drawn on every frame: look them up once, not per step.

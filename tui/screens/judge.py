@@ -66,6 +66,8 @@ class JudgeScreen(WorkbenchScreen):
         Binding("ctrl+b", "rubric", "Rubric", id="judge.rubric", tooltip="Add, edit or retire criteria"),
         Binding("ctrl+l", "leaderboard", "Leaderboard", id="judge.leaderboard",
                 tooltip="Scores with intervals; never during a session"),
+        Binding("ctrl+v", "read", "Read side by side", id="judge.read",
+                tooltip="Every contestant's full text per canary, copied passages highlighted (after the reveal)"),
         # Rating: rubric mode
         *[Binding(str(n), f"score({n})", "Score" if n == 1 else f"Score {n}", id=f"judge.score.{n}",
                   show=n == 1, key_display="1–9" if n == 1 else None,
@@ -120,7 +122,8 @@ class JudgeScreen(WorkbenchScreen):
                 yield BlindItemView(id="judge-item")
                 yield Static(id="judge-end")
             with Vertical(id="judge-reveal"):
-                yield Static("Session ended — who wrote what (ctrl+l leaderboard, escape back)",
+                yield Static("Session ended — who wrote what (ctrl+v read side by side, ctrl+l leaderboard, "
+                             "escape back)",
                              id="judge-reveal-title")
                 yield RevealTable(id="judge-reveal-table")
         yield Static(id="judge-status")
@@ -237,6 +240,8 @@ class JudgeScreen(WorkbenchScreen):
             return self.view in ("builder", "rating")
         if action == "leaderboard":
             return self.view in ("builder", "reveal")  # identities: never while rating
+        if action == "read":
+            return self.view == "reveal" and self.last_revealed_session is not None
         if action == "leave":
             return self.view in ("rating", "reveal")
         if action in RATING_ACTIONS:
@@ -395,6 +400,11 @@ class JudgeScreen(WorkbenchScreen):
         if self.view == "rating":
             self.show_item()
 
+    def action_read(self) -> None:
+        from tui.screens.reading import ReadingScreen
+
+        self.app.push_screen(ReadingScreen(self.app.workspace, self.last_revealed_session))
+
     def action_leaderboard(self) -> None:
         from tui.screens.leaderboard import LeaderboardScreen
 
@@ -509,8 +519,10 @@ class JudgeScreen(WorkbenchScreen):
             return
         criteria_names = [criterion.name for criterion in rubric_store.criteria(self.db, include_retired=True)]
         revealed = self.blind.end()
+        self.last_revealed_session = self.blind.session_id
         self.blind = None
-        self.query_one(RevealTable).show(revealed, criteria_names)
+        names = {c.label: c.name for c in judging.contestants(self.db, run_names(self.db, self.app.workspace.runs_dir))}
+        self.query_one(RevealTable).show(revealed, criteria_names, names)
         self._switch("reveal")
 
     def action_leave(self) -> None:

@@ -33,7 +33,7 @@ from engine.curate.pairs import (
     query_narrows,
     validate,
 )
-from tui.pairs_session import PairsSession
+from tui.pairs_session import PairsSession, unknown_field_values
 from tui.screens.base import WorkbenchScreen
 from tui.screens.pairs_disk import PairsDiskMixin, when_loaded
 from tui.screens.pairs_io import ExportDialog, ExportPlan, IngestDialog, IngestOutcome, merge_ingested
@@ -43,6 +43,7 @@ from tui.widgets.pair_problems import ProblemList, display_path
 from tui.widgets.pair_table import PairTable, middle_ellipsis
 
 DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pairs] model overrides
+NARROW_WIDTH = 100  # below this many columns the list and the editor take turns (see pairs.tcss)
 AUTOSAVE_SECONDS = 1.5  # quiet time after the last edit before the file is written
 VALIDATE_SECONDS = 0.4  # quiet time after the last edit before validation runs again
 DISK_CHECK_SECONDS = 2.0  # how often the file's size/mtime are checked for outside changes
@@ -254,8 +255,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
             ids.append(ensure)
         table = self.query_one(PairTable)
         table.empty_message = (
-            f"No pair matches “{query.strip()}”. esc clears the filter." if query.strip()
-            else "No pairs yet: i ingests your essays and notes, n adds one by hand."
+            unknown_field_values(query) or f"No pair matches “{query.strip()}”. esc clears the filter."
+            if query.strip() else "No pairs yet: i ingests your essays and notes, n adds one by hand."
         )
         table.set_rows(ids, keep=select if select is not None else self._selected)
         table.border_title = (
@@ -317,7 +318,19 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
 
     @on(PairTable.Selected)
     def _selected_for_edit(self, event: PairTable.Selected) -> None:
+        self.set_class(True, "-editing")  # narrow: the editor takes the width before it takes focus
         self.query_one("#pair-response", TextArea).focus()
+
+    def on_resize(self, event) -> None:
+        narrow = event.size.width < NARROW_WIDTH
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.query_one(PairTable).border_subtitle = "enter edits · esc back here" if narrow else ""
+
+    def on_descendant_focus(self, event) -> None:
+        # Narrow terminals show the list or the editor: whichever holds the focus.
+        editing = any(node is self.query_one(PairEditor) for node in event.widget.ancestors_with_self)
+        self.set_class(editing, "-editing")
 
     @when_loaded
     def _update_status(self) -> None:

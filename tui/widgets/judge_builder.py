@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from engine.judge.session import ContestantSummary
 
-MODE_CHOICES = [("rubric: score each output", "rubric"), ("pairwise: the better of two", "pairwise")]
+MODE_CHOICES = [("rubric: score each", "rubric"), ("pairwise: pick better", "pairwise")]
 SEPARATOR = "\x1f"  # between the parts of a canary target's value: never typed in a model name
 
 

@@ -51,9 +51,12 @@ class PairEditor(Vertical):
         yield Label("response", classes="pair-editor--label")
         yield TextArea(id="pair-response", soft_wrap=True, placeholder="what it should answer, in your voice")
         yield Label("tags", classes="pair-editor--label")
-        yield Input(id="pair-tags", compact=True, placeholder="comma separated")
+        # Fields are autosaved, so tabbing in must not select everything: the next key would
+        # replace the tags. The cursor goes to the end instead (see on_descendant_focus).
+        yield Input(id="pair-tags", compact=True, placeholder="comma separated", select_on_focus=False)
         yield Label("notes", classes="pair-editor--label")
-        yield Input(id="pair-notes", compact=True, placeholder="your remarks; never used for training")
+        yield Input(id="pair-notes", compact=True, placeholder="your remarks; never used for training",
+                    select_on_focus=False)
 
     def show(self, pair: Pair | None, key: str | None = None) -> None:
         """Load a pair into the fields (None: an empty, disabled editor). `key` is the
@@ -96,6 +99,10 @@ class PairEditor(Vertical):
         )
         self.border_title = f"line {line}"
         self.border_subtitle = "not a pair"
+
+    def on_descendant_focus(self, event) -> None:
+        if isinstance(event.widget, Input):
+            event.widget.cursor_position = len(event.widget.value)
 
     @on(TextArea.Changed)
     def _text_changed(self, event: TextArea.Changed) -> None:
