@@ -106,9 +106,14 @@ def checkpoint_label(run: RunSummary | str | Path, step: int | None) -> str:
 
 def default_label(runs_dir: str | Path, model: str, method: str) -> str:
     """"<model> <method> #N", N one more than the runs of that model and method under runs_dir."""
+    return next_label(list_runs(runs_dir), model, method)
+
+
+def next_label(runs: list[RunSummary], model: str, method: str) -> str:
+    """`default_label` over runs already read (the Train form's placeholder)."""
     name = Path(model).name if "/" in model else model
-    runs = [run for run in list_runs(runs_dir) if run.config.get("model") == model and run.method == method]
-    return f"{name} {method} #{len(runs) + 1}"
+    count = sum(1 for run in runs if run.config.get("model") == model and run.method == method)
+    return f"{name} {method} #{count + 1}"
 
 
 def _number(value: Any) -> float | None:
