@@ -29,7 +29,7 @@ from typing import Any
 
 STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
 # Settings that always differ between two runs (the run folder) and say nothing about training.
-DIFF_IGNORED_KEYS = ("out",)
+DIFF_IGNORED_KEYS = ("out", "label")
 
 
 @dataclasses.dataclass
@@ -77,11 +77,14 @@ class RunSummary:
     world_size: int = 1  # processes it trained with (resume with the same number)
     problem: str = ""  # why a file could not be read, shown instead of failing
     pid: int | None = None  # the training process status.json names (alive while status is running)
+    status_label: str = ""  # the label status.json recorded (config.toml's is preferred)
 
     @property
     def label(self) -> str:
-        """The run's name: its config's label, else its folder name without the model/method tail."""
-        return str(self.config.get("label") or "") or short_run_id(self.run_id, self.model, self.method)
+        """The run's name: its config's label, else status.json's, else its folder name
+        without the model/method tail."""
+        return (str(self.config.get("label") or "") or self.status_label
+                or short_run_id(self.run_id, self.model, self.method))
 
 
 def short_run_id(run_id: str, model: str, method: str) -> str:
@@ -209,6 +212,7 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
         world_size=_int(status.get("world_size")) or 1,
         problem=problem,
         pid=pid if isinstance(pid, int) else None,
+        status_label=str(status.get("label") or ""),
     )
 
 
