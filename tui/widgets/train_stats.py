@@ -68,32 +68,35 @@ def _num(value: float | None, pattern: str) -> str:
 
 
 def stats_text(view: RunView, width: int = 120) -> Text:
-    """Line 1: run, status, progress, ETA, phase. Line 2: loss, val loss, lr, throughput, memory."""
+    """Line 1: run, status, progress, ETA, phase. Line 2: loss, val loss, lr, throughput, memory.
+    Under 110 columns the bar shrinks, under 70 it goes; each line is cut to `width`."""
     if not view.run_id and not view.status:
         return Text("No run yet. Set the options and press ctrl+s to start; the runs list (F8) has earlier runs.",
                     style="dim")
-    text = Text(no_wrap=True, overflow="ellipsis")
+    first = Text()
     name = view.label or view.run_id or "new run"
-    text.append(f"{name}  ", style="bold")
-    text.append(view.status or "?", style=STATUS_STYLES.get(view.status, "bold"))
+    first.append(f"{name}  ", style="bold")
+    first.append(view.status or "?", style=STATUS_STYLES.get(view.status, "bold"))
     total = view.max_steps or 0
-    bar = BAR_WIDTH if width >= 110 else NARROW_BAR_WIDTH
-    filled = round(bar * min(view.step, total) / total) if total else 0
-    text.append(f"  step {view.step}/{total or '?'} ")
-    text.append("█" * filled, style="green")
-    text.append("░" * (bar - filled), style="dim")
-    text.append(f"  ETA {format_duration(view.eta_s)}")
+    first.append(f"  step {view.step}/{total or '?'} ")
+    bar = BAR_WIDTH if width >= 110 else NARROW_BAR_WIDTH if width >= 70 else 0
+    if bar:
+        filled = round(bar * min(view.step, total) / total) if total else 0
+        first.append("█" * filled, style="green")
+        first.append("░" * (bar - filled), style="dim")
+    first.append(f"  ETA {format_duration(view.eta_s)}")
     phase = phase_text(view)
     if phase:
-        text.append(f"  {phase}", style="bold yellow")
+        first.append(f"  {phase}", style="bold yellow")
     elif view.resumed_at is not None and view.step <= view.resumed_at + 1:
-        text.append(f"  resumed at step {view.resumed_at}", style="dim")
+        first.append(f"  resumed at step {view.resumed_at}", style="dim")
     if view.world_size and view.world_size > 1:
-        text.append(f"  ×{view.world_size} ranks", style="dim")
-    text.append("\n")
-    text.append(f"loss {_num(view.loss, '.4f')}  val {_num(view.val_loss, '.4f')}  lr {_num(view.lr, '.1e')}  "
-                f"{_num(view.tokens_per_s, '.0f')} tok/s  mem {_num(view.memory, '.0f')} MiB")
-    return text
+        first.append(f"  ×{view.world_size} ranks", style="dim")
+    second = Text(f"loss {_num(view.loss, '.4f')}  val {_num(view.val_loss, '.4f')}  lr {_num(view.lr, '.1e')}  "
+                  f"{_num(view.tokens_per_s, '.0f')} tok/s  mem {_num(view.memory, '.0f')} MiB")
+    for line in (first, second):
+        line.truncate(max(width, 10), overflow="ellipsis")
+    return Text("\n").join((first, second))
 
 
 class TrainStats(Static):
