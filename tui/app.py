@@ -80,8 +80,10 @@ class VoicebenchApp(App):
         self.workspace = workspace
 
     async def action_quit(self) -> None:
-        """Quit, after every open workbench screen has flushed its work (autosave)."""
-        for screen in self.screen_stack:
+        """Quit, after every open workbench screen has flushed its work (autosave) — in every mode,
+        not only the one on show (a run training on the Train screen must be asked about)."""
+        screens = [screen for stack in self._screen_stacks.values() for screen in stack]
+        for screen in screens:
             if isinstance(screen, WorkbenchScreen) and not screen.prepare_to_quit():
                 return
         self.exit()

@@ -5,12 +5,21 @@ Training never runs in the UI process (no torch here). `TrainProcess` starts
 pipes: stdout carries the JSON-lines protocol of engine/train/events.py, stderr is logs.
 The workers turn what each read returns into one message (`ChildEvents` for stdout, a batch
 of events and stray lines; `ChildOutput` for stderr) — batching, as Toolong does, so a fast
-child cannot flood the UI — and, when the pipes close, `ChildExited` with the exit code — so a crash, an OOM kill or a SIGKILL from
-the user all end the same way: the screen hears the exit code and stays up.
+child cannot flood the UI. A third worker waits on the process handle itself
+(`wait_for_exit`): the moment the child exits — done, crashed, OOM-killed or SIGKILLed —
+it lets the stdout reader drain what is left (a grandchild holding the pipe open cannot
+delay this more than `DRAIN_SECONDS`) and posts `ChildExited` with the exit code.
 
-Cancel is two-stage: `cancel()` sends SIGTERM (the engine finishes its step, saves a
-checkpoint and reports `done` with status "cancelled"); `kill()` sends SIGKILL to the
-whole process group (forced; the step in flight is lost, the last checkpoint stays).
+Cancel is two-stage and only the writer decides: `cancel()` sends SIGTERM (the engine
+finishes its step, saves a checkpoint, skips canaries and reports `done` "cancelled");
+`kill()` sends SIGKILL to the whole process group (forced; the step in flight is lost, the
+last checkpoint stays). Nothing here kills on a timer.
+
+Leaving a run behind: the child runs in its own session (no terminal SIGHUP reaches it) and
+`leave_running()` hands its pipes to `cat` drains in their own sessions, so after the app
+exits it keeps printing into them and writing runs/<id>/events.jsonl; the engine also
+survives a stdout that breaks (engine/train/record.py). The next app start reads the run
+folder, where status.json's pid shows it is alive.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +42,8 @@ from engine.events import Event
 from engine.train.events import parse_event
 
 ENGINE_COMMAND = (sys.executable, "-m", "engine.train")
-# Seconds a graceful cancel may take (finish the step, checkpoint, canaries) before the
-# screen forces it. A big model's checkpoint can take a minute to write.
-GRACEFUL_CANCEL_SECONDS = 120.0
+# After the child exits, how long the stdout reader may take to deliver its last lines.
+DRAIN_SECONDS = 2.0
 # Readers wake this often to see whether they should stop (screen gone, app quitting), so
 # a thread never blocks app exit on a child that is still writing.
 POLL_SECONDS = 0.2
@@ -129,6 +138,7 @@ class TrainProcess:
         self.cancel_requested = False
         self.forced = False
         self.detached = False  # the UI handed the pipes to drain processes (app quitting)
+        self.stdout_closed = threading.Event()  # the stdout reader reached the end
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -151,8 +161,11 @@ class TrainProcess:
     def stdout_batches(self, stop: Callable[[], bool] = lambda: False) -> Iterator[list[Event | str]]:
         """Parsed stdout lines, a batch per read, until the pipe closes or `stop()` turns true."""
         assert self.popen is not None and self.popen.stdout is not None
-        for lines in _read_batches(self.popen.stdout, lambda: stop() or self.detached):
-            yield [parse_line(line) for line in lines]
+        try:
+            for lines in _read_batches(self.popen.stdout, lambda: stop() or self.detached):
+                yield [parse_line(line) for line in lines]
+        finally:
+            self.stdout_closed.set()
 
     def stderr_batches(self, stop: Callable[[], bool] = lambda: False) -> Iterator[list[str]]:
         assert self.popen is not None and self.popen.stderr is not None
@@ -161,6 +174,21 @@ class TrainProcess:
     def wait(self, timeout: float | None = None) -> int:
         assert self.popen is not None
         return self.popen.wait(timeout)
+
+    def wait_for_exit(self, stop: Callable[[], bool] = lambda: False) -> int | None:
+        """Block until the process exits (its handle, not a pid that could be reused), then give
+        the stdout reader up to DRAIN_SECONDS to hand over the last lines; the exit code, or
+        None when `stop()` turned true first (checked every POLL_SECONDS, so app exit never waits)."""
+        assert self.popen is not None
+        while True:
+            try:
+                code = self.popen.wait(POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if stop():
+                    return None
+        self.stdout_closed.wait(DRAIN_SECONDS)
+        return code
 
     def cancel(self) -> None:
         """Graceful: SIGTERM to the engine, which checkpoints and stops after this step."""
@@ -172,19 +200,26 @@ class TrainProcess:
         self.forced = True
         self._signal(signal.SIGKILL, group=True)
 
-    def detach(self) -> None:
-        """The UI is going away: cancel gracefully and hand the pipes to drain processes, so the
-        child can still print its last events (a closed pipe would crash it mid-checkpoint)."""
+    def leave_running(self) -> None:
+        """The writer chose to leave the run training after the app exits: stop reading and
+        hand the pipes to `cat` drains (own sessions), so the child can keep printing."""
         if not self.running or self.detached:
             return
         assert self.popen is not None
-        self.cancel()
         self.detached = True
         drain = [shutil.which("cat") or "cat"]
         for pipe in (self.popen.stdout, self.popen.stderr):
             if pipe is not None:
                 subprocess.Popen(drain, stdin=pipe, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
+
+    def detach(self) -> None:
+        """The UI is going away without the writer having chosen (the app closed from code):
+        cancel gracefully, and let the child print its last events into drains."""
+        if not self.running or self.detached:
+            return
+        self.cancel()
+        self.leave_running()
 
     def _signal(self, signum: int, *, group: bool) -> None:
         if not self.running:

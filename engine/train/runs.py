@@ -41,7 +41,7 @@ from typing import Any
 
 STALE_STATUS = "interrupted"  # status.json says running, but its process is gone (killed, crashed)
 # Settings that always differ between two runs (the run folder) and say nothing about training.
-DIFF_IGNORED_KEYS = ("out",)
+DIFF_IGNORED_KEYS = ("out", "label")
 
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 # What every resumable checkpoint holds besides its weights (the Trainer writes
@@ -96,11 +96,14 @@ class RunSummary:
     world_size: int = 1  # processes it trained with (resume with the same number)
     problem: str = ""  # why a file could not be read, shown instead of failing
     pid: int | None = None  # the training process status.json names (alive while status is running)
+    status_label: str = ""  # the label status.json recorded (config.toml's is preferred)
 
     @property
     def label(self) -> str:
-        """The run's name: its config's label, else its folder name without the model/method tail."""
-        return str(self.config.get("label") or "") or short_run_id(self.run_id, self.model, self.method)
+        """The run's name: its config's label, else status.json's, else its folder name
+        without the model/method tail."""
+        return (str(self.config.get("label") or "") or self.status_label
+                or short_run_id(self.run_id, self.model, self.method))
 
 
 def short_run_id(run_id: str, model: str, method: str) -> str:
@@ -125,9 +128,14 @@ def checkpoint_label(run: RunSummary | str | Path, step: int | None) -> str:
 
 def default_label(runs_dir: str | Path, model: str, method: str) -> str:
     """"<model> <method> #N", N one more than the runs of that model and method under runs_dir."""
+    return next_label(list_runs(runs_dir), model, method)
+
+
+def next_label(runs: list[RunSummary], model: str, method: str) -> str:
+    """`default_label` over runs already read (the Train form's placeholder)."""
     name = Path(model).name if "/" in model else model
-    runs = [run for run in list_runs(runs_dir) if run.config.get("model") == model and run.method == method]
-    return f"{name} {method} #{len(runs) + 1}"
+    count = sum(1 for run in runs if run.config.get("model") == model and run.method == method)
+    return f"{name} {method} #{count + 1}"
 
 
 def _number(value: Any) -> float | None:
@@ -223,6 +231,7 @@ def read_run(folder: Path, *, live_pids: set[int] | None = None) -> RunSummary:
         world_size=_int(status.get("world_size")) or 1,
         problem=problem,
         pid=pid if isinstance(pid, int) else None,
+        status_label=str(status.get("label") or ""),
     )
 
 

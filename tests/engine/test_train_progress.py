@@ -91,3 +91,23 @@ def test_default_labels_count_runs_of_the_same_model_and_method(workspace, tiny_
     assert labels == [f"{model} lora #1", f"{model} lora #2"]
     assert default_label(workspace / "runs", str(tiny_llama_dir), "lora") == f"{model} lora #3"
     assert default_label(workspace / "runs", str(tiny_llama_dir), "full") == f"{model} full #1"
+
+
+class BrokenStdout(io.StringIO):
+    """stdout of a run whose reader went away (the app quit and left the run running)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_stdout_does_not_stop_the_record(tmp_path):
+    from engine.train.events import LogEvent, StepEvent
+    from engine.train.record import RunLog
+
+    log = RunLog(tmp_path / "run", is_main=True, json_mode=True, stdout=BrokenStdout())
+    log.emit(LogEvent(level="info", message="first"))
+    log.emit(StepEvent(step=1, max_steps=3, epoch=0.1, loss=2.0, lr=1e-3, grad_norm=None, tokens_per_s=1.0,
+                       memory=1.0, world_size=1, elapsed_s=1.0, eta_s=2.0))
+    log.close()
+    lines = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["log", "step"]

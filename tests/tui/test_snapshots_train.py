@@ -1,4 +1,6 @@
-"""Snapshots of the Train screen over hand-written run folders (no child process, no timing)."""
+"""Snapshots of the Train screen over hand-written run folders (no child process, no timing),
+at 120×40 (comfortable) and 80×24 (an SSH default: the form narrows, the plot shrinks, the
+status line stays; ctrl+b hides the form)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from tests.tui.waiting import workers_done
 from tui.app import make_app
 
 SIZE = (120, 40)
+SMALL = (80, 24)
 
 
 def _app(tmp_path):
@@ -40,3 +43,17 @@ def test_train_screen_compares_two_runs(snap_compare, tmp_path):
         await _open_train(pilot, "f8", "space", "down", "space")
 
     assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SIZE)
+
+
+def test_train_screen_at_80x24_keeps_the_status_line(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _open_train(pilot)
+
+    assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SMALL)
+
+
+def test_train_screen_at_80x24_with_the_form_hidden(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _open_train(pilot, "ctrl+b", "f8")
+
+    assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SMALL)

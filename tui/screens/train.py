@@ -5,14 +5,29 @@ Layout: the settings form on the left; on the right the run's status line, the l
 outputs, the loss-mask preview and the runs list with the settings diff.
 
 Training runs in `python -m engine.train … --json` (tui/train_process.py). Thread workers
-read its pipes and post messages; the handlers here own all widget state. The UI process
-never imports torch: the preview tokenises with `tokenizers`, the form reads config.json.
+read its pipes and wait on its process handle and post messages; the handlers here own all
+widget state. The UI process never imports torch: the preview tokenises with `tokenizers`,
+the form reads config.json.
+
+Behaviour the writer relies on (README, Train):
+- ctrl+t asks the run to stop (finish the step, checkpoint, skip canaries); only a second
+  ctrl+t kills it. The exit is seen at once and shown as cancelled / interrupted / failed
+  with its cause (the trainer's error event; library warnings on stderr are never a cause).
+- ctrl+r resumes a stopped run in the same session; its curve keeps the points before the
+  checkpoint, and the status line says where it resumed.
+- ctrl+q while a run trains asks: stop it (wait for the checkpoint, then quit) or leave it
+  running (it keeps training after the app exits; the runs list shows it live next time).
+- Every long phase shows in the status line: loading, canary 3/5, evaluating, saving.
+- While a blind judging session is open, the Canaries tab hides the texts until ctrl+g.
+- At 80 columns the form narrows and ctrl+b hides it; below 32 rows the plot shrinks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
+import signal
 import sys
 from collections import deque
 from pathlib import Path
@@ -23,7 +38,6 @@ from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import DataTable, Input, RichLog, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -32,12 +46,12 @@ from engine.curate.tokens import TokenizerUnavailable
 from engine.display import safe_text
 from engine.train.config import ConfigError, TrainConfig, config_from_dict
 from engine.train.data import DataError, MaskPreview, loss_mask_preview
-from engine.train.runs import Curves, RunSummary, list_runs, read_curves
+from engine.train.runs import Curves, RunSummary, checkpoint_label, list_runs, next_label, read_curves
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
+from tui.screens.train_quit import QuitWhileTrainingDialog, StoppingDialog
 from tui.train_process import (
     ENGINE_COMMAND,
-    GRACEFUL_CANCEL_SECONDS,
     ChildEvents,
     ChildExited,
     ChildOutput,
@@ -49,10 +63,13 @@ from tui.widgets.loss_plot import LossPlot, Series
 from tui.widgets.train_form import FormError, TrainForm
 from tui.widgets.train_preview import MaskPreviewView
 from tui.widgets.train_runs_list import RunsTable, diff_text
-from tui.widgets.train_stats import RunView, TrainStats
+from tui.widgets.train_stats import RunView, TrainStats, phase_text
 
 LOG_LINES = 2000  # log tail kept in memory
-STDERR_TAIL = 12  # stderr lines quoted when the child dies without reporting
+STDERR_TAIL = 40  # stderr lines kept to find a cause when the child dies without reporting
+RESUMABLE_STATUSES = ("cancelled", "failed", "interrupted")
+NARROW_WIDTH = 100  # below this many columns the form narrows
+SHORT_HEIGHT = 32  # below this many rows the plot shrinks
 # Curve styles: the run on show (or A when comparing) and B.
 STYLES = (("cyan", "yellow"), ("magenta", "green"))
 
@@ -69,11 +86,50 @@ class LiveRun:
     error: Any = None  # the ErrorEvent
     exit_code: int | None = None
     stderr_tail: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=STDERR_TAIL))
-    cancel_timer: Timer | None = None
+    quit_when_stopped: bool = False  # the writer chose "stop it" in the quit dialog
 
     @property
     def active(self) -> bool:
         return self.exit_code is None
+
+
+def cause_from_stderr(lines: list[str]) -> str:
+    """What stderr says went wrong: the last traceback, else the last line that is not a
+    library warning (a FutureWarning and its source line are noise, not a cause); "" if none."""
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if "Warning:" in line or line.lstrip().startswith("warnings.warn"):
+            skipping = True
+            continue
+        if skipping and line[:1].isspace():
+            continue  # the source line Python prints under a warning
+        skipping = False
+        kept.append(line)
+    starts = [index for index, line in enumerate(kept) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        return "\n".join(kept[starts[-1]:][-8:])
+    return kept[-1].strip() if kept else ""
+
+
+def checkpoint_step(path: str | None) -> int | None:
+    match = re.search(r"checkpoint-(\d+)$", path or "")
+    return int(match.group(1)) if match else None
+
+
+def run_detail(run: RunSummary) -> Text:
+    """One line about a run: its name, status, last checkpoint ("label @ step 20"), resumable."""
+    text = Text()
+    text.append(run.label, style="bold")
+    text.append(f"  {run.status}")
+    step = checkpoint_step(run.last_checkpoint)
+    if step is not None:
+        text.append(f"  last checkpoint: {checkpoint_label(run, step)}")
+    if run.status in RESUMABLE_STATUSES and run.resumable:
+        text.append("  resumable: ctrl+r", style="yellow")
+    if run.status == "running" and run.pid:
+        text.append(f"  (pid {run.pid})", style="dim")
+    return text
 
 
 def curve_series(curves: Curves, name: str, styles: tuple[str, str]) -> list[Series]:
@@ -82,10 +138,10 @@ def curve_series(curves: Curves, name: str, styles: tuple[str, str]) -> list[Ser
             Series(f"{prefix}val", tuple(curves.val), styles[1], marker=True)]
 
 
-def view_from(curves: Curves, run_id: str, status: str) -> RunView:
+def view_from(curves: Curves, run_id: str, status: str, label: str = "") -> RunView:
     last = curves.last_step or {}
     return RunView(
-        run_id=run_id, status=status, step=int(last.get("step", 0)), max_steps=curves.max_steps,
+        run_id=run_id, status=status, label=label, step=int(last.get("step", 0)), max_steps=curves.max_steps,
         loss=curves.train[-1][1] if curves.train else None, val_loss=curves.val[-1][1] if curves.val else None,
         lr=last.get("lr"), tokens_per_s=last.get("tokens_per_s"), memory=last.get("memory"),
         eta_s=last.get("eta_s") if status == "running" else None, world_size=last.get("world_size"),
@@ -105,9 +161,13 @@ class TrainScreen(WorkbenchScreen):
         Binding("ctrl+s", "start", "Start", id="train.start", priority=True,
                 tooltip="Start a run with these settings (a child process)"),
         Binding("ctrl+t", "cancel", "Cancel", id="train.cancel", priority=True,
-                tooltip="Cancel the run: finish the step and checkpoint; press again to force (kill)"),
+                tooltip="Cancel the run: finish the step and checkpoint (no canaries); press again to force (kill)"),
         Binding("ctrl+r", "resume", "Resume", id="train.resume", priority=True,
-                tooltip="Resume the highlighted run of the runs list from its last checkpoint"),
+                tooltip="Resume the stopped run (or the one highlighted on the runs list) from its last checkpoint"),
+        Binding("ctrl+b", "toggle_form", "Form", id="train.form", priority=True,
+                tooltip="Hide or show the settings form (more room for the plot and tabs)"),
+        Binding("ctrl+g", "show_canaries", "Show canaries", id="train.show_canaries", priority=True,
+                tooltip="Show canary texts although a blind judging session is open"),
         Binding("ctrl+l", "use_settings", "Use settings", id="train.use_settings", priority=True,
                 tooltip="Copy the highlighted run's settings into the form"),
         Binding("ctrl+n", "defaults", "Defaults", id="train.defaults", priority=True,
@@ -119,9 +179,8 @@ class TrainScreen(WorkbenchScreen):
         Binding("f9", "next_pair", "Next pair", id="train.next_pair", tooltip="Preview the next pair's loss mask"),
     ]
 
-    # Tests swap these: a fake child, a short graceful-cancel window.
+    # Tests swap this for a fake child.
     child_command: tuple[str, ...] = ENGINE_COMMAND
-    graceful_cancel_seconds: float = GRACEFUL_CANCEL_SECONDS
 
     class RunsLoaded(Message):
         def __init__(self, runs: list[RunSummary]) -> None:
@@ -135,6 +194,13 @@ class TrainScreen(WorkbenchScreen):
             super().__init__()
             self.runs = runs
             self.curves = curves
+
+    class BlindState(Message):
+        """Open blind judging sessions (ids), read from judgments.db in a worker."""
+
+        def __init__(self, session_ids: tuple[int, ...]) -> None:
+            super().__init__()
+            self.session_ids = session_ids
 
     class PreviewReady(Message):
         def __init__(self, key: tuple[Any, ...], preview: MaskPreview | None, label: str, message: str = "") -> None:
@@ -154,7 +220,10 @@ class TrainScreen(WorkbenchScreen):
         self.preview_pairs: tuple[Any, list[Any]] = (None, [])  # (file version, pairs to preview)
         self.shown_runs: tuple[RunSummary, ...] = ()  # runs whose curves the plot shows when no live run
         self.shown_curves: tuple[Curves, ...] = ()
-        self.quit_warned = False
+        self.quit_ready = False  # the writer has decided about the live run; quitting may proceed
+        self.blind_sessions: tuple[int, ...] | None = None  # None: not checked yet (hide meanwhile)
+        self.canaries_unblinded: tuple[int, ...] | None = None  # the sessions "show anyway" was pressed for
+        self.stopping: StoppingDialog | None = None
 
     # Layout ---------------------------------------------------------------------------------
     def compose_body(self):
@@ -171,6 +240,7 @@ class TrainScreen(WorkbenchScreen):
                     with TabPane("Log F5", id="log"):
                         yield RichLog(id="train-log", max_lines=LOG_LINES, wrap=True, markup=False)
                     with TabPane("Canaries F6", id="canaries"):
+                        yield Static("", id="train-canary-blind")
                         yield RichLog(id="train-canary-log", max_lines=LOG_LINES, wrap=True, markup=False)
                     with TabPane("Mask F7", id="mask"):
                         with VerticalScroll(id="train-preview-scroll"):
@@ -186,7 +256,26 @@ class TrainScreen(WorkbenchScreen):
         form = self.query_one(TrainForm)
         if form.model:
             self._apply_model_defaults(form.model, reset_all=True)
+        self._apply_size()
+        self._show_canaries_or_blind()
         self.refresh_runs()
+        self.check_blind()
+        # A run left training by an earlier session (or another terminal) moves on the runs list.
+        self.set_interval(2.0, self._follow_detached_runs)
+
+    # Size -----------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._apply_size()
+
+    def _apply_size(self) -> None:
+        self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        self.set_class(self.size.height < SHORT_HEIGHT, "-short")
+
+    def action_toggle_form(self) -> None:
+        left = self.query_one("#train-left")
+        left.display = not left.display
+        if not left.display and self.focused is not None and left in self.focused.ancestors:
+            self.query_one(RunsTable).focus()
 
     # Form -----------------------------------------------------------------------------------
     def _defaults_for(self, model: str, method: str | None = None) -> tuple[TrainConfig, ModelFacts]:
@@ -213,6 +302,7 @@ class TrainScreen(WorkbenchScreen):
             form.input("max_length").value = str(config.max_length)
             form.update_hints()
         self.facts = facts
+        self._update_label_placeholder()
         self.request_preview()
 
     @on(Select.Changed, "#train-model")
@@ -223,7 +313,14 @@ class TrainScreen(WorkbenchScreen):
     @on(Select.Changed, "#train-method")
     def _method_changed(self) -> None:
         self.query_one(TrainForm).update_hints()
+        self._update_label_placeholder()
         self.request_preview()
+
+    def _update_label_placeholder(self) -> None:
+        """The label a run gets when the field stays empty (the engine's own rule)."""
+        form = self.query_one(TrainForm)
+        if form.model:
+            form.input("label").placeholder = next_label(self.query_one(RunsTable).runs, form.model, form.method)
 
     @on(Select.Changed, "#train-template")
     def _template_changed(self) -> None:
@@ -260,6 +357,8 @@ class TrainScreen(WorkbenchScreen):
         self.facts = facts
         form.query_one("#train-model", Select).value = config.model
         form.fill(config, facts, config.method)
+        form.input("label").value = ""  # a new run gets its own name
+        self._update_label_placeholder()
         self.request_preview()
         self.notify(f"Settings of {run.run_id} loaded into the form.", timeout=3)
 
@@ -332,14 +431,33 @@ class TrainScreen(WorkbenchScreen):
     # Runs list, curves, compare -----------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-runs")
     def refresh_runs(self) -> None:
-        live_pids = {self.live.process.pid} if self.live and self.live.process.pid else set()
+        # Only a child still running counts as live: once it exits, a "running" status.json
+        # left behind (killed before it could write) reads as interrupted, and resumable.
+        live = self.live
+        live_pids = {live.process.pid} if live and live.active and live.process.pid else set()
         self.post_message(self.RunsLoaded(list_runs(self.app.workspace.runs_dir, live_pids=live_pids)))
 
     @on(RunsLoaded)
     def _runs_loaded(self, message: RunsLoaded) -> None:
         table = self.query_one(RunsTable)
         table.set_runs(message.runs)
+        self._show_live_row()
+        self._update_label_placeholder()
         self._show_selected_runs()
+
+    def _show_live_row(self) -> None:
+        """The live run's row says what the status line says (no waiting for status.json)."""
+        live = self.live
+        if live is not None and live.view.run_id:
+            view = live.view
+            self.query_one(RunsTable).show_live(view.run_id, view.status, view.step, view.max_steps, view.loss)
+
+    def _follow_detached_runs(self) -> None:
+        """Re-read the runs list while a run this screen did not start is training."""
+        runs = self.query_one(RunsTable).runs
+        own = self.live.view.run_id if self.live is not None and self.live.active else None
+        if any(run.status == "running" and run.run_id != own for run in runs):
+            self.refresh_runs()
 
     @on(DataTable.RowHighlighted, "#train-runs")
     def _run_highlighted(self) -> None:
@@ -359,8 +477,13 @@ class TrainScreen(WorkbenchScreen):
             self.load_curves(tuple(marked))
             return
         hint = "space marks a run; mark two to overlay their curves and diff their settings"
-        diff.update(Text(hint + (f" (marked: {marked[0].run_id})" if marked else ""), style="dim"))
         highlighted = table.highlighted_run
+        text = Text()
+        if highlighted is not None:
+            text.append_text(run_detail(highlighted))
+            text.append("\n")
+        text.append(hint + (f" (marked: {marked[0].label})" if marked else ""), style="dim")
+        diff.update(text)
         if highlighted is not None:
             self.load_curves((highlighted,))
         else:
@@ -387,14 +510,14 @@ class TrainScreen(WorkbenchScreen):
                       *curve_series(self.shown_curves[1], "B", STYLES[1])]
             x_max = max(curves.max_steps or 0 for curves in self.shown_curves) or None
             plot.set_series(series, x_max)
-            plot.border_title = f"loss: A {self.shown_runs[0].run_id} vs B {self.shown_runs[1].run_id}"
+            plot.border_title = f"loss: A {self.shown_runs[0].label} vs B {self.shown_runs[1].label}"
         elif self.live is not None and (self.live.active or not self.shown_runs):
             plot.set_series(curve_series(self.live.curves, "", STYLES[0]), self.live.curves.max_steps)
-            plot.border_title = f"loss: {self.live.view.run_id or 'new run'}"
+            plot.border_title = f"loss: {self.live.view.label or self.live.view.run_id or 'new run'}"
         elif self.shown_runs:
             run, curves = self.shown_runs[0], self.shown_curves[0]
             plot.set_series(curve_series(curves, "", STYLES[0]), curves.max_steps or run.max_steps)
-            plot.border_title = f"loss: {run.run_id}"
+            plot.border_title = f"loss: {run.label}"
         else:
             plot.set_series([], None)
             plot.border_title = "loss"
@@ -402,7 +525,7 @@ class TrainScreen(WorkbenchScreen):
             stats.show(self.live.view)
         elif self.shown_runs:
             run = self.shown_runs[0]
-            view = view_from(self.shown_curves[0], run.run_id, run.status)
+            view = view_from(self.shown_curves[0], run.run_id, run.status, run.label)
             view.step = max(view.step, run.step)
             view.max_steps = view.max_steps or run.max_steps
             stats.show(view)
@@ -423,34 +546,56 @@ class TrainScreen(WorkbenchScreen):
             if error.field:
                 form.input(error.field).focus()
             return
+        if not settings.get("label"):
+            settings["label"] = form.input("label").placeholder  # the name the form showed
         base = launcher(processes, self.child_command)
         command = build_command(settings, workspace=self.app.workspace.root, base=base)
         ranks = f" · {processes} processes" if processes > 1 else ""
-        self.launch(command, f"{settings['model']} · {settings['method']}{ranks}")
+        self.launch(command, f"{settings['label']}: {settings['model']} · {settings['method']}{ranks}",
+                    RunView(status="starting", label=settings["label"]))
+
+    def _run_to_resume(self) -> RunSummary | None:
+        """The run highlighted on the runs list when that list is on show, else the run this
+        screen last trained (so ctrl+r right after a cancel resumes it)."""
+        table = self.query_one(RunsTable)
+        on_list = self.query_one(TabbedContent).active == "runs"
+        if self.live is not None and self.live.view.run_id and not (on_list and table.has_focus):
+            own = table.run_by_id(self.live.view.run_id)
+            if own is not None:
+                return own
+        return table.highlighted_run
 
     def action_resume(self) -> None:
         if self.live is not None and self.live.active:
             self.notify("A run is already training: cancel it first (ctrl+t).", severity="warning")
             return
-        run = self.query_one(RunsTable).highlighted_run
+        run = self._run_to_resume()
         if run is None:
-            self.notify("No run highlighted: open the runs list (F8) and pick the run to resume.", severity="warning")
+            self.notify("No run to resume: open the runs list (F8) and pick one.", severity="warning")
             return
-        if run.status in ("done", "running"):
-            self.notify(f"{run.run_id} is {run.status}; only cancelled, failed or interrupted runs resume.",
+        if run.status not in RESUMABLE_STATUSES:
+            self.notify(f"{run.label} is {run.status}; only cancelled, failed or interrupted runs resume.",
                         severity="warning")
             return
-        if not run.last_checkpoint:
-            self.notify(f"{run.run_id} has no checkpoint yet; it will start again from step 0.", timeout=4)
+        step = checkpoint_step(run.last_checkpoint)
+        if step is None:
+            self.notify(f"{run.label} has no checkpoint yet; it will start again from step 0.", timeout=4)
         # The same number of processes as before, so the restored data order matches.
         base = launcher(run.world_size, self.child_command)
         command = build_command({}, workspace=self.app.workspace.root, resume=str(run.path), base=base)
-        self.launch(command, f"resume {run.run_id}")
+        # Earlier points stay on the curve: the run's own history, trimmed at the checkpoint
+        # when the new start line arrives.
+        history = read_curves(run.path / "events.jsonl")
+        view = view_from(history, run.run_id, "resuming", run.label)
+        view.step, view.eta_s = step or 0, None
+        where = f"checkpoint-{step}" if step is not None else "step 0"
+        self.launch(command, f"resume {run.label} from {where}", view, history)
 
-    def launch(self, command: list[str], label: str) -> None:
+    def launch(self, command: list[str], label: str, view: RunView | None = None,
+               history: Curves | None = None) -> None:
         self.run_token += 1
         process = TrainProcess(command, self.app.workspace.root, self.run_token)
-        self.live = live = LiveRun(process)
+        self.live = live = LiveRun(process, curves=history or Curves(), view=view or RunView(status="starting"))
         self.shown_runs, self.shown_curves = (), ()
         self._hide_error()
         log = self.query_one("#train-log", RichLog)
@@ -465,11 +610,13 @@ class TrainScreen(WorkbenchScreen):
                              "Check that Python and the voicebench package are installed in this environment.")
             self.update_plot()
             return
-        live.view.status = "starting"
         self.update_plot()
         self.action_tab("log")
+        if self.size.width < NARROW_WIDTH:
+            self.query_one("#train-left").display = False  # the run needs the room; ctrl+b brings it back
         self.read_stdout(process)
         self.read_stderr(process)
+        self.watch_exit(process)
 
     @work(thread=True, exit_on_error=False, group="train-stdout")
     def read_stdout(self, process: TrainProcess) -> None:
@@ -477,10 +624,14 @@ class TrainScreen(WorkbenchScreen):
         token = process.run_token
         for items in process.stdout_batches(lambda: worker.is_cancelled):
             self.post_message(ChildEvents(token, items))
-        if worker.is_cancelled or process.detached:
-            return
-        code = process.wait()
-        self.post_message(ChildExited(token, code, process.forced))
+
+    @work(thread=True, exit_on_error=False, group="train-exit")
+    def watch_exit(self, process: TrainProcess) -> None:
+        """Wait on the process handle: the screen hears of the exit however the child ended."""
+        worker = get_current_worker()
+        code = process.wait_for_exit(lambda: worker.is_cancelled or process.detached)
+        if code is not None and not worker.is_cancelled:
+            self.post_message(ChildExited(process.run_token, code, process.forced))
 
     @work(thread=True, exit_on_error=False, group="train-stderr")
     def read_stderr(self, process: TrainProcess) -> None:
@@ -498,9 +649,8 @@ class TrainScreen(WorkbenchScreen):
             return
         live.process.cancel()
         live.view.status = "cancelling"
-        live.cancel_timer = self.set_timer(self.graceful_cancel_seconds, self._force_stop)
-        self._log(f"cancel requested (SIGTERM): finishing the step and saving a checkpoint; ctrl+t again "
-                  f"forces (forced anyway after {self.graceful_cancel_seconds:g} s)", "yellow")
+        self._log("cancel requested (SIGTERM): the run finishes its step, saves a checkpoint (no canaries) and "
+                  "stops; ctrl+t again kills it at once (the step in flight is lost)", "yellow")
         self.update_plot()
 
     def _force_stop(self) -> None:
@@ -539,14 +689,29 @@ class TrainScreen(WorkbenchScreen):
             if handler is not None:
                 handler(live, item)
         self.update_plot()  # once per batch, however many steps it held
+        self._show_live_row()
+        if self.stopping is not None:
+            self.stopping.show(self._waiting_for(live))
+
+    def _on_phase(self, live: LiveRun, event: Any) -> None:
+        view = live.view
+        view.phase, view.phase_done, view.phase_total = event.phase, event.done, event.total
+        view.phase_detail = event.detail
+        if event.eta_s is not None:
+            view.eta_s = event.eta_s
 
     def _on_start(self, live: LiveRun, event: Any) -> None:
         live.run_dir = event.run_dir
         live.view.run_id, live.view.max_steps = event.run_id, event.max_steps
         live.view.step, live.view.world_size = event.start_step, event.world_size
-        if live.view.status == "starting":
+        live.view.label = event.label or live.view.label
+        if live.view.status in ("starting", "resuming"):
             live.view.status = "running"
-        resumed = f", resumed at step {event.start_step}" if event.resumed_from else ""
+        live.view.phase = ""
+        resumed = ""
+        if event.resumed_from:
+            live.view.resumed_at = event.start_step
+            resumed = f", resumed at step {event.start_step} from {Path(event.resumed_from).name}"
         kind = event.family if event.family == event.objective else f"{event.family}, {event.objective}"
         self._log(f"run {event.run_id}: {event.model} ({kind}) {event.method}, "
                   f"{event.train_examples} train / {event.val_examples} val examples, "
@@ -561,13 +726,15 @@ class TrainScreen(WorkbenchScreen):
         view.step, view.max_steps, view.loss, view.lr = event.step, event.max_steps, event.loss, event.lr
         view.tokens_per_s, view.memory, view.eta_s = event.tokens_per_s, event.memory, event.eta_s
         view.world_size = event.world_size
+        view.phase = "training"
 
     def _on_eval(self, live: LiveRun, event: Any) -> None:
         live.view.val_loss = event.val_loss
         self._log(f"eval at step {event.step}: val loss {event.val_loss:.4f}", "yellow")
 
     def _on_checkpoint(self, live: LiveRun, event: Any) -> None:
-        self._log(f"checkpoint at step {event.step}: {self._relative(event.path)}", "green")
+        name = f"{live.view.label} @ step {event.step}" if live.view.label else f"step {event.step}"
+        self._log(f"checkpoint {name}: {self._relative(event.path)}", "green")
 
     def _on_canary(self, live: LiveRun, event: Any) -> None:
         canaries = self.query_one("#train-canary-log", RichLog)
@@ -597,7 +764,11 @@ class TrainScreen(WorkbenchScreen):
         live.done = event
         live.view.status = event.status
         live.view.eta_s = None
+        live.view.phase = ""
         live.view.step = event.step or live.view.step
+        if event.canaries_skipped:
+            self._log(f"{event.canaries_skipped} canaries of the last checkpoint were skipped by the cancel "
+                      "(the Judge screen can fill them)", "yellow")
         checkpoint = f"; last checkpoint {self._relative(event.last_checkpoint)}" if event.last_checkpoint else ""
         resumable = " (resumable: ctrl+r on the runs list)" if event.resumable else ""
         style = {"done": "bold green", "cancelled": "bold yellow"}.get(event.status, "bold red")
@@ -609,23 +780,38 @@ class TrainScreen(WorkbenchScreen):
         if live is None:
             return
         live.exit_code = message.returncode
-        if live.cancel_timer is not None:
-            live.cancel_timer.stop()
+        live.view.eta_s = None
+        live.view.phase = ""
         if live.done is None:
-            live.view.status = "killed" if message.forced else "crashed"
-            live.view.eta_s = None
-            how = "was killed (forced stop)" if message.forced else f"exited with code {message.returncode}"
-            last = "\n".join(live.stderr_tail) or "(nothing on stderr)"
-            self._show_error(f"The training process {how} before it finished (exit code {message.returncode}).",
-                             live.error.advice if live.error else f"Its last output:\n{last}")
+            # No `done` line: killed (by the writer's second ctrl+t, or by the system) or crashed.
+            cause = self._exit_cause(live, message)
+            live.view.status = "interrupted" if message.forced or message.returncode < 0 else "failed"
+            self._show_error(f"{live.view.label or 'The run'} {live.view.status} at step {live.view.step} "
+                             f"(exit code {message.returncode}): {cause}",
+                             live.error.advice if live.error else "It can be resumed from its last checkpoint "
+                             "with ctrl+r.")
         elif live.done.status == "failed":
             error = live.error
             self._show_error(f"Run failed (exit code {message.returncode}): "
-                             f"{error.message if error else 'see the log tail'}",
+                             f"{error.message if error else cause_from_stderr(list(live.stderr_tail)) or 'see the log'}",
                              error.advice if error else "")
         self._log(f"training process exited with code {message.returncode}", "dim")
         self.update_plot()
         self.refresh_runs()
+        if live.quit_when_stopped:
+            self._quit_now()
+
+    def _exit_cause(self, live: LiveRun, message: ChildExited) -> str:
+        """The trainer's own error event if it sent one; else how it ended; stderr only for a
+        traceback or a real last line (library warnings are not causes)."""
+        if live.error is not None:
+            return live.error.message
+        if message.forced:
+            return "killed by your second ctrl+t (the step in flight is lost)"
+        if message.returncode < 0:
+            name = signal.Signals(-message.returncode).name if -message.returncode in signal.valid_signals() else ""
+            return f"killed by {name or f'signal {-message.returncode}'} from outside the app (out of memory?)"
+        return cause_from_stderr(list(live.stderr_tail)) or "it exited without reporting why"
 
     # Helpers --------------------------------------------------------------------------------------
     def _relative(self, path: str | None) -> str:
@@ -657,20 +843,126 @@ class TrainScreen(WorkbenchScreen):
             self.refresh_runs()
             self.query_one(RunsTable).focus()
 
-    # Quitting ---------------------------------------------------------------------------------------
-    def prepare_to_quit(self) -> bool:
-        """A live run: the first ctrl+q warns; the second cancels it gracefully and quits."""
-        if self.live is None or not self.live.active or not self.live.process.running:
-            return True
-        if not self.quit_warned:
-            self.quit_warned = True
-            self.notify("A run is training. Press ctrl+q again to cancel it (it finishes the step, saves a "
-                        "checkpoint and stays resumable) and quit.", severity="warning", timeout=8)
-            return False
-        self.live.process.detach()
+    # Blind judging: canary texts stay hidden ------------------------------------------------------
+    @on(TabbedContent.TabActivated, "#train-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "canaries":
+            self.check_blind()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-blind")
+    def check_blind(self) -> None:
+        """Open blind sessions in judgments.db (a connection of this thread's own)."""
+        path = self.app.workspace.db_path
+        ids: tuple[int, ...] = ()
+        if Path(path).exists():
+            from engine.judge import session as judging
+            from engine.judge.store import open_store
+
+            try:
+                db = open_store(path)
+                try:
+                    ids = tuple(int(row["id"]) for row in judging.open_sessions(db))
+                finally:
+                    db.close()
+            except Exception:  # noqa: BLE001 - an unreadable store cannot hide anything; say so below
+                ids = (-1,)
+        self.post_message(self.BlindState(ids))
+
+    @on(BlindState)
+    def _blind_state(self, message: BlindState) -> None:
+        self.blind_sessions = message.session_ids
+        self._show_canaries_or_blind()
+
+    def _canaries_hidden(self) -> bool:
+        if self.blind_sessions is None:
+            return True  # not checked yet
+        return bool(self.blind_sessions) and self.canaries_unblinded != self.blind_sessions
+
+    def _show_canaries_or_blind(self) -> None:
+        hidden = self._canaries_hidden()
+        notice = self.query_one("#train-canary-blind", Static)
+        self.query_one("#train-canary-log", RichLog).display = not hidden
+        notice.display = hidden
+        if self.blind_sessions is None:
+            notice.update(Text("Checking for open blind judging sessions…", style="dim"))
+        elif hidden:
+            count = len(self.blind_sessions)
+            notice.update(Text(
+                f"A blind judging session is open ({count} on the Judge screen), so canary texts are hidden here: "
+                "reading them could tell you who wrote what. End the session to see them, or press ctrl+g to "
+                "show them anyway.", style="yellow"))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_canaries":
+            return self._canaries_hidden() and bool(self.blind_sessions)
         return True
 
+    def action_show_canaries(self) -> None:
+        if not self._canaries_hidden():
+            return
+        self.canaries_unblinded = self.blind_sessions
+        self._show_canaries_or_blind()
+        self.notify("Canary texts shown although a blind session is open.", severity="warning", timeout=4)
+
+    # Quitting ---------------------------------------------------------------------------------------
+    def prepare_to_quit(self) -> bool:
+        """A live run: ask whether to stop it (wait for its checkpoint) or leave it running."""
+        live = self.live
+        if self.quit_ready or live is None or not live.active or not live.process.running:
+            return True
+        if live.quit_when_stopped:
+            return False  # already stopping; the StoppingDialog is up
+        if not isinstance(self.app.screen, QuitWhileTrainingDialog):
+            self.app.push_screen(QuitWhileTrainingDialog(live.view.label or live.view.run_id or "A run"),
+                                 self._quit_choice)
+        return False
+
+    def _quit_choice(self, choice: str | None) -> None:
+        live = self.live
+        if choice is None or live is None or not live.active:
+            if live is not None and not live.active and choice is not None:
+                self._quit_now()  # it ended while the dialog was open
+            return
+        if choice == "leave":
+            live.process.leave_running()
+            self._log("left running: training continues after the app exits", "yellow")
+            self._quit_now()
+            return
+        live.quit_when_stopped = True
+        if not live.process.cancel_requested:
+            self.action_cancel()
+        self.stopping = StoppingDialog(live.view.label or live.view.run_id or "the run", self._waiting_for(live))
+        self.app.push_screen(self.stopping, self._stopping_choice)
+
+    def _waiting_for(self, live: LiveRun) -> str:
+        """What the stop is waiting for, as the status line would say it."""
+        phase = phase_text(live.view)
+        if live.view.phase == "saving" or not phase:
+            return f"step {live.view.step} to finish and its checkpoint to be saved"
+        return f"{phase} (then the checkpoint)"
+
+    def _stopping_choice(self, choice: str | None) -> None:
+        self.stopping = None
+        live = self.live
+        if choice == "force":
+            if live is not None and live.active:
+                self._force_stop()  # ChildExited then quits
+            else:
+                self._quit_now()
+        elif choice == "stay" and live is not None:
+            live.quit_when_stopped = False
+            self.notify("Not quitting; the run still stops after its checkpoint.", timeout=4)
+
+    def _quit_now(self) -> None:
+        self.quit_ready = True
+        if self.stopping is not None:
+            stopping, self.stopping = self.stopping, None
+            stopping.dismiss(None)
+        self.call_later(self.app.action_quit)
+
     def on_unmount(self) -> None:
-        # The app is closing from another screen: stop the child gracefully rather than orphan it.
-        if self.live is not None and self.live.process.running:
+        # The app is closing without the writer having chosen (closed from code): stop the
+        # child gracefully rather than orphan it; a run the writer left running stays.
+        if self.live is not None and self.live.process.running and not self.live.process.detached:
             self.live.process.detach()

@@ -7,6 +7,10 @@ model", which the placeholder and the note under lr spell out.
 
 `TrainForm.settings()` returns the TrainConfig fields to pass as flags, or raises
 `FormError` naming the field and what to type.
+
+Numeric fields are `NumberInput`s (focus selects the value, so typing replaces it); text
+fields (label, LoRA targets, canaries) never select on focus. The LoRA rows are disabled
+(skipped by tab, dimmed) for methods that train all weights.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from engine.train.config import TEMPLATES, ConfigError, TrainConfig, config_from_dict, config_to_dict
 from tui.train_defaults import ModelFacts, lora_targets_default, lr_default, lr_note, methods_for
+from tui.widgets.number_input import NumberInput
 
 
 class FormError(Exception):
@@ -40,6 +45,7 @@ class Field:
 
 
 FIELDS = (
+    Field("label", "label", str, optional=True),  # empty: "<model> <method> #N", shown as the placeholder
     Field("max_steps", "max steps", int),
     Field("epochs", "epochs", float),
     Field("lr", "lr", float, optional=True),
@@ -60,7 +66,7 @@ LAUNCH_FIELDS = ("processes",)
 PROCESSES_HELP = ("training processes: 1 runs `python -m engine.train`; more launch it under torchrun "
                   "(one per GPU, or CPU ranks on gloo); only rank 0 reports")
 LORA_METHODS = ("lora", "qlora")
-INPUT_TYPES = {int: "integer", float: "number"}
+LABEL_HELP = "the run's short name, shown in the runs list and when judging; empty: the placeholder"
 
 
 def _flag_help() -> dict[str, str]:
@@ -104,8 +110,12 @@ class TrainForm(VerticalScroll):
             classes = "train-field train-lora" if field.lora else "train-field"
             with Horizontal(classes=classes, id=f"train-row-{field.name}"):
                 yield Label(field.label, classes="train-label")
-                yield Input(id=f"train-{field.name}", type=INPUT_TYPES.get(field.kind, "text"), compact=True,
-                            tooltip=help_text.get(field.name, PROCESSES_HELP), select_on_focus=False)
+                tooltip = LABEL_HELP if field.name == "label" else help_text.get(field.name, PROCESSES_HELP)
+                if field.kind in (int, float):
+                    yield NumberInput(id=f"train-{field.name}", integer=field.kind is int, compact=True,
+                                      tooltip=tooltip)
+                else:
+                    yield Input(id=f"train-{field.name}", compact=True, tooltip=tooltip, select_on_focus=False)
             if field.name == "lr":
                 yield Static("", id="train-lr-note")
 
@@ -157,8 +167,11 @@ class TrainForm(VerticalScroll):
         self.query_one("#train-lr-note", Static).update(lr_note(self.facts, method))
         targets = lora_targets_default(self.facts)
         self.input("lora_targets").placeholder = ",".join(targets) if targets else "default for the family"
+        unused = method not in LORA_METHODS
         for row in self.query(".train-lora"):
-            row.set_class(method not in LORA_METHODS, "-unused")
+            row.set_class(unused, "-unused")
+            for field_input in row.query(Input):
+                field_input.disabled = unused
 
     # Reading ----------------------------------------------------------------------------
     @property

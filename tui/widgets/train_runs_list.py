@@ -1,12 +1,14 @@
 """The runs list (runs/*/status.json) and the settings diff of two marked runs.
 
+Rows name runs by their label (engine/train/runs.py); the run the screen is training is
+updated in place from its events (`show_live`), so the list and the status line agree.
+
 Space marks a run for comparison (two at most: marking a third drops the oldest mark);
 the screen overlays the marked runs' curves and shows `diff_text` of their config.toml.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.text import Text
@@ -18,13 +20,6 @@ from engine.train.runs import RunSummary, config_diff
 from tui.widgets.train_stats import STATUS_STYLES
 
 COMPARE_LABELS = ("A", "B")
-
-
-def short_run_id(run: RunSummary) -> str:
-    """The id without the "-<model>-<method>" tail the engine appends (those have their own
-    columns): "20260102-090000-demo-ar-lora" shows as "20260102-090000"."""
-    model_slug = re.sub(r"[^A-Za-z0-9.-]+", "-", run.model.rsplit("/", 1)[-1]).strip("-").lower()
-    return run.run_id.removesuffix(f"-{model_slug}-{run.method}") or run.run_id
 
 
 class RunsTable(DataTable):
@@ -44,8 +39,9 @@ class RunsTable(DataTable):
         self.marked: list[str] = []
 
     def on_mount(self) -> None:
-        for label, width in (("", 1), ("run", 17), ("model", 11), ("method", 9), ("status", 11),
-                             ("steps", 7), ("loss", 7)):
+        # Name, status and progress first: at 80 columns the model and method scroll off.
+        for label, width in (("", 1), ("run", 20), ("status", 11), ("steps", 7), ("loss", 7), ("model", 11),
+                             ("method", 9)):
             self.add_column(label, width=width, key=label or "mark")  # "loss": the last training loss
 
     def set_runs(self, runs: list[RunSummary]) -> None:
@@ -65,7 +61,16 @@ class RunsTable(DataTable):
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         loss = f"{run.last_loss:.4f}" if run.last_loss is not None else "–"
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
-        return [Text(mark, style="bold reverse"), short_run_id(run), run.model, run.method, status, steps, loss]
+        return [Text(mark, style="bold reverse"), run.label, status, steps, loss, run.model, run.method]
+
+    def show_live(self, run_id: str, status: str, step: int, max_steps: int | None, loss: float | None) -> None:
+        """Update the row of the run being trained from its events (status.json lags behind)."""
+        if run_id not in {run.run_id for run in self.runs}:
+            return
+        self.update_cell(run_id, "status", Text(status, style=STATUS_STYLES.get(status, "")))
+        self.update_cell(run_id, "steps", f"{step}/{max_steps}" if max_steps else str(step))
+        if loss is not None:
+            self.update_cell(run_id, "loss", f"{loss:.4f}")
 
     @property
     def highlighted_run(self) -> RunSummary | None:
@@ -99,9 +104,9 @@ def diff_text(first: RunSummary, second: RunSummary) -> Text:
     """Settings that differ between two runs, one line each: key, A's value, B's value."""
     rows = config_diff(first.config, second.config)
     text = Text()
-    text.append(f"A {first.run_id}", style="bold cyan")
+    text.append(f"A {first.label}", style="bold cyan")
     text.append("  vs  ")
-    text.append(f"B {second.run_id}", style="bold magenta")
+    text.append(f"B {second.label}", style="bold magenta")
     text.append("\n")
     if not rows:
         text.append("same settings (apart from the run folder)", style="dim")

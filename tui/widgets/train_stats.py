@@ -1,5 +1,7 @@
-"""The two-line status of the run on show: id and status, step/max with a bar, loss, val loss,
-lr, tokens/s, memory and time left. `stats_text` is pure so tests can check it."""
+"""The two-line status of the run on show: label and status, step/max with a bar, time left and
+the phase in progress (loading, canary 3/5, evaluation, saving); then loss, val loss, lr,
+tokens/s, memory. `stats_text` is pure so tests can check it; it fits the width it is given
+(the bar shrinks first), so 80 columns keep the whole first line."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from textual.widgets import Static
 STATUS_STYLES = {
     "running": "bold cyan", "starting": "bold", "cancelling": "bold yellow", "done": "bold green",
     "cancelled": "bold yellow", "failed": "bold red", "crashed": "bold red", "killed": "bold red",
-    "interrupted": "bold yellow",
+    "interrupted": "bold yellow", "stopping": "bold yellow", "detached": "bold cyan",
 }
 BAR_WIDTH = 20
+NARROW_BAR_WIDTH = 8
+PHASE_NAMES = {"loading": "loading model and data", "evaluation": "evaluating", "saving": "saving checkpoint"}
 
 
 @dataclasses.dataclass
@@ -31,6 +35,23 @@ class RunView:
     memory: float | None = None  # MiB
     eta_s: float | None = None
     world_size: int | None = None
+    label: str = ""  # the run's name; run_id when empty
+    phase: str = ""  # the phase in progress ("" or "training": steps are flowing)
+    phase_done: int = 0
+    phase_total: int | None = None
+    phase_detail: str = ""
+    resumed_at: int | None = None  # the step a resumed run continued after
+
+
+def phase_text(view: RunView) -> str:
+    """"canary 3/5 (checkpoint-20)", "evaluating", "loading model and data"; "" while training."""
+    if view.phase in ("", "training"):
+        return ""
+    if view.phase == "canaries":
+        counted = f" {min(view.phase_done + 1, view.phase_total or 0)}/{view.phase_total}" if view.phase_total else ""
+        where = f" ({view.phase_detail})" if view.phase_detail else ""
+        return f"canary{counted}{where}"
+    return PHASE_NAMES.get(view.phase, view.phase)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -46,28 +67,43 @@ def _num(value: float | None, pattern: str) -> str:
     return "–" if value is None else format(value, pattern)
 
 
-def stats_text(view: RunView) -> Text:
-    """Line 1: run, status, progress, ETA. Line 2: loss, val loss, lr, throughput, memory."""
+def stats_text(view: RunView, width: int = 120) -> Text:
+    """Line 1: run, status, progress, ETA, phase. Line 2: loss, val loss, lr, throughput, memory.
+    Under 110 columns the bar shrinks, under 70 it goes; each line is cut to `width`."""
     if not view.run_id and not view.status:
         return Text("No run yet. Set the options and press ctrl+s to start; the runs list (F8) has earlier runs.",
                     style="dim")
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{view.run_id or 'new run'}  ", style="bold")
-    text.append(view.status or "?", style=STATUS_STYLES.get(view.status, "bold"))
+    first = Text()
+    name = view.label or view.run_id or "new run"
+    first.append(f"{name}  ", style="bold")
+    first.append(view.status or "?", style=STATUS_STYLES.get(view.status, "bold"))
     total = view.max_steps or 0
-    filled = round(BAR_WIDTH * min(view.step, total) / total) if total else 0
-    text.append(f"  step {view.step}/{total or '?'} ")
-    text.append("█" * filled, style="green")
-    text.append("░" * (BAR_WIDTH - filled), style="dim")
-    text.append(f"  ETA {format_duration(view.eta_s)}")
+    first.append(f"  step {view.step}/{total or '?'} ")
+    bar = BAR_WIDTH if width >= 110 else NARROW_BAR_WIDTH if width >= 70 else 0
+    if bar:
+        filled = round(bar * min(view.step, total) / total) if total else 0
+        first.append("█" * filled, style="green")
+        first.append("░" * (bar - filled), style="dim")
+    first.append(f"  ETA {format_duration(view.eta_s)}")
+    phase = phase_text(view)
+    if phase:
+        first.append(f"  {phase}", style="bold yellow")
+    elif view.resumed_at is not None and view.step <= view.resumed_at + 1:
+        first.append(f"  resumed at step {view.resumed_at}", style="dim")
     if view.world_size and view.world_size > 1:
-        text.append(f"  ×{view.world_size} ranks", style="dim")
-    text.append("\n")
-    text.append(f"loss {_num(view.loss, '.4f')}  val {_num(view.val_loss, '.4f')}  lr {_num(view.lr, '.1e')}  "
-                f"{_num(view.tokens_per_s, '.0f')} tok/s  mem {_num(view.memory, '.0f')} MiB")
-    return text
+        first.append(f"  ×{view.world_size} ranks", style="dim")
+    second = Text(f"loss {_num(view.loss, '.4f')}  val {_num(view.val_loss, '.4f')}  lr {_num(view.lr, '.1e')}  "
+                  f"{_num(view.tokens_per_s, '.0f')} tok/s  mem {_num(view.memory, '.0f')} MiB")
+    for line in (first, second):
+        line.truncate(max(width, 10), overflow="ellipsis")
+    return Text("\n").join((first, second))
 
 
 class TrainStats(Static):
     def show(self, view: RunView) -> None:
-        self.update(stats_text(view))
+        self.view = view
+        self.update(stats_text(view, self.size.width or 120))
+
+    def on_resize(self) -> None:
+        if getattr(self, "view", None) is not None:
+            self.update(stats_text(self.view, self.size.width or 120))
