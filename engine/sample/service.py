@@ -182,6 +182,11 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     serve(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), protocol)
+    # Stdin closed: every run has ended and its events are written. Skip the interpreter's
+    # teardown of torch (seconds on a busy machine), which would outlast the app's grace time.
+    protocol.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
