@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="replace a pairs file that holds edits ingest would not reproduce (a .bak copy is kept), "
                         "and sources in data/sources that differ from the files ingested")
     ingest.add_argument("--no-copy", action="store_true",
-                        help="do not copy files from outside the workspace into its data/sources")
+                        help="do not copy files from outside the workspace into its data/sources "
+                        "(done only when writing the workspace's own pairs file)")
     ingest.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
     ingest.set_defaults(func=run_ingest_command)
 
@@ -214,7 +215,9 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     summary = (f"{len(result.pieces)} pieces → {len(pairs)} pairs "
                f"({', '.join(f'{count} {tier}' for tier, count in sorted(tiers_count.items()))}; "
                f"{splits['train']} train, {splits['val']} val)")
-    copies = [] if args.no_copy else plan_source_copies(result.pieces, workspace.sources_dir)
+    # Sources are kept when ingest builds the workspace's own pairs (not an --out elsewhere).
+    keeps_sources = not args.no_copy and out.resolve() == workspace.pairs_path.resolve()
+    copies = plan_source_copies(result.pieces, workspace.sources_dir) if keeps_sources else []
     to_copy = [copy for copy in copies if copy.state != "same"]
     if args.dry_run:
         _say(f"dry run: would write {_display(out)}: {summary}")
