@@ -226,6 +226,11 @@ def settings_schema() -> dict[str, Table | NamedTables]:
         "canary": Table(CANARY_KEYS, doc="canary generation"),
         "pairs": Table(PAIRS_KEYS, doc="the Pairs screen"),
         "budgets": Table(any_key=BUDGET_KEY, doc="token budgets by model name"),
+        # `voicebench sweep/canary --preset NAME` (engine/sample/sweep.py): sampler settings plus
+        # `eos`, the sweep's name for the two EOS switches.
+        "presets": NamedTables(Table({**_dataclass_keys(SamplerSettings, SAMPLER_LIMITS),
+                                      "eos": Key("str", choices=("keep", "suppress", "deprioritise"))}),
+                               doc="named sampler settings"),
     }
 
 
@@ -247,11 +252,11 @@ DEFAULT_CONFIG_TEXT = """\
 # voicebench workspace settings. Every table is optional.
 
 # Models by name. `path` is a local folder or a Hugging Face id already in your cache;
-# nothing is downloaded for you. `trust_remote_code` is needed for LLaDA.
+# nothing is downloaded for you. LLaDA runs on voicebench's own implementation: no
+# `trust_remote_code` needed (set it to true only for a model whose own code you trust).
 # [models.llada-8b-instruct]
 # path = "GSAI-ML/LLaDA-8B-Instruct"
 # family = "llada"
-# trust_remote_code = true
 # context_length = 4096
 
 # [sampler]
