@@ -246,3 +246,18 @@ def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp
     again = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
     assert again[0].to_generate == 0 and all(e.reused for e in again if isinstance(e, VoiceReply))
     assert again[-1].auc == result.auc  # same replies, same seed: the same score
+
+
+def test_a_swept_setting_is_refused_when_the_reply_length_would_bend_it(tmp_path):
+    from engine.judge.voice import VoiceError
+
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    workspace = Workspace.open(tmp_path)
+    db = open_store(workspace.db_path)
+    db["contestant_settings"].insert({"label": "demo-diffusion · block=96", "model_name": "demo-diffusion",
+                                      "model_path": str(workspace.model("demo-diffusion").path),
+                                      "settings_json": json.dumps({"block_length": 96}), "family": "masked"})
+    with pytest.raises(VoiceError, match=r"block_length=96 cannot sample 128-token replies"):
+        list(voice_score(db, workspace, "demo-diffusion · block=96", reply_tokens=128))
+    assert not db["voice_replies"].count
