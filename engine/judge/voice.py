@@ -314,7 +314,7 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     yield VoiceStarted(label=contestant.label, prompts=len(plans), to_generate=new, writer_words=heldout.words)
     from engine.sample.diffusion import SamplerSettingsError
 
-    loaded = _load(who) if new else None
+    loaded = _load(workspace.model(contestant.model), who) if new else None
     replies, groups, skipped = [], [], 0
     for index, (pair_id, prompt, source, settings, key, existing) in enumerate(plans, start=1):
         if existing is None:
