@@ -22,8 +22,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli import (canary_cmd, demo_cmd, export_cmd, generate_cmd, models_cmd, pairs_cmd, prefs_cmd,
-                        report_cmd, sweep_cmd, train_cmd, versions_cmd, voice_cmd, workspace_cmd)
+from engine.cli import (
+    canary_cmd,
+    demo_cmd,
+    export_cmd,
+    generate_cmd,
+    models_cmd,
+    pairs_cmd,
+    prefs_cmd,
+    report_cmd,
+    sweep_cmd,
+    train_cmd,
+    versions_cmd,
+    voice_cmd,
+    workspace_cmd,
+)
 from engine.library_noise import quiet_library_noise
 
 COMMAND_MODULES = (workspace_cmd, pairs_cmd, generate_cmd, train_cmd, canary_cmd, report_cmd, demo_cmd, models_cmd,
@@ -76,22 +89,22 @@ def domain_errors() -> tuple[type[BaseException], ...]:
     what to do. Imported here, on the error path, so `--help` stays fast."""
     from engine.curate.pairs import SaveConflict
     from engine.curate.tokens import TokenizerUnavailable
+    from engine.judge.prefs import PreferenceError
+    from engine.judge.store import StoreError
+    from engine.judge.voice import VoiceError
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
+    from engine.models.memory import ShapeError
+    from engine.models.portable import ArtefactError
     from engine.sample.diffusion import SamplerSettingsError
+    from engine.sample.sweep import SweepError
     from engine.sample.trace import TraceError
     from engine.settings import SettingsError
     from engine.train.config import ConfigError
     from engine.workspace import WorkspaceError
 
-    from engine.judge import store
-
-    # The store's own errors (a judgments.db it refuses, e.g. from a newer voicebench) are
-    # about the user's file, whatever they are named.
-    store_errors = tuple(value for value in vars(store).values() if isinstance(value, type)
-                         and issubclass(value, Exception) and value.__module__ == store.__name__)
     return (SettingsError, WorkspaceError, SamplerSettingsError, ConfigError, ModelNotFoundError,
-            RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, OSError, UnicodeError,
-            *store_errors)
+            RemoteCodeRefused, TokenizerUnavailable, SaveConflict, TraceError, StoreError, SweepError, VoiceError,
+            PreferenceError, ArtefactError, ShapeError, OSError, UnicodeError)
 
 
 def _os_message(error: OSError) -> str:
