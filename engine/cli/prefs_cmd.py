@@ -71,15 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _self_play(workspace, args: argparse.Namespace) -> list:
     from engine.judge.prefs import self_play_preferences
-    from engine.models.loading import load_model
+    from engine.models.loading import load_entry
     from engine.train.data import load_training_pairs
 
     entry = workspace.model(args.model)
     pairs_path = workspace.root / args.pairs if args.pairs else workspace.pairs_path
     pairs, _ = load_training_pairs(pairs_path)
     pairs = pairs[: args.limit] if args.limit else pairs
-    loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
-                        adapter=entry.adapter)
+    loaded = load_entry(entry)
     use_template = bool(getattr(loaded.tokenizer, "chat_template", None))
     stream = self_play_preferences(loaded, pairs, max_new_tokens=args.max_new_tokens, use_template=use_template)
     while True:

@@ -130,12 +130,12 @@ def missing_canaries(db: Database, workspace: Workspace, run_id: str) -> list[tu
 
 def _load_checkpoint(workspace: Workspace, checkpoint: RunCheckpoint) -> Any:
     """The checkpoint as a LoadedModel: adapters merged into their base, full weights as they are."""
-    from engine.models.loading import load_model
+    from engine.models.loading import load_entry, load_model
 
     if checkpoint.weights == "full":
         return load_model(checkpoint.path)
     entry = workspace.model(checkpoint.base_model)
-    loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code)
+    loaded = load_entry(entry)
     from peft import PeftModel
 
     loaded.model = PeftModel.from_pretrained(loaded.model, checkpoint.path).merge_and_unload()

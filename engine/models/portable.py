@@ -192,14 +192,13 @@ def artefact_base(workspace: Workspace, artefact: Artefact) -> ModelEntry | None
 def load_artefact(workspace: Workspace, folder: str | Path, *, dtype: str | None = None,
                   merge: bool = True) -> Any:
     """Load a checkpoint or version as a LoadedModel (adapter merged into its base)."""
-    from engine.models.loading import load_model
+    from engine.models.loading import load_entry, load_model
 
     artefact = check_complete(folder)
     if artefact.kind == "full":
         return load_model(str(artefact.folder), dtype=dtype, device="cpu")
     entry = artefact_base(workspace, artefact)
-    loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
-                        dtype=dtype, device="cpu")
+    loaded = load_entry(dataclasses.replace(entry, adapter=None), dtype=dtype, device="cpu")
     from peft import PeftModel
 
     model = PeftModel.from_pretrained(loaded.model, str(artefact.folder))

@@ -102,7 +102,7 @@ def _as_dataset(rows: list[dict[str, str]], conversational: bool) -> Any:
 
 def prepare(session: Any) -> Any:
     """Load the model and preferences and build the DPO trainer for a run (see run.py)."""
-    from engine.models.loading import load_model
+    from engine.models.loading import load_entry
     from engine.models.portable import base_reference
     from engine.train import data as train_data
     from engine.train.config import save_config
@@ -115,8 +115,9 @@ def prepare(session: Any) -> Any:
     path = prefs_path(workspace, config.pairs)
     train_rows, val_rows = _rows(path)
     quantised = bool(entry.load_in_4bit)
-    loaded = load_model(entry.path, family=entry.family, trust_remote_code=entry.trust_remote_code,
-                        load_in_4bit=quantised, dtype=config.compute_dtype, device=session._device())
+    # The base alone: a version's adapter (`voice`) is trained on, not merged away.
+    loaded = load_entry(dataclasses.replace(entry, adapter=None, load_in_4bit=quantised),
+                        dtype=config.compute_dtype, device=session._device())
     model_type = str(getattr(loaded.model.config, "model_type", "") or "")
     template = train_data.resolve_template(config.template, loaded.tokenizer, model_type)
     lr, lr_note = session._learning_rate("causal", loaded.model)
