@@ -94,9 +94,13 @@ class Record:
         (self.run_dir / "status.json").write_text(json.dumps(self.status), encoding="utf-8")
 
 
+GATE_GIVE_UP_SECONDS = 120.0  # a test that failed never opens its gate: do not wait forever
+
+
 def wait_gate(name: str, cancellable: bool = False) -> bool:
     """Wait until the test opens gate `name` (if it is one); False when a cancel came first."""
-    while name in GATES and not (CONTROL / name).exists():
+    deadline = time.monotonic() + GATE_GIVE_UP_SECONDS
+    while name in GATES and not (CONTROL / name).exists() and time.monotonic() < deadline:
         if cancellable and cancelled:
             return False
         time.sleep(0.01)

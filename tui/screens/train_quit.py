@@ -83,6 +83,7 @@ class StoppingDialog(ModalScreen[str | None]):
         self.run_name = run_name
         self.waiting_for = waiting_for
         self.started = time.monotonic()
+        self.composed = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -92,6 +93,7 @@ class StoppingDialog(ModalScreen[str | None]):
                          classes="dialog--hint")
 
     def on_mount(self) -> None:
+        self.composed = True
         self.show(self.waiting_for)
         self.set_interval(1.0, self._tick)
 
@@ -100,6 +102,8 @@ class StoppingDialog(ModalScreen[str | None]):
         self._tick()
 
     def _tick(self) -> None:
+        if not self.composed:
+            return  # events can arrive between push_screen and mount; on_mount shows the latest
         elapsed = format_duration(time.monotonic() - self.started)
         self.query_one("#stopping-progress", Static).update(f"waiting for: {self.waiting_for}  ({elapsed})")
 

@@ -68,7 +68,7 @@ def _num(value: float | None, pattern: str) -> str:
 
 
 def stats_text(view: RunView, width: int = 120) -> Text:
-    """Line 1: run, status, progress, ETA, phase. Line 2: loss, val loss, lr, throughput, memory.
+    """Line 1: run, status, phase, progress, ETA. Line 2: loss, val loss, lr, throughput, memory.
     Under 110 columns the bar shrinks, under 70 it goes; each line is cut to `width`."""
     if not view.run_id and not view.status:
         return Text("No run yet. Set the options and press ctrl+s to start; the runs list (F8) has earlier runs.",
@@ -77,18 +77,21 @@ def stats_text(view: RunView, width: int = 120) -> Text:
     name = view.label or view.run_id or "new run"
     first.append(f"{name}  ", style="bold")
     first.append(view.status or "?", style=STATUS_STYLES.get(view.status, "bold"))
+    # The phase comes early: a narrow line loses the bar, never "canary 3/5".
+    phase = phase_text(view)
+    if phase:
+        first.append(f"  {phase}", style="bold yellow")
     total = view.max_steps or 0
     first.append(f"  step {view.step}/{total or '?'} ")
     bar = BAR_WIDTH if width >= 110 else NARROW_BAR_WIDTH if width >= 70 else 0
+    if phase and width < 110:
+        bar = 0
     if bar:
         filled = round(bar * min(view.step, total) / total) if total else 0
         first.append("█" * filled, style="green")
         first.append("░" * (bar - filled), style="dim")
     first.append(f"  ETA {format_duration(view.eta_s)}")
-    phase = phase_text(view)
-    if phase:
-        first.append(f"  {phase}", style="bold yellow")
-    elif view.resumed_at is not None and view.step <= view.resumed_at + 1:
+    if not phase and view.resumed_at is not None and view.step <= view.resumed_at + 1:
         first.append(f"  resumed at step {view.resumed_at}", style="dim")
     if view.world_size and view.world_size > 1:
         first.append(f"  ×{view.world_size} ranks", style="dim")
