@@ -201,7 +201,8 @@ def _build_trainer(session: Any, loaded: Any, template: str, train_rows: list, v
         save_strategy="steps", save_steps=config.save_every if config.save_every > 0 else 10**9,
         save_total_limit=config.save_limit, seed=config.seed, data_seed=config.seed, report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, use_cpu=session.use_cpu, log_level="warning",
-        gradient_checkpointing=config.gradient_checkpointing and not session.entry.load_in_4bit,
+        activation_checkpointing=config.gradient_checkpointing and not session.entry.load_in_4bit,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         ddp_backend="gloo" if session.use_cpu and session.rank.world_size > 1 else None,
         beta=BETA, max_length=config.max_length, precompute_ref_log_probs=False, dataset_num_proc=None,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,12 +135,17 @@ def test_a_4bit_entry_loads_nf4_weights_on_cpu(tiny_llama_dir):
     assert not quantised(loading.load_entry(ModelEntry("tiny", str(tiny_llama_dir))).model)
 
 
-def test_remote_code_runs_only_when_the_entry_says_so(tiny_llada_dir):
-    entry = ModelEntry("llada", str(tiny_llada_dir), family="llada", trust_remote_code=False)
+def test_remote_code_runs_only_when_the_entry_says_so(tmp_path, tiny_llama_dir, tiny_llada_dir):
+    folder = tmp_path / "remote"
+    shutil.copytree(tiny_llama_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_x.X"}  # code the entry did not allow
+    (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(loading.RemoteCodeRefused, match="trust_remote_code = true"):
-        loading.load_entry(entry)
-    loaded = loading.load_entry(dataclasses.replace(entry, trust_remote_code=True))
-    assert loaded.family == "llada"
+        loading.load_entry(ModelEntry("remote", str(folder), family="causal", trust_remote_code=False))
+    # LLaDA's published folder names its remote code too; the native family never runs it.
+    loaded = loading.load_entry(ModelEntry("llada", str(tiny_llada_dir), family="llada", trust_remote_code=False))
+    assert loaded.family == "llada" and type(loaded.model).__module__.startswith("engine.models.llada")
 
 
 def test_a_request_names_the_same_entry_as_the_workspace(workspace, tiny_llama_dir):
