@@ -20,7 +20,7 @@ engine.judge.metrics), or that copies a longer passage from the training pairs t
 incumbent and at least MEMORISED_WORDS words, is "worse" whatever the ratings say.
 
 Memorisation here is the longest run of words an output shares with any training response
-(`longest_copied_passage`), found by seeding matches on MIN_COPY_WORDS-grams and
+(`engine.judge.memorisation`), found by seeding matches on MIN_COPY_WORDS-grams and
 extending them; a run shorter than that counts as 0.
 """
 
@@ -35,6 +35,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from engine.judge import rating
+from engine.judge.memorisation import CopyIndex, longest_passage
 
 VERDICTS = ("better", "not distinguishable", "worse", "untested")
 WRONG_LANGUAGE_SHARE = 0.2  # other-script words above this share: answered in another language
@@ -158,38 +159,6 @@ def _flag_counts(outputs: list[tuple[dict[str, Any], str]]) -> dict[str, int]:
     return {**counts, "flagged_outputs": flagged, "outputs": len(outputs)}
 
 
-# Memorisation ---------------------------------------------------------------------------------
-def _words(text: str) -> list[str]:
-    return text.lower().split()
-
-
-def copy_index(texts: Iterable[str]) -> tuple[list[list[str]], dict[tuple[str, ...], list[tuple[int, int]]]]:
-    """Training texts as word lists, and every MIN_COPY_WORDS-gram's (text, position)s."""
-    documents = [_words(text) for text in texts]
-    index: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-    for doc_number, words in enumerate(documents):
-        for start in range(len(words) - MIN_COPY_WORDS + 1):
-            index.setdefault(tuple(words[start:start + MIN_COPY_WORDS]), []).append((doc_number, start))
-    return documents, index
-
-
-def longest_copied_passage(text: str, index: tuple[list[list[str]], dict]) -> tuple[int, str]:
-    """(words, passage): the longest run of `text`'s words found verbatim in a training text."""
-    documents, grams = index
-    words = _words(text)
-    best_length, best_start = 0, 0
-    for start in range(len(words) - MIN_COPY_WORDS + 1):
-        for doc_number, doc_start in grams.get(tuple(words[start:start + MIN_COPY_WORDS]), ()):
-            document = documents[doc_number]
-            length = MIN_COPY_WORDS
-            while (start + length < len(words) and doc_start + length < len(document)
-                   and words[start + length] == document[doc_start + length]):
-                length += 1
-            if length > best_length:
-                best_length, best_start = length, start
-    return best_length, " ".join(words[best_start:best_start + best_length])
-
-
 # The verdict ----------------------------------------------------------------------------------
 def _more_votes(share: float, decided: int) -> int | None:
     """Decided votes still needed for the Wilson interval to exclude 0.5 at this share."""
@@ -220,9 +189,8 @@ def evaluate_gate(db: Database, candidate: Side, incumbent: Side, training_texts
               "incumbent": _rubric_side(_scores(db, incumbent.generation_ids))}
     outputs = {"candidate": _metrics(db, candidate.generation_ids), "incumbent": _metrics(db, incumbent.generation_ids)}
     flags = {side: _flag_counts(rows) for side, rows in outputs.items()}
-    index = copy_index(training_texts)
-    copies = {side: max((longest_copied_passage(text, index) for _, text in rows), default=(0, ""))
-              for side, rows in outputs.items()}
+    index = CopyIndex(list(training_texts), MIN_COPY_WORDS)
+    copies = {side: longest_passage(index, (text for _, text in rows)) for side, rows in outputs.items()}
     memorisation = {"candidate": copies["candidate"][0], "incumbent": copies["incumbent"][0],
                     "passage": copies["candidate"][1]}
 

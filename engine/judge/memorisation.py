@@ -3,6 +3,10 @@
     index = CopyIndex([pair.response for pair in train_pairs])      # once per corpus
     spans = index.copied_spans(output_text)                         # longest first, no overlaps
     spans[0].words, output_text[spans[0].start:spans[0].end], spans[0].source
+    words, passage = longest_passage(index, outputs)                # the longest over many texts
+
+Used by the reading view (highlights), the promotion gate (a copied passage vetoes) and the
+voice score (recitation is not voice).
 
 Method (seed and extend): the corpus is split into words (case-folded, punctuation kept out of
 the comparison) and every run of `min_words` consecutive words goes into a hash table,
@@ -22,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 WORD = re.compile(r"\w+(?:['’]\w+)*")
 DEFAULT_MIN_WORDS = 6
@@ -102,3 +107,13 @@ class CopyIndex:
         """The longest passage copied from the corpus, or None."""
         spans = self.copied_spans(text)
         return spans[0] if spans else None
+
+
+def longest_passage(index: CopyIndex, texts: Iterable[str]) -> tuple[int, str]:
+    """(words, passage as written) of the longest passage any of `texts` copied; (0, "") when none."""
+    best_words, best_passage = 0, ""
+    for text in texts:
+        span = index.longest(text)
+        if span is not None and span.words > best_words:
+            best_words, best_passage = span.words, text[span.start:span.end]
+    return best_words, best_passage

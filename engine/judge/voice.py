@@ -13,7 +13,7 @@ trained on) and compares the replies with her own responses to the same prompts:
   bootstrap 95% interval.
 - **Burrows' Delta** on function words, needing no training, beside her own baseline (the
   Delta between two halves of her held-out text).
-- **Longest copied passage** from the training responses (engine.judge.recitation), so a
+- **Longest copied passage** from the training responses (engine.judge.memorisation), so a
   model that recites her essays is not mistaken for one that writes like her.
 - **Calibration on her own text**, shown with every score: her held-out chunks split in two
   at random within each source (should be ≈ 0.5, the interval covering it) and her text
@@ -42,13 +42,14 @@ from sqlite_utils import Database
 from engine.events import Event
 from engine.judge import store
 from engine.judge.discriminator import Discrimination, TooFewChunks, discriminate
-from engine.judge.recitation import CopyIndex, longest_copy_among
+from engine.judge.memorisation import CopyIndex, longest_passage
 from engine.judge.stylometry import Chunk, burrows_delta, chunk_pieces, paragraphs_of, sentences_of, word_count
 from engine.workspace import Workspace
 
 MIN_WRITER_WORDS = 2000
 CHUNK_WORDS = 100
 DEFAULT_REPLY_TOKENS = 128
+COPY_MIN_WORDS = 3  # the longest copy is reported from three shared words up; shorter runs are ordinary phrasing
 STATUS_SCORED = "scored"
 STATUS_TOO_LITTLE = "too_little_text"
 
@@ -185,11 +186,11 @@ def score_replies(label: str, heldout: HeldOut, replies: Sequence[str], reply_gr
     """Score replies (one per validation prompt, grouped by the prompt's source) against her text."""
     started = time.perf_counter()
     writer_words, model_words = heldout.words, word_count(replies)
-    copied = longest_copy_among(CopyIndex(heldout.training_responses), replies)
+    copied_words, copied_passage = longest_passage(CopyIndex(heldout.training_responses, COPY_MIN_WORDS), replies)
     empty = dict(auc=None, auc_low=None, auc_high=None, delta=None, delta_own=None, same_writer=None, shuffled=None)
     if writer_words < MIN_WRITER_WORDS:
         return VoiceScored(label=label, status=STATUS_TOO_LITTLE, message=too_little_text_message(writer_words),
-                           copied_words=copied.words, copied_passage=copied.passage, writer_words=writer_words,
+                           copied_words=copied_words, copied_passage=copied_passage, writer_words=writer_words,
                            model_words=model_words, writer_chunks=0, model_chunks=0,
                            seconds=round(time.perf_counter() - started, 3), **empty)
     writer_chunks = chunk_pieces(heldout.texts, heldout.groups, chunk_words)
@@ -202,14 +203,14 @@ def score_replies(label: str, heldout: HeldOut, replies: Sequence[str], reply_gr
             message=(f"too little model text for a voice score: {len(replies)} replies hold {model_words:,} words "
                      f"({len(model_chunks)} chunks of ~{chunk_words}); give it more tokens per reply "
                      "(--reply-tokens) or check that it does not stop at once."),
-            copied_words=copied.words, copied_passage=copied.passage, writer_words=writer_words,
+            copied_words=copied_words, copied_passage=copied_passage, writer_words=writer_words,
             model_words=model_words, writer_chunks=len(writer_chunks), model_chunks=len(model_chunks),
             seconds=round(time.perf_counter() - started, 3), **empty)
     calibration = calibration or calibrate(heldout, seed=seed, chunk_words=chunk_words)
     return VoiceScored(
         label=label, status=STATUS_SCORED, message="", auc=result.auc, auc_low=result.low, auc_high=result.high,
         delta=burrows_delta([c.text for c in writer_chunks], [c.text for c in model_chunks]),
-        delta_own=calibration.delta_own, copied_words=copied.words, copied_passage=copied.passage,
+        delta_own=calibration.delta_own, copied_words=copied_words, copied_passage=copied_passage,
         writer_words=writer_words, model_words=model_words, writer_chunks=len(writer_chunks),
         model_chunks=len(model_chunks), same_writer=_triple(calibration.same_writer),
         shuffled=_triple(calibration.shuffled), seconds=round(time.perf_counter() - started, 3))

@@ -3,7 +3,6 @@ exactly as training would have (same label, same text for the same seed)."""
 
 from __future__ import annotations
 
-import pytest
 
 from engine.judge import store
 from engine.judge.checkpoint_canaries import fill_missing_canaries, missing_canaries, run_checkpoints

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from engine.judge.memorisation import CopyIndex
+from engine.judge.memorisation import CopyIndex, longest_passage
 
 CORPUS = [
     "The river keeps its own counsel, and the town keeps the river's secrets in return.",
@@ -47,3 +47,38 @@ def test_a_planted_passage_is_found_in_a_large_corpus():
 def test_min_words_must_be_positive():
     with pytest.raises(ValueError, match="min_words"):
         CopyIndex(CORPUS, min_words=0)
+
+
+def _brute_longest(reply: list[str], texts: list[list[str]]) -> int:
+    best = 0
+    for text in texts:
+        for i in range(len(reply)):
+            for j in range(len(text)):
+                length = 0
+                while i + length < len(reply) and j + length < len(text) and reply[i + length] == text[j + length]:
+                    length += 1
+                best = max(best, length)
+    return best
+
+
+@pytest.mark.parametrize("min_words", [1, 3])
+def test_longest_passage_agrees_with_brute_force(min_words):
+    rng = random.Random(3)
+    vocabulary = ["a", "b", "c", "d"]
+    for _ in range(30):
+        texts = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 25))] for _ in range(3)]
+        replies = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 25))] for _ in range(2)]
+        words, passage = longest_passage(CopyIndex([" ".join(t) for t in texts], min_words),
+                                         [" ".join(reply) for reply in replies])
+        expected = max(_brute_longest(reply, texts) for reply in replies)
+        assert words == (expected if expected >= min_words else 0)
+        assert len(passage.split()) == words
+        if words:
+            assert any(f" {passage} " in f" {' '.join(text)} " for text in texts)
+
+
+def test_a_copied_passage_never_spans_two_corpus_texts_and_ignores_case_and_punctuation():
+    index = CopyIndex(["the kettle sang", "on the sill a heron"], min_words=1)
+    assert longest_passage(index, ["I said the kettle sang on the sill"]) == (3, "the kettle sang")
+    index = CopyIndex(["For most of my adult life I owned exactly one sharp knife."], min_words=3)
+    assert longest_passage(index, ["for most of my adult life, I owned"]) == (8, "for most of my adult life, I owned")

@@ -4,14 +4,12 @@ calibration on the demo corpus, the too-little-text answer, and the report secti
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from engine.judge.discriminator import auc_with_interval, discriminate
-from engine.judge.recitation import CopyIndex
+from engine.judge.discriminator import auc_with_interval
 from engine.judge.store import open_store
 from engine.judge.stylometry import burrows_delta, chunk_pieces, style_features, words_of
 from engine.judge.voice import (MIN_WRITER_WORDS, STATUS_SCORED, STATUS_TOO_LITTLE, VoiceScored, calibrate, held_out,
@@ -29,42 +27,6 @@ def demo_heldout():
 @pytest.fixture(scope="module")
 def demo_calibration(demo_heldout):
     return calibrate(demo_heldout, seed=0)
-
-
-# Copy detection -------------------------------------------------------------------------------
-def _brute_longest(reply: list[str], texts: list[list[str]]) -> int:
-    best = 0
-    for text in texts:
-        for i in range(len(reply)):
-            for j in range(len(text)):
-                length = 0
-                while i + length < len(reply) and j + length < len(text) and reply[i + length] == text[j + length]:
-                    length += 1
-                best = max(best, length)
-    return best
-
-
-def test_copy_index_finds_the_longest_verbatim_passage_like_brute_force():
-    rng = random.Random(3)
-    vocabulary = ["a", "b", "c", "d"]
-    for _ in range(30):
-        texts = [[rng.choice(vocabulary) for _ in range(rng.randint(1, 25))] for _ in range(3)]
-        reply = [rng.choice(vocabulary) for _ in range(rng.randint(1, 25))]
-        copied = CopyIndex(" ".join(t) for t in texts).longest_copy(" ".join(reply))
-        assert copied.words == _brute_longest(reply, texts)
-        if copied.words:
-            assert any(" ".join(text).find(copied.passage) >= 0 for text in texts)
-
-
-def test_copied_passage_never_spans_two_training_responses():
-    index = CopyIndex(["the kettle sang", "on the sill a heron"])
-    copied = index.longest_copy("I said the kettle sang on the sill")
-    assert copied.words == 3 and copied.passage == "the kettle sang"
-
-
-def test_copy_ignores_case_and_punctuation():
-    index = CopyIndex(["For most of my adult life I owned exactly one sharp knife."])
-    assert index.longest_copy("for most of my adult life, I owned").words == 8
 
 
 # Features and Delta -----------------------------------------------------------------------------
