@@ -44,9 +44,10 @@ def test_terminal_json_is_the_same_value_without_raw_controls():
 
 def write_hostile_pairs(root):
     (root / "data").mkdir()
+    hostile = HOSTILE.replace("\x00", "")  # a NUL makes the line a problem line, not a pair (test_pairs_hardening)
     pairs = [
-        {"id": f"note-{index}{CSI_CLEAR}", "prompt": f"Write {HOSTILE}", "response": f"The river {HOSTILE}",
-         "source": f"src{HOSTILE}", "tier": "note", "split": "train", "tags": [HOSTILE]}
+        {"id": f"note-{index}{CSI_CLEAR}", "prompt": f"Write {hostile}", "response": f"The river {hostile}",
+         "source": f"src{hostile}", "tier": "note", "split": "train", "tags": [hostile]}
         for index in range(2)
     ]
     pairs.append(dict(pairs[0]))  # a duplicate id, so validate prints problems naming it
