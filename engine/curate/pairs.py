@@ -545,11 +545,18 @@ def validate_file(
         checks.add(chunk)
 
     def fetch(indices: list[int]) -> dict[int, Pair]:
-        wanted, found = set(indices), {}
-        pairs_read = (item for _, item in iter_pairs_lines(path) if isinstance(item, Pair))
-        for index, pair in enumerate(pairs_read):
-            if index in wanted:
-                found[index] = pair
+        # Only the wanted lines are parsed again; the rest are skipped as bytes.
+        wanted = {checks.lines[index]: index for index in indices}
+        found: dict[int, Pair] = {}
+        try:
+            with path.open("rb") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if number in wanted:
+                        for _, _, item in _read_lines([line]):
+                            if isinstance(item, Pair):
+                                found[wanted[number]] = item
+        except OSError as error:
+            raise PairsFileError(_unreadable_message(path, error)) from error
         if _stamp(path) != before or len(found) != len(wanted):
             raise PairsFileError(f"{path}: changed while it was being checked; run the check again")
         return found
