@@ -60,8 +60,11 @@ class TokenizerUnavailable(Exception):
 class TokenCounter:
     """Counts tokens of text with one tokenizer, caching counts by text hash."""
 
-    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]]):
+    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]], *, at_most_bytes: bool = False):
         self.name = name  # what the counter was made from (a folder, an HF id, tiktoken:<enc>)
+        # True when no text ever has more tokens than UTF-8 bytes (byte-level BPE: every token
+        # covers at least one byte), so a text short enough in bytes needs no counting to fit.
+        self.at_most_bytes = at_most_bytes
         self._encode_many = encode_many  # texts -> token counts, no special tokens added
         self._cache: dict[bytes, int] = {}
         self._lock = threading.Lock()  # the TUI counts in a worker thread while the UI reads
@@ -158,10 +161,32 @@ def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
     def encode_many(texts: list[str]) -> list[int]:
         return [len(encoding) for encoding in encode_batch(texts, add_special_tokens=False)]
 
-    if _counts_by_piece(json.loads(tokenizer.to_str())):
+    config = json.loads(tokenizer.to_str())
+    at_most_bytes = _at_most_one_token_per_byte(config)
+    if _counts_by_piece(config):
         added = [token.content for token in tokenizer.get_added_tokens_decoder().values()]
-        return TokenCounter(name, _PieceCounts(encode_many, added))
-    return TokenCounter(name, encode_many)
+        return TokenCounter(name, _PieceCounts(encode_many, added), at_most_bytes=at_most_bytes)
+    return TokenCounter(name, encode_many, at_most_bytes=at_most_bytes)
+
+
+# Pre-tokenizers that only cut text (or map bytes to characters one for one, as ByteLevel
+# does), never add to it.
+_CUTTING_PRE_TOKENIZERS = {"ByteLevel", "Split", "Digits", "Punctuation", "Whitespace", "WhitespaceSplit"}
+
+
+def _at_most_one_token_per_byte(config: Mapping[str, Any]) -> bool:
+    """True for a byte-level BPE whose text nothing lengthens: no normaliser, and
+    pre-tokenizers that only cut. Every BPE token then stands for at least one byte of the
+    text, and every added token for at least one character."""
+    pre = config.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = {step.get("type") for step in steps}
+    return (
+        config.get("normalizer") is None
+        and (config.get("model") or {}).get("type") == "BPE"
+        and "ByteLevel" in kinds and kinds <= _CUTTING_PRE_TOKENIZERS
+        and not any(step.get("add_prefix_space") for step in steps if step.get("type") == "ByteLevel")
+    )
 
 
 # Counting by pre-token ----------------------------------------------------------------------
@@ -188,8 +213,6 @@ def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
 
 _BYTE_LEVEL_ASCII = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
 _NOT_PLAIN_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
-# A space followed by whitespace (in plain ASCII text); a space at the very end is checked apart.
-_SPACE_BEFORE_WHITESPACE = ("  ", " \t", " \n", " \r")
 _PIECE_CACHE_LIMIT = 500_000  # distinct pieces kept before the tables are emptied
 
 
@@ -210,6 +233,9 @@ class _PieceCounts:
     def __init__(self, encode_many: Callable[[list[str]], list[int]], added_tokens: list[str]):
         self._encode_many = encode_many  # exact counts of whole texts
         self._added = [token for token in added_tokens if token]
+        # Most texts hold no added token; one search for what they all begin with ("<|")
+        # settles that for them.
+        self._added_prefix = os.path.commonprefix(self._added)
         self._bare: dict[str, int] = {}  # piece -> tokens
         self._spaced: dict[str, int] = {}  # word -> tokens of " " + word
         self._lock = threading.Lock()  # one table, possibly counted from a worker and the UI
@@ -227,7 +253,7 @@ class _PieceCounts:
             if not self._plain(text):
                 whole.append(index)
                 continue
-            if not text.endswith(" ") and not any(space in text for space in _SPACE_BEFORE_WHITESPACE):
+            if not (text.endswith(" ") or "  " in text or " \n" in text or " \t" in text or " \r" in text):
                 words = text.split(" ")
                 bare_pieces, spaced_words = words[:1], words[1:]
             else:
@@ -252,6 +278,8 @@ class _PieceCounts:
             return False
         if not text.isprintable() and _NOT_PLAIN_ASCII.search(text) is not None:
             return False
+        if self._added_prefix and self._added_prefix not in text:
+            return True
         return not any(token in text for token in self._added)
 
     def _learn(self, unknown: list[tuple[int, list[str], list[str]]]) -> None:
@@ -360,7 +388,8 @@ def _tiktoken_counter(encoding_name: str) -> TokenCounter:
     def encode_many(texts: list[str]) -> list[int]:
         return [len(ids) for ids in encoding.encode_ordinary_batch(texts)]
 
-    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many)
+    # tiktoken's encodings are byte-level BPE over the text as given: a token per byte at most.
+    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many, at_most_bytes=True)
 
 
 # Budgets and workspace models --------------------------------------------------------------
