@@ -142,3 +142,36 @@ def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, m
     stats_pieces = pairs_cmd.file_stats(path, budgets, dict.fromkeys(budgets, fast))
     assert stats_pieces == pairs_cmd.file_stats(path, budgets, dict.fromkeys(budgets, exact))
     assert stats_pieces["tokens"]["roomy"]["max"] == lengths[-1]
+
+
+def test_pairs_short_enough_in_bytes_are_not_tokenised_and_problems_stay_exact(tmp_path):
+    """A counter whose tokens each cover a byte (at_most_bytes) need not count a pair whose
+    UTF-8 length already fits the smallest budget; the problems are those of counting all."""
+    from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
+    from engine.curate.tokens import TokenCounter
+
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "accents", "prompt": "Café naïve — ok", "response": "é" * 40}) + "\n")
+    tokenised: list[str] = []
+
+    def chars(texts):  # one token per character: never more than the UTF-8 bytes
+        tokenised.extend(texts)
+        return [len(text) for text in texts]
+
+    pairs = load_pairs(path).pairs
+
+    def size(pair):
+        return len(pair.prompt.encode()) + len(pair.response.encode()) + PAIR_OVERHEAD_TOKENS
+
+    sizes = sorted(size(pair) for pair in pairs)
+    for budgets in ({"roomy": sizes[-1]}, {"tight": sizes[len(sizes) // 2], "roomy": sizes[-1]}, {"accents": 60}):
+        bounded = TokenCounter("chars", chars, at_most_bytes=True)
+        tokenised.clear()
+        fast = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, bounded))
+        exact = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, lambda text: len(text)))
+        assert fast.problems == exact.problems
+        smallest = min(budgets.values())
+        assert set(tokenised) == {text for pair in pairs if size(pair) > smallest for text in (pair.prompt, pair.response)}
+    assert any(problem.field == "tokens" and "accents" in problem.message for problem in fast.problems)
