@@ -275,7 +275,9 @@ def test_piece_tables_that_overflow_are_emptied_and_counts_stay_exact(monkeypatc
 @given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join) | st.text(max_size=60))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_counts_by_piece_equal_the_tokenizer_on_any_text(bpe_folder, text):
-    assert token_counter(bpe_folder).count_many([text]) == _exact_counts(bpe_folder, [text])
+    counter = token_counter(bpe_folder)
+    assert counter.count_many([text]) == _exact_counts(bpe_folder, [text])
+    assert counter.at_most_bytes and counter.count(text) <= len(text.encode("utf-8"))  # the bound budgets rely on
 
 
 @pytest.mark.parametrize("change", ["prefix space", "normaliser", "no regex", "dropout"])
@@ -296,6 +298,8 @@ def test_tokenizers_that_change_text_otherwise_are_counted_whole(tmp_path, chang
     (folder / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
     counter = token_counter(folder)
     assert not isinstance(counter._encode_many, tokens._PieceCounts)
+    # A normaliser or an added prefix space can lengthen the text: no bytes bound then.
+    assert counter.at_most_bytes == (change in ("no regex", "dropout"))
     if change != "dropout":  # dropout makes counts random; only the routing is checked
         from tokenizers import Tokenizer
 
