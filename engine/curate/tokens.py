@@ -8,7 +8,9 @@
   encoding's files are already in tiktoken's local cache: tiktoken would otherwise download
   them on first use, and nothing here may touch the network.
 Counts are cached by a hash of the text, so recounting a 10,000-pair file after one edit
-costs one tokenisation.
+costs one tokenisation. A byte-level BPE tokenizer's counts are summed per pre-token from a
+table (exact; see "Counting by pre-token"), and such a counter says `at_most_bytes`: no text
+has more tokens than UTF-8 bytes, so budget checks can pass a short pair without counting it.
 """
 
 from __future__ import annotations
