@@ -545,11 +545,18 @@ def validate_file(
         checks.add(chunk)
 
     def fetch(indices: list[int]) -> dict[int, Pair]:
-        wanted, found = set(indices), {}
-        pairs_read = (item for _, item in iter_pairs_lines(path) if isinstance(item, Pair))
-        for index, pair in enumerate(pairs_read):
-            if index in wanted:
-                found[index] = pair
+        # Only the wanted lines are parsed again; the rest are skipped as bytes.
+        wanted = {checks.lines[index]: index for index in indices}
+        found: dict[int, Pair] = {}
+        try:
+            with path.open("rb") as handle:
+                for number, line in enumerate(handle, start=1):
+                    if number in wanted:
+                        for _, _, item in _read_lines([line]):
+                            if isinstance(item, Pair):
+                                found[wanted[number]] = item
+        except OSError as error:
+            raise PairsFileError(_unreadable_message(path, error)) from error
         if _stamp(path) != before or len(found) != len(wanted):
             raise PairsFileError(f"{path}: changed while it was being checked; run the check again")
         return found
@@ -623,16 +630,16 @@ class _Checks:
             self.first_line_of_id[pair.id] = line
 
     def _budget_problems(self, first_index: int, pairs: list[Pair]) -> None:
-        texts = [text for pair in pairs for text in (pair.prompt, pair.response)]
-        counted: dict[int, list[int]] = {}  # one count per tokenizer, even when models share it
+        counted: dict[int, list[int | None]] = {}  # one count per tokenizer, even when models share it
         for model, budget, count_many in self.budgets:
-            key = id(getattr(count_many, "__self__", count_many))
-            if key not in counted:
-                counted[key] = count_many(texts)
-            counts = counted[key]
-            for offset, pair in enumerate(pairs):
-                tokens = counts[2 * offset] + counts[2 * offset + 1] + PAIR_OVERHEAD_TOKENS
-                if tokens > budget:
+            owner = getattr(count_many, "__self__", count_many)
+            if id(owner) not in counted:
+                smallest = min(other for _, other, many in self.budgets
+                               if getattr(many, "__self__", many) is owner)
+                counted[id(owner)] = _pair_tokens(pairs, count_many, smallest if getattr(owner, "at_most_bytes", False) else None)
+            for offset, tokens in enumerate(counted[id(owner)]):
+                if tokens is not None and tokens > budget:
+                    pair = pairs[offset]
                     self.problems.append(Problem(
                         self.path, self.lines[first_index + offset], pair.id, "tokens",
                         f"pair {pair.id!r} is {tokens} tokens, over {model}'s budget of {budget}; "
@@ -669,6 +676,26 @@ class _Checks:
         )
         problems.sort(key=lambda problem: (problem.line, problem.field or ""))
         return problems
+
+
+def _pair_tokens(pairs: list[Pair], count_many: Callable[[list[str]], list[int]], fits_in_bytes: int | None) -> list[int | None]:
+    """Tokens of each pair when trained, or None for a pair that cannot exceed `fits_in_bytes`
+    tokens: with a counter whose tokens each cover at least one byte, a pair of at most that
+    many UTF-8 bytes (plus the template overhead) fits, uncounted."""
+    if fits_in_bytes is None:
+        wanted = list(range(len(pairs)))
+    else:
+        wanted = [index for index, pair in enumerate(pairs)
+                  if _utf8_length(pair.prompt) + _utf8_length(pair.response) + PAIR_OVERHEAD_TOKENS > fits_in_bytes]
+    counts = count_many([text for index in wanted for text in (pairs[index].prompt, pairs[index].response)])
+    tokens: list[int | None] = [None] * len(pairs)
+    for position, index in enumerate(wanted):
+        tokens[index] = counts[2 * position] + counts[2 * position + 1] + PAIR_OVERHEAD_TOKENS
+    return tokens
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", errors="surrogatepass"))
 
 
 def pair_token_count(pair: Pair, count: Callable[[str], int]) -> int:

@@ -8,12 +8,15 @@
   encoding's files are already in tiktoken's local cache: tiktoken would otherwise download
   them on first use, and nothing here may touch the network.
 Counts are cached by a hash of the text, so recounting a 10,000-pair file after one edit
-costs one tokenisation.
+costs one tokenisation. A byte-level BPE tokenizer's counts are summed per pre-token from a
+table (exact; see "Counting by pre-token"), and such a counter says `at_most_bytes`: no text
+has more tokens than UTF-8 bytes, so budget checks can pass a short pair without counting it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -59,8 +62,11 @@ class TokenizerUnavailable(Exception):
 class TokenCounter:
     """Counts tokens of text with one tokenizer, caching counts by text hash."""
 
-    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]]):
+    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]], *, at_most_bytes: bool = False):
         self.name = name  # what the counter was made from (a folder, an HF id, tiktoken:<enc>)
+        # True when no text ever has more tokens than UTF-8 bytes (byte-level BPE: every token
+        # covers at least one byte), so a text short enough in bytes needs no counting to fit.
+        self.at_most_bytes = at_most_bytes
         self._encode_many = encode_many  # texts -> token counts, no special tokens added
         self._cache: dict[bytes, int] = {}
         self._lock = threading.Lock()  # the TUI counts in a worker thread while the UI reads
@@ -151,11 +157,144 @@ def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
         tokenizer = Tokenizer.from_file(str(tokenizer_json))
     except Exception as error:  # the Rust side raises a plain Exception on bad files
         raise TokenizerUnavailable(f"{tokenizer_json}: cannot read tokenizer ({error})") from error
+    # encode_batch_fast (tokenizers >= 0.20) gives the same ids without computing offsets.
+    encode_batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
 
     def encode_many(texts: list[str]) -> list[int]:
-        return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        return [len(encoding) for encoding in encode_batch(texts, add_special_tokens=False)]
 
-    return TokenCounter(name, encode_many)
+    config = json.loads(tokenizer.to_str())
+    at_most_bytes = _at_most_one_token_per_byte(config)
+    if _counts_by_piece(config):
+        added = [token.content for token in tokenizer.get_added_tokens_decoder().values()]
+        return TokenCounter(name, _PieceCounts(encode_many, added), at_most_bytes=at_most_bytes)
+    return TokenCounter(name, encode_many, at_most_bytes=at_most_bytes)
+
+
+# Pre-tokenizers that only cut text (or map bytes to characters one for one, as ByteLevel
+# does), never add to it.
+_CUTTING_PRE_TOKENIZERS = {"ByteLevel", "Split", "Digits", "Punctuation", "Whitespace", "WhitespaceSplit"}
+
+
+def _at_most_one_token_per_byte(config: Mapping[str, Any]) -> bool:
+    """True for a byte-level BPE whose text nothing lengthens: no normaliser, and
+    pre-tokenizers that only cut. Every BPE token then stands for at least one byte of the
+    text, and every added token for at least one character."""
+    pre = config.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = {step.get("type") for step in steps}
+    return (
+        config.get("normalizer") is None
+        and (config.get("model") or {}).get("type") == "BPE"
+        and "ByteLevel" in kinds and kinds <= _CUTTING_PRE_TOKENIZERS
+        and not any(step.get("add_prefix_space") for step in steps if step.get("type") == "ByteLevel")
+    )
+
+
+# Counting by pre-token ----------------------------------------------------------------------
+#
+# A byte-level BPE tokenizer (GPT-2's kind) first cuts text into pre-tokens with one fixed
+# regular expression, then runs BPE on each pre-token on its own. So a text's token count is
+# the sum of the counts of any pieces it is cut into at pre-token boundaries, and prose
+# repeats its words: counting each distinct piece once and summing from a table is exact and
+# several times faster than tokenising every text.
+#
+# Exact only when nothing else touches the text, so it is used only when the tokenizer has no
+# normaliser, a plain ByteLevel pre-tokenizer with use_regex and no added prefix space, and a
+# BPE model without dropout; and only for texts of printable ASCII (plus tab, CR, LF), where
+# the library's \p{L}, \p{N} and \s mean exactly [A-Za-z], [0-9] and [ \t\r\n] in any regex
+# engine, and that contain no added token (added tokens are cut out before pre-tokenising).
+# Every other text is tokenised whole.
+#
+# The pieces: in the pattern
+#     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+# a space followed by a non-space always starts a pre-token (a whitespace run before it stops
+# one short, by the look-ahead), and nothing looks behind. So a text in which every space is
+# followed by a non-space is cut at its spaces with str.split (fast, in C): the first part,
+# then " " + each later part. Other texts are cut into pre-tokens by the pattern itself.
+
+_BYTE_LEVEL_ASCII = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
+_NOT_PLAIN_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
+_PIECE_CACHE_LIMIT = 500_000  # distinct pieces kept before the tables are emptied
+
+
+def _counts_by_piece(config: Mapping[str, Any]) -> bool:
+    """True when a tokenizer.json's text reaches BPE only through the plain ByteLevel regex."""
+    pre = config.get("pre_tokenizer") or {}
+    model = config.get("model") or {}
+    return (
+        config.get("normalizer") is None
+        and pre.get("type") == "ByteLevel" and pre.get("use_regex", True) is True and pre.get("add_prefix_space") is False
+        and model.get("type") == "BPE" and not model.get("dropout")
+    )
+
+
+class _PieceCounts:
+    """Texts -> token counts for a byte-level BPE tokenizer, summed per piece (see above)."""
+
+    def __init__(self, encode_many: Callable[[list[str]], list[int]], added_tokens: list[str]):
+        self._encode_many = encode_many  # exact counts of whole texts
+        self._added = [token for token in added_tokens if token]
+        # Most texts hold no added token; one search for what they all begin with ("<|")
+        # settles that for them.
+        self._added_prefix = os.path.commonprefix(self._added)
+        self._bare: dict[str, int] = {}  # piece -> tokens
+        self._spaced: dict[str, int] = {}  # word -> tokens of " " + word
+        self._lock = threading.Lock()  # one table, possibly counted from a worker and the UI
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        with self._lock:
+            return self._count(texts)
+
+    def _count(self, texts: list[str]) -> list[int]:
+        counts: list[int] = [0] * len(texts)
+        bare, spaced = self._bare, self._spaced
+        unknown: list[tuple[int, list[str], list[str]]] = []  # texts with a piece not in the tables yet
+        whole: list[int] = []
+        for index, text in enumerate(texts):
+            if not self._plain(text):
+                whole.append(index)
+                continue
+            if not (text.endswith(" ") or "  " in text or " \n" in text or " \t" in text or " \r" in text):
+                words = text.split(" ")
+                bare_pieces, spaced_words = words[:1], words[1:]
+            else:
+                bare_pieces, spaced_words = _BYTE_LEVEL_ASCII.findall(text), []
+            try:
+                counts[index] = sum(map(bare.__getitem__, bare_pieces)) + sum(map(spaced.__getitem__, spaced_words))
+            except KeyError:
+                unknown.append((index, bare_pieces, spaced_words))
+        if unknown:
+            self._learn(unknown)
+            for index, bare_pieces, spaced_words in unknown:
+                counts[index] = sum(map(bare.__getitem__, bare_pieces)) + sum(map(spaced.__getitem__, spaced_words))
+        if whole:
+            for index, count in zip(whole, self._encode_many([texts[index] for index in whole]), strict=True):
+                counts[index] = count
+        return counts
+
+    def _plain(self, text: str) -> bool:
+        """Printable ASCII, tab, CR and LF only, and no added token. (str methods and `in`
+        run in C; a regular expression scan costs several times more on long texts.)"""
+        if not text.isascii():
+            return False
+        if not text.isprintable() and _NOT_PLAIN_ASCII.search(text) is not None:
+            return False
+        if self._added_prefix and self._added_prefix not in text:
+            return True
+        return not any(token in text for token in self._added)
+
+    def _learn(self, unknown: list[tuple[int, list[str], list[str]]]) -> None:
+        """Counts every piece of these texts that the tables lack, in one batch."""
+        bare, spaced = self._bare, self._spaced
+        if len(bare) + len(spaced) > _PIECE_CACHE_LIMIT:
+            bare.clear()
+            spaced.clear()
+        new_bare = list({piece for _, pieces, _ in unknown for piece in pieces if piece not in bare})
+        new_spaced = list({word for _, _, words in unknown for word in words if word not in spaced})
+        counted = self._encode_many(new_bare + [" " + word for word in new_spaced])
+        bare.update(zip(new_bare, counted[:len(new_bare)], strict=True))
+        spaced.update(zip(new_spaced, counted[len(new_bare):], strict=True))
 
 
 def _transformers_counter(name: str, path: str) -> TokenCounter:
@@ -251,7 +390,8 @@ def _tiktoken_counter(encoding_name: str) -> TokenCounter:
     def encode_many(texts: list[str]) -> list[int]:
         return [len(ids) for ids in encoding.encode_ordinary_batch(texts)]
 
-    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many)
+    # tiktoken's encodings are byte-level BPE over the text as given: a token per byte at most.
+    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many, at_most_bytes=True)
 
 
 # Budgets and workspace models --------------------------------------------------------------

@@ -7,7 +7,8 @@ each command as its own process in the repo's demo workspace, so the demo models
 tokenizer counts tokens for the budgets. For each it prints wall time, CPU time (user +
 system) and peak resident memory, and the ratio of its CPU time to a baseline measured in
 the same run: a process that only `json.loads` every line of the same file.
-Both commands stream the file (engine.curate.pairs.validate_file, engine.cli.pairs_cmd.file_stats).
+Both commands stream the file (engine.curate.pairs.validate_file, engine.cli.pairs_cmd.file_stats);
+the demo tokenizer (byte-level BPE) counts tokens per pre-token (engine.curate.tokens._PieceCounts).
 """
 
 from __future__ import annotations

@@ -93,3 +93,85 @@ def test_a_file_changed_between_the_two_passes_is_reported_not_misread(tmp_path,
     monkeypatch.setattr(pairs_module._Checks, "finish", finish_after_an_edit)
     with pytest.raises(PairsFileError, match="changed while it was being checked"):
         validate_file(path)
+
+
+def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, monkeypatch):
+    """The demo tokenizer counts by piece; a plain function tokenising each whole text is the
+    reference. Budgets are set so one pair is exactly at a budget and one a token over."""
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    from engine.curate import tokens
+    from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
+
+    monkeypatch.setattr(tokens, "_COUNTERS", {})
+    model = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-ar"
+    fast = tokens.token_counter(model)
+    assert isinstance(fast._encode_many, tokens._PieceCounts)
+    tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
+
+    class ExactCounter:
+        def count(self, text):
+            return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+        def count_many(self, texts):
+            return [self.count(text) for text in texts]
+
+    exact = ExactCounter()
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    with path.open("a", encoding="utf-8") as handle:  # texts the fast path must hand to the tokenizer
+        handle.write(json.dumps({"id": "accents", "prompt": "Café  naïve — “quoted”", "response": "end <|end|> x"}) + "\n")
+        handle.write(json.dumps({"id": "spaces", "prompt": "a   b\n\n c ", "response": "tab\there\r\nthen"}) + "\n")
+    lengths = sorted({exact.count(pair.prompt) + exact.count(pair.response) + PAIR_OVERHEAD_TOKENS
+                      for pair in load_pairs(path).pairs})
+    limit = lengths[len(lengths) // 2]
+    budgets = {"at-limit": limit, "one-under": limit - 1, "roomy": lengths[-1]}
+    monkeypatch.setattr(pairs_module, "CHECK_CHUNK", 7)
+    monkeypatch.setattr(pairs_cmd, "STATS_CHUNK", 7)
+
+    with_pieces = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, fast))
+    with_exact = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, exact))
+    assert with_pieces.problems == with_exact.problems
+    over = [problem.message for problem in with_pieces.problems if problem.field == "tokens"]
+    assert any(f"is {limit} tokens, over one-under's budget of {limit - 1}" in message for message in over)
+    assert not any(f"is {limit} tokens, over at-limit" in message for message in over)
+    assert not any("roomy" in message for message in over)
+
+    stats_pieces = pairs_cmd.file_stats(path, budgets, dict.fromkeys(budgets, fast))
+    assert stats_pieces == pairs_cmd.file_stats(path, budgets, dict.fromkeys(budgets, exact))
+    assert stats_pieces["tokens"]["roomy"]["max"] == lengths[-1]
+
+
+def test_pairs_short_enough_in_bytes_are_not_tokenised_and_problems_stay_exact(tmp_path):
+    """A counter whose tokens each cover a byte (at_most_bytes) need not count a pair whose
+    UTF-8 length already fits the smallest budget; the problems are those of counting all."""
+    from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
+    from engine.curate.tokens import TokenCounter
+
+    path = tmp_path / "pairs.jsonl"
+    _problem_file(path)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "accents", "prompt": "Café naïve — ok", "response": "é" * 40}) + "\n")
+    tokenised: list[str] = []
+
+    def chars(texts):  # one token per character: never more than the UTF-8 bytes
+        tokenised.extend(texts)
+        return [len(text) for text in texts]
+
+    pairs = load_pairs(path).pairs
+
+    def size(pair):
+        return len(pair.prompt.encode()) + len(pair.response.encode()) + PAIR_OVERHEAD_TOKENS
+
+    sizes = sorted(size(pair) for pair in pairs)
+    for budgets in ({"roomy": sizes[-1]}, {"tight": sizes[len(sizes) // 2], "roomy": sizes[-1]}, {"accents": 60}):
+        bounded = TokenCounter("chars", chars, at_most_bytes=True)
+        tokenised.clear()
+        fast = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, bounded))
+        exact = validate_file(path, budgets=budgets, counter=dict.fromkeys(budgets, lambda text: len(text)))
+        assert fast.problems == exact.problems
+        smallest = min(budgets.values())
+        assert set(tokenised) == {text for pair in pairs if size(pair) > smallest for text in (pair.prompt, pair.response)}
+    assert any(problem.field == "tokens" and "accents" in problem.message for problem in fast.problems)

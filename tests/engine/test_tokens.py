@@ -3,13 +3,17 @@ only from the local cache (never the network), budgets, sentence-boundary trunca
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import random
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.curate import tokens
 from engine.curate.tokens import (
@@ -192,3 +196,113 @@ def test_model_paths_resolve_against_the_workspace_not_the_current_folder(tmp_pa
     (tmp_path / "workspace").mkdir()
     with pytest.raises(TokenizerUnavailable):
         counter_for_model(Workspace.open(tmp_path / "workspace"), "demo-ar")
+
+
+# Counting byte-level BPE by piece -----------------------------------------------------------
+
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-ar"
+
+# Fragments that meet every branch of the pre-tokenizer pattern and of the piece counter:
+# runs of spaces and other whitespace (before words and at the end), contractions, digits,
+# punctuation, non-ASCII letters and spaces, control characters, and the model's added tokens.
+FRAGMENTS = [
+    "the", "River", " ", "  ", "\n", "\n\n", "\t", "\r\n", " \n", "'s", "'ll", "'re", "n't", "42", " 7",
+    ".", "!?", " —", "…", "café", "naïve", "\u00a0", "\u2003", "\x0b", "\x0c", "\x1c", "\x85", "\x7f",
+    "<|end|>", "<|endoftext|>", "<|user|>", "mill-lane", "(quoted)", "\"", "'", "´s", "ﬁ", "🙂",
+]
+
+
+@functools.cache
+def _tokenizer(folder: Path):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def _exact_counts(folder: Path, texts: list[str]) -> list[int]:
+    return [len(_tokenizer(folder).encode(text, add_special_tokens=False).ids) for text in texts]
+
+
+@pytest.fixture(scope="module")
+def whitespace_bpe(tmp_path_factory) -> Path:
+    """A byte-level BPE trained on text full of space and newline runs, so its vocabulary
+    merges whitespace ("  ", "\n\n", " \n") as GPT-2's does: cutting a text anywhere but at
+    a pre-token boundary would change its count."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    rng = random.Random(1)
+    corpus = ["".join(rng.choices(FRAGMENTS, k=40)) for _ in range(300)] + ["a  b   c    d\n\n\ne \n f\t\tg\n h\n "] * 50
+    tokenizer.train_from_iterator(corpus, trainer)
+    folder = tmp_path_factory.mktemp("whitespace-bpe")
+    tokenizer.save(str(folder / "tokenizer.json"))
+    merged = [token for token in tokenizer.get_vocab() if len(token) > 1 and set(token) <= set("ĠĊĉč")]
+    assert "ĠĠ" in merged and "ĊĊ" in merged  # the property the tests below rely on
+    return folder
+
+
+@pytest.fixture(params=["demo", "whitespace"])
+def bpe_folder(request, whitespace_bpe) -> Path:
+    return DEMO_MODEL if request.param == "demo" else whitespace_bpe
+
+
+def test_byte_level_bpe_counts_by_piece_and_matches_whole_text_tokenisation(bpe_folder):
+    counter = token_counter(bpe_folder)
+    pieces = counter._encode_many
+    assert isinstance(pieces, tokens._PieceCounts)  # byte-level BPE takes the fast path
+    rng = random.Random(5)
+    texts = ["", " ", "a ", " a", "a  b", "a   b", "a \nb", "a\n\n b", "end. ", "end.  ", "end\n ", "end\n\n ", "plain words, one space each."]
+    texts += ["".join(rng.choices(FRAGMENTS, k=rng.randint(1, 40))) for _ in range(400)]
+    texts += [" ".join(rng.choices(["the", "river", "keeps", "it's", "1984,", "counsel.", "\n"], k=rng.randint(1, 60)))
+              for _ in range(200)]
+    assert counter.count_many(texts) == _exact_counts(bpe_folder, texts)
+    assert pieces._bare and pieces._spaced  # both ways of cutting were used
+
+
+def test_piece_tables_that_overflow_are_emptied_and_counts_stay_exact(monkeypatch):
+    monkeypatch.setattr(tokens, "_PIECE_CACHE_LIMIT", 5)
+    counter = token_counter(DEMO_MODEL)
+    texts = [f"word{i} and more words {i * 7}" for i in range(50)]
+    for start in range(0, 50, 10):
+        assert counter.count_many(texts[start:start + 10]) == _exact_counts(DEMO_MODEL, texts[start:start + 10])
+    assert len(counter._encode_many._bare) + len(counter._encode_many._spaced) < 40
+
+
+@given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join) | st.text(max_size=60))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_counts_by_piece_equal_the_tokenizer_on_any_text(bpe_folder, text):
+    counter = token_counter(bpe_folder)
+    assert counter.count_many([text]) == _exact_counts(bpe_folder, [text])
+    assert counter.at_most_bytes and counter.count(text) <= len(text.encode("utf-8"))  # the bound budgets rely on
+
+
+@pytest.mark.parametrize("change", ["prefix space", "normaliser", "no regex", "dropout"])
+def test_tokenizers_that_change_text_otherwise_are_counted_whole(tmp_path, change):
+    import json
+
+    config = json.loads((DEMO_MODEL / "tokenizer.json").read_text(encoding="utf-8"))
+    if change == "prefix space":
+        config["pre_tokenizer"]["add_prefix_space"] = True
+    elif change == "normaliser":
+        config["normalizer"] = {"type": "Lowercase"}
+    elif change == "no regex":
+        config["pre_tokenizer"]["use_regex"] = False
+    else:
+        config["model"]["dropout"] = 0.5
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
+    counter = token_counter(folder)
+    assert not isinstance(counter._encode_many, tokens._PieceCounts)
+    # A normaliser or an added prefix space can lengthen the text: no bytes bound then.
+    assert counter.at_most_bytes == (change in ("no regex", "dropout"))
+    if change != "dropout":  # dropout makes counts random; only the routing is checked
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        texts = ["The River keeps  its counsel.", "a b c", "Mill Lane\n\nbread"]
+        assert counter.count_many(texts) == [len(tokenizer.encode(text, add_special_tokens=False).ids) for text in texts]

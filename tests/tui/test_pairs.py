@@ -510,3 +510,37 @@ async def test_an_unknown_tier_names_the_valid_ones(workspace):
         await pilot.press("backspace")  # tier:note is a tier
         await pilot.pause()
         assert len(table.row_ids) == 7
+
+
+async def test_ingest_that_builds_no_pairs_is_refused_with_a_reason(workspace):
+    """As `voicebench ingest` does: no pairs built means nothing applied and nothing written."""
+    original = workspace.pairs_path.read_bytes()
+    empty = workspace.root / "data" / "empty-sources"
+    empty.mkdir()
+    (empty / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # not a source file
+    (empty / "blank.md").write_text("\n\n", encoding="utf-8")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen_of(app).autosave_delay = 0
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#ingest-paths", Input).value = "data/empty-sources"
+        await pilot.click("#ingest-preview-button")
+        await settle(pilot)
+        preview = str(app.screen.query_one("#ingest-preview-text").render())
+        assert "No pairs built from" in preview and "Nothing will change" in preview
+        assert ".md, .markdown, .txt" in preview
+        assert app.screen.query_one("#ingest-apply").disabled
+        await pilot.press("ctrl+o")  # the key works where the button is disabled: still refused
+        await settle(pilot)
+        assert not isinstance(app.screen, PairsScreen)
+        assert any("No pairs built" in str(notice.message) for notice in app._notifications)
+        await pilot.click("#ingest-mode-replace")  # the preview shown again for the other mode
+        await settle(pilot)
+        assert "No pairs built from" in str(app.screen.query_one("#ingest-preview-text").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, PairsScreen)
+        assert len(row_ids(app)) == len(load_pairs(workspace.pairs_path).pairs)
+    assert workspace.pairs_path.read_bytes() == original

@@ -229,6 +229,9 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
     def _show_preview(self) -> None:
         result = self.result
         pairs = result.pairs
+        if not pairs:
+            self.query_one("#ingest-preview-text", Static).update(Text(self._nothing_built(), style="bold red"))
+            return
         tiers = Counter(pair.tier for pair in pairs)
         val = sum(pair.split == "val" for pair in pairs)
         _, summary = merge_ingested(self.existing, pairs, self._mode())
@@ -248,6 +251,17 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
             text.append(f"  response {_short(pair.response, 70)}\n")
         self.query_one("#ingest-preview-text", Static).update(text)
 
+    def _nothing_built(self) -> str:
+        """Why Apply is refused when ingest built no pairs (as `voicebench ingest` refuses)."""
+        result = self.result
+        skipped = "; ".join(f"{self._display(event.path)}: {event.reason}" for event in result.skipped[:3])
+        used = len(result.pieces)
+        return safe_text(
+            f"No pairs built from {used} usable of {used + len(result.skipped)} source files"
+            f"{': ' + skipped if skipped else ''}. Nothing will change: ingest never replaces pairs with "
+            "nothing. Add markdown or text files (.md, .markdown, .txt), or choose more tiers, and preview again."
+        )
+
     def _display(self, path: str) -> str:
         try:
             return Path(path).relative_to(self.root).as_posix()
@@ -255,7 +269,10 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
             return path
 
     def action_apply(self) -> None:
-        if self.result is None or not self.result.pairs:
+        if self.result is None:
+            return
+        if not self.result.pairs:
+            self.notify(self._nothing_built(), severity="error", timeout=8, markup=False)
             return
         self.dismiss(IngestOutcome(list(self.result.pairs), self._mode()))
 
