@@ -177,8 +177,10 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         # press, so the new rows go out in the same frame as the typed letter instead of
         # waiting one or two frame periods behind it.
         self.watch(self.query_one("#pairs-filter", Input), "value", self._filter_changed, init=False)
-        # Read in a worker so the screen paints at once, however big the file.
-        self._load_file(workspace.pairs_path)
+        # Read in a worker so the screen paints at once, however big the file; started
+        # after the first frame, so neither the read nor the token counting it leads to
+        # competes with that frame for the interpreter.
+        self.call_after_refresh(self._load_file, workspace.pairs_path)
 
     class Loaded(Message):
         def __init__(self, pair_file=None, error: str = "") -> None:
