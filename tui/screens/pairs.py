@@ -82,6 +82,9 @@ class PairsCommands(Provider):
 class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     SCREEN_NAME = "pairs"
     CSS_PATH = "pairs.tcss"
+    # The table has focus from the first frame (Textual would focus the filter, the first
+    # focusable widget, and the footer would show the filter's keys until on_mount's focus).
+    AUTO_FOCUS = "#pairs-table"
     COMMANDS = {PairsCommands}
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="pairs.filter", tooltip="Filter by words or tier:/split:/tag:/source:/id:"),
