@@ -181,10 +181,9 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         # waiting one or two frame periods behind it.
         self.watch(self.query_one("#pairs-filter", Input), "value", self._filter_changed, init=False)
         # Read in a worker so the screen paints at once, however big the file; started
-        # after the first two frames (the screen, then the footer's keys, which Textual
-        # fills after a refresh), so neither the read nor the table, editor and token
+        # after the first frame, so neither the read nor the table, editor and token
         # counting that follow it compete with the first paint for the interpreter.
-        self.call_after_refresh(self.call_after_refresh, self._load_file, workspace.pairs_path)
+        self.call_after_refresh(self._load_file, workspace.pairs_path)
 
     class Loaded(Message):
         def __init__(self, pair_file=None, error: str = "") -> None:
