@@ -126,3 +126,21 @@ async def test_command_palette_runs_pairs_actions(workspace):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ExportDialog)
+
+
+async def test_footer_is_rebuilt_only_when_its_keys_change(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = list(app.screen.query("FooterKey"))
+        assert "Filter" in [key.description for key in shown]
+        for _ in range(3):  # a bindings signal with the same keys: the same key widgets stay
+            app.screen.refresh_bindings()
+        await pilot.pause()
+        assert list(app.screen.query("FooterKey")) == shown
+        await pilot.press("slash")  # the filter has focus: the screen's letter keys go from the footer
+        await settle(pilot)
+        descriptions = [key.description for key in app.screen.query("FooterKey") if not key.has_class("-command-palette")]
+        assert "New" not in descriptions
+        assert descriptions == [binding.description for _node, binding, _enabled, _tooltip
+                                in app.screen.active_bindings.values() if binding.show]

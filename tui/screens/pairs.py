@@ -82,6 +82,9 @@ class PairsCommands(Provider):
 class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     SCREEN_NAME = "pairs"
     CSS_PATH = "pairs.tcss"
+    # The table has focus from the first frame (Textual would focus the filter, the first
+    # focusable widget, and the footer would show the filter's keys until on_mount's focus).
+    AUTO_FOCUS = "#pairs-table"
     COMMANDS = {PairsCommands}
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="pairs.filter", tooltip="Filter by words or tier:/split:/tag:/source:/id:"),
@@ -177,8 +180,10 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         # press, so the new rows go out in the same frame as the typed letter instead of
         # waiting one or two frame periods behind it.
         self.watch(self.query_one("#pairs-filter", Input), "value", self._filter_changed, init=False)
-        # Read in a worker so the screen paints at once, however big the file.
-        self._load_file(workspace.pairs_path)
+        # Read in a worker so the screen paints at once, however big the file; started
+        # after the first frame, so neither the read nor the table, editor and token
+        # counting that follow it compete with the first paint for the interpreter.
+        self.call_after_refresh(self._load_file, workspace.pairs_path)
 
     class Loaded(Message):
         def __init__(self, pair_file=None, error: str = "") -> None:
