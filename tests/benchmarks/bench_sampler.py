@@ -7,7 +7,12 @@
    Run on the demo diffusion model (data/models/demo-diffusion, or a small stand-in when it
    is not built yet) and on a tiny native LLaDA, whose 126k-token vocabulary is where
    per-step work outside the model shows.
-2. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
+2. A step against the model call alone at gen_length 256 (256 steps, block 32), on both
+   models: the sampler's CPU time per step against replaying just its model calls (the same
+   canvases, the same block rows, recorded from a run). What is left — choosing tokens
+   (`_propose`, the algorithm's own arithmetic over the vocabulary) and everything else
+   (live signals, frames, bookkeeping) — is printed as a share of the call.
+3. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
    time ratios, with distinct-2 and seq-rep-4 of both outputs beside them.
 """
 
@@ -22,6 +27,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+import engine.sample.diffusion as diffusion  # noqa: E402
 from engine.sample.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
 from engine.judge.metrics import distinct_n, seq_rep_n, text_metrics  # noqa: E402
 from engine.models.loading import load_model  # noqa: E402
@@ -48,6 +54,17 @@ def small_masked_model(folder: Path) -> Path:
         sep_token_id=tokenizer.eos_token_id, mask_token_id=tokenizer.mask_token_id,
     )
     ModernBertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def longer_limit(folder: Path, positions: int) -> Path:
+    """Raise a saved LLaDA config's `max_sequence_length` (the sampler checks it; RoPE needs no table)."""
+    import json
+
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["max_sequence_length"] = positions
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return folder
 
 
@@ -93,6 +110,69 @@ def exact_vs_reference(label: str, loaded, settings: SamplerSettings, repeats: i
           f"reference/ours = {reference_seconds / ours_seconds:.2f}x; same tokens: {same}")
 
 
+def recorded_calls(loaded, settings: SamplerSettings) -> tuple[list[tuple], int]:
+    """The arguments of every model call of one run (canvas copied as it was), and its step count."""
+    calls: list[tuple] = []
+    block_logits = diffusion._block_logits
+
+    def record(model, canvas, *rest):
+        calls.append((model, canvas.clone(), *rest))
+        return block_logits(model, canvas, *rest)
+
+    diffusion._block_logits = record
+    try:
+        frames = sum(1 for _ in sample(loaded, PROMPT, settings))
+    finally:
+        diffusion._block_logits = block_logits
+    return calls, frames
+
+
+def proposal_seconds(loaded, settings: SamplerSettings, repeats: int) -> float:
+    """Least CPU time spent choosing tokens (`_propose`) in a run, timed from inside it."""
+    propose = diffusion._propose
+    best = float("inf")
+    for _ in range(repeats):
+        spent = [0.0]
+
+        def timed(*args):
+            started = time.process_time()
+            result = propose(*args)
+            spent[0] += time.process_time() - started
+            return result
+
+        diffusion._propose = timed
+        try:
+            drain(sample(loaded, PROMPT, settings))
+        finally:
+            diffusion._propose = propose
+        best = min(best, spent[0])
+    return best
+
+
+def step_vs_model_call(label: str, loaded, settings: SamplerSettings, repeats: int) -> None:
+    """A sampler step's CPU time against its model call alone, and what the rest is made of."""
+    import torch
+
+    calls, steps = recorded_calls(loaded, settings)
+
+    def replay():
+        with torch.inference_mode():
+            for arguments in calls:
+                diffusion._block_logits(*arguments)
+
+    (run_seconds, call_seconds), _ = best_times([lambda: drain(sample(loaded, PROMPT, settings)), replay], repeats)
+    propose_seconds = proposal_seconds(loaded, settings, repeats)
+    step, call = run_seconds / steps, call_seconds / steps
+    outside = step - call
+    propose = propose_seconds / steps
+    rest = outside - propose
+    print(f"[step] {label}: gen_length={settings.gen_length} steps={settings.steps} "
+          f"block_length={settings.block_length} T={settings.temperature}; CPU time per step, best of {repeats}")
+    print(f"    step {step * 1e3:.2f} ms, model call alone {call * 1e3:.2f} ms -> outside the call "
+          f"{outside * 1e3:.2f} ms = {outside / call:.1%} of the call: choosing tokens {propose * 1e3:.2f} ms "
+          f"({propose / call:.1%}), signals/frames/bookkeeping {rest * 1e3:.2f} ms ({rest / call:.1%})")
+
+
 def fast_vs_exact(loaded, repeats: int, thresholds: list[float]) -> None:
     exact_settings = SamplerSettings(steps=256, gen_length=256, block_length=32, temperature=0.0)
     runs = [("exact", lambda: drain(sample(loaded, PROMPT, exact_settings)))]
@@ -114,6 +194,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--fast-repeats", type=int, default=1, help="runs per measurement at gen_length 256")
+    parser.add_argument("--step-repeats", type=int, default=3,
+                        help="interleaved runs for a step against its model call at gen_length 256")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.5],
                         help="fast-mode confidence thresholds to compare with exact mode")
     parser.add_argument("--threads", type=int, default=1,
@@ -139,6 +221,13 @@ def main() -> None:
         exact_vs_reference("tiny native LLaDA (vocab 126,464)", llada,
                            SamplerSettings(steps=32, gen_length=64, block_length=32, temperature=1.0, seed=0),
                            args.repeats)
+
+        # The tiny LLaDA takes 256 positions; gen_length 256 needs a longer limit (RoPE has no table).
+        long_llada = load_model(str(longer_limit(build_tiny_llada(Path(scratch) / "llada-long"), 1024)))
+        for temperature in (0.0, 1.0):
+            settings = SamplerSettings(steps=256, gen_length=256, block_length=32, temperature=temperature, seed=0)
+            step_vs_model_call(label, masked, settings, args.step_repeats)
+            step_vs_model_call("tiny native LLaDA (vocab 126,464)", long_llada, settings, args.step_repeats)
 
         fast_vs_exact(masked, args.fast_repeats, args.thresholds)
 
