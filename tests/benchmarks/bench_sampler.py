@@ -9,9 +9,11 @@
    per-step work outside the model shows.
 2. A step against the model call alone at gen_length 256 (256 steps, block 32), on both
    models: the sampler's CPU time per step against replaying just its model calls (the same
-   canvases, the same block rows, recorded from a run). What is left — choosing tokens
-   (`_propose`, the algorithm's own arithmetic over the vocabulary) and everything else
-   (live signals, frames, bookkeeping) — is printed as a share of the call.
+   canvases, the same block rows, recorded from a run). What is left is printed as a share of
+   the call, split into choosing tokens (`_propose`, the algorithm's own arithmetic over the
+   vocabulary), the live signals (timed inside the run) and the rest (frames, bookkeeping);
+   once with the signals kept incrementally (the sampler), once recomputed from the whole
+   canvas every step (`live_signals`, as before), interleaved.
 3. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
    time ratios, with distinct-2 and seq-rep-4 of both outputs beside them.
 """
@@ -29,7 +31,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import engine.sample.diffusion as diffusion  # noqa: E402
 from engine.sample.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
-from engine.judge.metrics import distinct_n, seq_rep_n, text_metrics  # noqa: E402
+from engine.judge.metrics import LiveSignals, distinct_n, live_signals, seq_rep_n, text_metrics  # noqa: E402
 from engine.models.loading import load_model  # noqa: E402
 from tests.reference_sampler import reference_sample  # noqa: E402
 
@@ -127,30 +129,55 @@ def recorded_calls(loaded, settings: SamplerSettings) -> tuple[list[tuple], int]
     return calls, frames
 
 
-def proposal_seconds(loaded, settings: SamplerSettings, repeats: int) -> float:
-    """Least CPU time spent choosing tokens (`_propose`) in a run, timed from inside it."""
-    propose = diffusion._propose
-    best = float("inf")
-    for _ in range(repeats):
-        spent = [0.0]
+class RecomputedSignals(LiveSignals):
+    """The live signals as the sampler computed them before they were incremental: the whole
+    canvas from scratch (`live_signals`) at every frame — the contender they are measured against."""
 
-        def timed(*args):
+    def commit(self, position: int, token_id: int) -> None:
+        self.canvas[position] = token_id
+
+    def signals(self) -> dict:
+        return live_signals(self.canvas, self._end_ids, self._token_script, self._reference)
+
+
+def run_with(signals_class, loaded, settings: SamplerSettings):
+    """One sampler run with `signals_class` keeping the live signals."""
+    kept = diffusion.LiveSignals
+    diffusion.LiveSignals = signals_class
+    try:
+        return drain(sample(loaded, PROMPT, settings))
+    finally:
+        diffusion.LiveSignals = kept
+
+
+def inside_seconds(signals_class, loaded, settings: SamplerSettings) -> tuple[float, float]:
+    """CPU time one run spends choosing tokens (`_propose`) and keeping its live signals,
+    each timed from inside the run."""
+    spent = {"propose": 0.0, "signals": 0.0}
+
+    def timed(function, key):
+        def wrapper(*args):
             started = time.process_time()
-            result = propose(*args)
-            spent[0] += time.process_time() - started
+            result = function(*args)
+            spent[key] += time.process_time() - started
             return result
+        return wrapper
 
-        diffusion._propose = timed
-        try:
-            drain(sample(loaded, PROMPT, settings))
-        finally:
-            diffusion._propose = propose
-        best = min(best, spent[0])
-    return best
+    timed_class = type("Timed" + signals_class.__name__, (signals_class,), {
+        "commit": timed(signals_class.commit, "signals"), "signals": timed(signals_class.signals, "signals"),
+    })
+    propose = diffusion._propose
+    diffusion._propose = timed(propose, "propose")
+    try:
+        run_with(timed_class, loaded, settings)
+    finally:
+        diffusion._propose = propose
+    return spent["propose"], spent["signals"]
 
 
 def step_vs_model_call(label: str, loaded, settings: SamplerSettings, repeats: int) -> None:
-    """A sampler step's CPU time against its model call alone, and what the rest is made of."""
+    """A sampler step's CPU time against its model call alone, and what the rest is made of,
+    with the live signals kept incrementally (the sampler) and recomputed per step (before)."""
     import torch
 
     calls, steps = recorded_calls(loaded, settings)
@@ -160,17 +187,24 @@ def step_vs_model_call(label: str, loaded, settings: SamplerSettings, repeats: i
             for arguments in calls:
                 diffusion._block_logits(*arguments)
 
-    (run_seconds, call_seconds), _ = best_times([lambda: drain(sample(loaded, PROMPT, settings)), replay], repeats)
-    propose_seconds = proposal_seconds(loaded, settings, repeats)
-    step, call = run_seconds / steps, call_seconds / steps
-    outside = step - call
-    propose = propose_seconds / steps
-    rest = outside - propose
+    (incremental, recomputed, call_seconds), _ = best_times([
+        lambda: run_with(LiveSignals, loaded, settings),
+        lambda: run_with(RecomputedSignals, loaded, settings),
+        replay,
+    ], repeats)
+    call = call_seconds / steps
     print(f"[step] {label}: gen_length={settings.gen_length} steps={settings.steps} "
-          f"block_length={settings.block_length} T={settings.temperature}; CPU time per step, best of {repeats}")
-    print(f"    step {step * 1e3:.2f} ms, model call alone {call * 1e3:.2f} ms -> outside the call "
-          f"{outside * 1e3:.2f} ms = {outside / call:.1%} of the call: choosing tokens {propose * 1e3:.2f} ms "
-          f"({propose / call:.1%}), signals/frames/bookkeeping {rest * 1e3:.2f} ms ({rest / call:.1%})")
+          f"block_length={settings.block_length} T={settings.temperature}; CPU ms per step, best of {repeats} interleaved")
+    print(f"    model call alone {call * 1e3:.2f} ms (same canvases and rows, replayed)")
+    for name, run_seconds, signals_class in (("incremental signals", incremental, LiveSignals),
+                                             ("signals recomputed", recomputed, RecomputedSignals)):
+        step = run_seconds / steps
+        propose, signals = (seconds / steps for seconds in inside_seconds(signals_class, loaded, settings))
+        outside = step - call
+        print(f"    {name:19s}: step {step * 1e3:.2f} ms; outside the call {outside * 1e3:.2f} ms = {outside / call:.1%} "
+              f"of it: choosing tokens {propose * 1e3:.2f} ms ({propose / call:.1%}), live signals "
+              f"{signals * 1e3:.3f} ms ({signals / call:.1%}), frames and the rest {(outside - propose - signals) * 1e3:.2f} ms "
+              f"({(outside - propose - signals) / call:.1%}; a difference of noisy times)")
 
 
 def fast_vs_exact(loaded, repeats: int, thresholds: list[float]) -> None:
