@@ -1,6 +1,6 @@
 """Automatic text metrics: one module for every degeneration and shape measure.
 
-Used by the sampler on every frame (`live_signals`), by canary runs and the judge's
+Used by the sampler on every frame (`LiveSignals`, incremental), by canary runs and the judge's
 leaderboard (`text_metrics`). Functions over sequences accept any hashable items (token
 ids or words), so the same code measures model tokens and words of a finished text.
 
@@ -194,13 +194,13 @@ def live_signals(
     token_script: Callable[[int], str | None],
     prompt_script: str | None,
 ) -> dict[str, Any]:
-    """Degeneration signals of a partly filled canvas (None = still masked).
+    """Degeneration signals of a partly filled canvas (None = still masked), from scratch.
 
-    `token_script(id)` gives a token's script (None for punctuation/space); the sampler
-    caches it per id so each step costs O(canvas) without decoding the whole text.
-    Returns: repeated_ngram_share (n = LIVE_NGRAM_N, within committed stretches),
-    longest_run (one token, committed neighbours), other_script_share, eos_share and a
-    `cascade` warning flag.
+    The definition: the sampler keeps the same values up to date with `LiveSignals`, and the
+    tests hold the two equal at every step. `token_script(id)` gives a token's script (None
+    for punctuation/space). Returns: repeated_ngram_share (n = LIVE_NGRAM_N, within committed
+    stretches), longest_run (one token, committed neighbours), other_script_share, eos_share
+    and a `cascade` warning flag.
     """
     runs = _committed_runs(canvas)
     committed = [token_id for run in runs for token_id in run]
@@ -220,3 +220,71 @@ def live_signals(
         "eos_share": round(share_of(committed, end_ids), 4),
         "cascade": cascade,
     }
+
+
+class LiveSignals:
+    """`live_signals` of a canvas kept up to date as tokens are committed, never recomputed.
+
+    A sampler only ever fills masks, so every count only grows: committing a token adds the
+    n-grams through it that are now fully committed (none of them existed before), may join
+    runs of one token on either side, and adds one to the script and EOS tallies. A commit
+    costs O(LIVE_NGRAM_N + the run through it), a frame's signals O(1), whatever the canvas
+    length; the values equal `live_signals` exactly (same integer counts, same divisions).
+    """
+
+    def __init__(self, length: int, end_ids: Iterable[int], token_script: Callable[[int], str | None],
+                 prompt_script: str | None):
+        self.canvas: list[int | None] = [None] * length
+        self._end_ids = frozenset(end_ids)
+        self._token_script = token_script
+        self._reference = prompt_script or "LATIN"
+        self._gram_counts: Counter[tuple] = Counter()
+        self._grams = 0
+        self._longest_run = 0
+        self._committed = 0
+        self._ends = 0
+        self._with_script = 0
+        self._other_script = 0
+
+    def commit(self, position: int, token_id: int) -> None:
+        """Record `token_id` at a masked `position` (a committed position cannot change)."""
+        canvas = self.canvas
+        if canvas[position] is not None:
+            raise ValueError(f"position {position} is already committed; live signals only follow masks being filled")
+        canvas[position] = token_id
+        self._committed += 1
+        self._ends += token_id in self._end_ids
+        script = self._token_script(token_id)
+        if script is not None:
+            self._with_script += 1
+            self._other_script += script != self._reference
+        # The n-grams through `position` whose every item is now committed.
+        n, length = LIVE_NGRAM_N, len(canvas)
+        for start in range(max(0, position - n + 1), min(position, length - n) + 1):
+            gram = tuple(canvas[start:start + n])
+            if None not in gram:
+                self._gram_counts[gram] += 1
+                self._grams += 1
+        # The run of this token through `position`: runs only ever merge, so the longest grows.
+        left = position
+        while left > 0 and canvas[left - 1] == token_id:
+            left -= 1
+        right = position
+        while right + 1 < length and canvas[right + 1] == token_id:
+            right += 1
+        self._longest_run = max(self._longest_run, right - left + 1)
+
+    def signals(self) -> dict[str, Any]:
+        grams = self._grams
+        repeated_share = 1.0 - len(self._gram_counts) / grams if grams else 0.0
+        other_share = self._other_script / self._with_script if self._with_script else 0.0
+        cascade = self._longest_run >= CASCADE_RUN or (
+            grams >= CASCADE_MIN_ITEMS and repeated_share >= CASCADE_SEQ_REP_4
+        )
+        return {
+            "repeated_ngram_share": round(repeated_share, 4),
+            "longest_run": self._longest_run,
+            "other_script_share": round(other_share, 4),
+            "eos_share": round(self._ends / self._committed, 4) if self._committed else 0.0,
+            "cascade": cascade,
+        }

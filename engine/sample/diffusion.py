@@ -32,7 +32,8 @@ Choices beyond the paper, all deterministic given the seed:
 - `suppress_eos` forbids EOS; `deprioritise_eos` ranks EOS/EOT proposals after all others.
 
 Work that cannot change the result is skipped: the LM head runs on the current block only
-(`model_logits(rows=…)`), guidance, float64 and softmax touch only its masked rows.
+(`model_logits(rows=…)`), guidance, float64 and softmax touch only its masked rows; the live
+signals follow each step's commits (`LiveSignals`) instead of re-reading the whole canvas.
 
 There is no prefix KV cache: with bidirectional attention the prompt's keys depend on the
 masks, so a cache would only approximate this algorithm (see Fast-dLLM) — a later option.
@@ -47,7 +48,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, ClassVar
 
 from engine.events import Event
-from engine.judge.metrics import live_signals, text_script
+from engine.judge.metrics import LiveSignals, text_script
 from engine.models.loading import DIFFUSION_FAMILIES, FAMILY_DREAM, FAMILY_LLADA, LoadedModel
 
 # LLaDA-8B's special token ids (its tokenizer: <|mdm_mask|>, <|endoftext|>, <|eot_id|>).
@@ -321,11 +322,11 @@ def sample_ids(
     canvas = torch.full((1, prompt_length + gen_length), mask_id, dtype=torch.long, device=device)
     canvas[0, :prompt_length] = torch.tensor(list(prompt_ids), dtype=torch.long, device=device)
     still_masked = torch.ones(gen_length, dtype=torch.bool, device=device)  # over the generated region
-    canvas_ids: list[int | None] = [None] * gen_length  # committed ids for the live signals
     banned_ids = [mask_id] + ([eos_id] if settings.suppress_eos and eos_id is not None else [])
     end_ids = [token_id for token_id in (eos_id, eot_id) if token_id is not None]
     deprioritised = torch.tensor(end_ids if settings.deprioritise_eos else [], dtype=torch.long, device=device)
-    script_of = token_script or (lambda _token_id: None)
+    live = LiveSignals(gen_length, end_ids, token_script or (lambda _token_id: None), prompt_script)
+    masks_left = gen_length
     steps_per_block = settings.steps // settings.blocks
     forward_passes = step = 0
 
@@ -358,14 +359,14 @@ def sample_ids(
                         positions.tolist(), tokens[chosen].tolist(), probabilities[chosen].tolist()
                     )
                 )
-                for position, token_id, _ in committed:
-                    canvas_ids[position] = token_id
+                for position, token_id, _ in committed:  # signals follow this step's commits only
+                    live.commit(position, token_id)
+                masks_left -= len(committed)
                 step += 1
                 block_step += 1
                 yield StepFrame(
-                    step=step, block=block, committed=committed, masked=int(still_masked.sum()),
-                    forward_passes=forward_passes,
-                    signals=live_signals(canvas_ids, end_ids, script_of, prompt_script),
+                    step=step, block=block, committed=committed, masked=masks_left,
+                    forward_passes=forward_passes, signals=live.signals(),
                 )
 
     return FinalFrame(

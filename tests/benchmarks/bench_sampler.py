@@ -7,7 +7,14 @@
    Run on the demo diffusion model (data/models/demo-diffusion, or a small stand-in when it
    is not built yet) and on a tiny native LLaDA, whose 126k-token vocabulary is where
    per-step work outside the model shows.
-2. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
+2. A step against the model call alone at gen_length 256 (256 steps, block 32), on both
+   models: the sampler's CPU time per step against replaying just its model calls (the same
+   canvases, the same block rows, recorded from a run). What is left is printed as a share of
+   the call, split into choosing tokens (`_propose`, the algorithm's own arithmetic over the
+   vocabulary), the live signals (timed inside the run) and the rest (frames, bookkeeping);
+   once with the signals kept incrementally (the sampler), once recomputed from the whole
+   canvas every step (`live_signals`, as before), interleaved.
+3. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
    time ratios, with distinct-2 and seq-rep-4 of both outputs beside them.
 """
 
@@ -22,8 +29,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+import engine.sample.diffusion as diffusion  # noqa: E402
 from engine.sample.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
-from engine.judge.metrics import distinct_n, seq_rep_n, text_metrics  # noqa: E402
+from engine.judge.metrics import LiveSignals, distinct_n, live_signals, seq_rep_n, text_metrics  # noqa: E402
 from engine.models.loading import load_model  # noqa: E402
 from tests.reference_sampler import reference_sample  # noqa: E402
 
@@ -48,6 +56,17 @@ def small_masked_model(folder: Path) -> Path:
         sep_token_id=tokenizer.eos_token_id, mask_token_id=tokenizer.mask_token_id,
     )
     ModernBertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def longer_limit(folder: Path, positions: int) -> Path:
+    """Raise a saved LLaDA config's `max_sequence_length` (the sampler checks it; RoPE needs no table)."""
+    import json
+
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["max_sequence_length"] = positions
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return folder
 
 
@@ -93,6 +112,101 @@ def exact_vs_reference(label: str, loaded, settings: SamplerSettings, repeats: i
           f"reference/ours = {reference_seconds / ours_seconds:.2f}x; same tokens: {same}")
 
 
+def recorded_calls(loaded, settings: SamplerSettings) -> tuple[list[tuple], int]:
+    """The arguments of every model call of one run (canvas copied as it was), and its step count."""
+    calls: list[tuple] = []
+    block_logits = diffusion._block_logits
+
+    def record(model, canvas, *rest):
+        calls.append((model, canvas.clone(), *rest))
+        return block_logits(model, canvas, *rest)
+
+    diffusion._block_logits = record
+    try:
+        frames = sum(1 for _ in sample(loaded, PROMPT, settings))
+    finally:
+        diffusion._block_logits = block_logits
+    return calls, frames
+
+
+class RecomputedSignals(LiveSignals):
+    """The live signals as the sampler computed them before they were incremental: the whole
+    canvas from scratch (`live_signals`) at every frame — the contender they are measured against."""
+
+    def commit(self, position: int, token_id: int) -> None:
+        self.canvas[position] = token_id
+
+    def signals(self) -> dict:
+        return live_signals(self.canvas, self._end_ids, self._token_script, self._reference)
+
+
+def run_with(signals_class, loaded, settings: SamplerSettings):
+    """One sampler run with `signals_class` keeping the live signals."""
+    kept = diffusion.LiveSignals
+    diffusion.LiveSignals = signals_class
+    try:
+        return drain(sample(loaded, PROMPT, settings))
+    finally:
+        diffusion.LiveSignals = kept
+
+
+def inside_seconds(signals_class, loaded, settings: SamplerSettings) -> tuple[float, float]:
+    """CPU time one run spends choosing tokens (`_propose`) and keeping its live signals,
+    each timed from inside the run."""
+    spent = {"propose": 0.0, "signals": 0.0}
+
+    def timed(function, key):
+        def wrapper(*args):
+            started = time.process_time()
+            result = function(*args)
+            spent[key] += time.process_time() - started
+            return result
+        return wrapper
+
+    timed_class = type("Timed" + signals_class.__name__, (signals_class,), {
+        "commit": timed(signals_class.commit, "signals"), "signals": timed(signals_class.signals, "signals"),
+    })
+    propose = diffusion._propose
+    diffusion._propose = timed(propose, "propose")
+    try:
+        run_with(timed_class, loaded, settings)
+    finally:
+        diffusion._propose = propose
+    return spent["propose"], spent["signals"]
+
+
+def step_vs_model_call(label: str, loaded, settings: SamplerSettings, repeats: int) -> None:
+    """A sampler step's CPU time against its model call alone, and what the rest is made of,
+    with the live signals kept incrementally (the sampler) and recomputed per step (before)."""
+    import torch
+
+    calls, steps = recorded_calls(loaded, settings)
+
+    def replay():
+        with torch.inference_mode():
+            for arguments in calls:
+                diffusion._block_logits(*arguments)
+
+    (incremental, recomputed, call_seconds), _ = best_times([
+        lambda: run_with(LiveSignals, loaded, settings),
+        lambda: run_with(RecomputedSignals, loaded, settings),
+        replay,
+    ], repeats)
+    call = call_seconds / steps
+    print(f"[step] {label}: gen_length={settings.gen_length} steps={settings.steps} "
+          f"block_length={settings.block_length} T={settings.temperature}; CPU ms per step, best of {repeats} interleaved")
+    print(f"    model call alone {call * 1e3:.2f} ms (same canvases and rows, replayed)")
+    for name, run_seconds, signals_class in (("incremental signals", incremental, LiveSignals),
+                                             ("signals recomputed", recomputed, RecomputedSignals)):
+        step = run_seconds / steps
+        propose, signals = (seconds / steps for seconds in inside_seconds(signals_class, loaded, settings))
+        outside = step - call
+        print(f"    {name:19s}: step {step * 1e3:.2f} ms; outside the call {outside * 1e3:.2f} ms = {outside / call:.1%} "
+              f"of it: choosing tokens {propose * 1e3:.2f} ms ({propose / call:.1%}), live signals "
+              f"{signals * 1e3:.3f} ms ({signals / call:.1%}), frames and the rest {(outside - propose - signals) * 1e3:.2f} ms "
+              f"({(outside - propose - signals) / call:.1%}; a difference of noisy times)")
+
+
 def fast_vs_exact(loaded, repeats: int, thresholds: list[float]) -> None:
     exact_settings = SamplerSettings(steps=256, gen_length=256, block_length=32, temperature=0.0)
     runs = [("exact", lambda: drain(sample(loaded, PROMPT, exact_settings)))]
@@ -114,6 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--fast-repeats", type=int, default=1, help="runs per measurement at gen_length 256")
+    parser.add_argument("--step-repeats", type=int, default=3,
+                        help="interleaved runs for a step against its model call at gen_length 256")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.5],
                         help="fast-mode confidence thresholds to compare with exact mode")
     parser.add_argument("--threads", type=int, default=1,
@@ -139,6 +255,13 @@ def main() -> None:
         exact_vs_reference("tiny native LLaDA (vocab 126,464)", llada,
                            SamplerSettings(steps=32, gen_length=64, block_length=32, temperature=1.0, seed=0),
                            args.repeats)
+
+        # The tiny LLaDA takes 256 positions; gen_length 256 needs a longer limit (RoPE has no table).
+        long_llada = load_model(str(longer_limit(build_tiny_llada(Path(scratch) / "llada-long"), 1024)))
+        for temperature in (0.0, 1.0):
+            settings = SamplerSettings(steps=256, gen_length=256, block_length=32, temperature=temperature, seed=0)
+            step_vs_model_call(label, masked, settings, args.step_repeats)
+            step_vs_model_call("tiny native LLaDA (vocab 126,464)", long_llada, settings, args.step_repeats)
 
         fast_vs_exact(masked, args.fast_repeats, args.thresholds)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.judge.metrics import (
-    char_script, distinct_n, is_repetition_cascade, live_signals, longest_repeated_span, longest_run,
+    LiveSignals, char_script, distinct_n, is_repetition_cascade, live_signals, longest_repeated_span, longest_run,
     other_script_share, refusal_phrases, seq_rep_n, share_of, text_metrics, text_script, words,
 )
 
@@ -84,3 +84,37 @@ def test_live_signals_on_a_partly_filled_canvas():
     assert live_signals([None] * 4, [], scripts.get, None) == {
         "repeated_ngram_share": 0.0, "longest_run": 0, "other_script_share": 0.0, "eos_share": 0.0, "cascade": False,
     }
+
+
+def test_incremental_live_signals_equal_the_definition_after_every_commit():
+    """Random canvases over a small alphabet (so n-grams repeat, runs and cascades happen),
+    filled in random order: the kept-up-to-date signals equal the from-scratch ones each time."""
+    import random
+
+    scripts = {0: None, 1: "LATIN", 2: "LATIN", 3: "CYRILLIC", 4: "GREEK"}
+    rng = random.Random(7)
+    cascades = runs_of_three = 0
+    for trial in range(200):
+        length = rng.randint(0, 40)
+        alphabet = rng.randint(1, 5)
+        tokens = [rng.randrange(alphabet) for _ in range(length)]
+        end_ids, prompt_script = [rng.randrange(5)], rng.choice([None, "LATIN", "CYRILLIC"])
+        live = LiveSignals(length, end_ids, scripts.get, prompt_script)
+        canvas: list[int | None] = [None] * length
+        assert live.signals() == live_signals(canvas, end_ids, scripts.get, prompt_script)
+        for position in rng.sample(range(length), length):
+            canvas[position] = tokens[position]
+            live.commit(position, tokens[position])
+            expected = live_signals(canvas, end_ids, scripts.get, prompt_script)
+            assert live.signals() == expected, (trial, canvas)
+        final = live.signals()
+        cascades += final["cascade"]
+        runs_of_three += final["longest_run"] >= 3
+    assert cascades > 20 and runs_of_three > 50  # the cases covered the interesting branches
+
+
+def test_incremental_live_signals_refuse_a_second_commit_at_one_position():
+    live = LiveSignals(3, [], {}.get, None)
+    live.commit(1, 5)
+    with pytest.raises(ValueError, match="position 1 is already committed"):
+        live.commit(1, 6)
