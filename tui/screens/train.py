@@ -19,6 +19,8 @@ Behaviour the writer relies on (README, Train):
   running (it keeps training after the app exits; the runs list shows it live next time).
 - Every long phase shows in the status line: loading, canary 3/5, evaluating, saving.
 - While a blind judging session is open, the Canaries tab hides the texts until ctrl+g.
+- The runs list shows each run's best-judged checkpoint; p on it promotes a checkpoint through
+  the gate (tui/screens/train_promote.py), asking before forcing past a verdict other than better.
 - At 80 columns the form narrows and ctrl+b hides it; below 32 rows the plot shrinks.
 """
 
@@ -49,6 +51,7 @@ from engine.train.data import DataError, MaskPreview, loss_mask_preview
 from engine.train.runs import Curves, RunSummary, checkpoint_label, list_runs, next_label, read_curves
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
+from tui.screens.train_promote import ForceDialog, checkpoint_to_promote, gate_checkpoint, promote_checkpoint, read_best
 from tui.screens.train_quit import QuitWhileTrainingDialog, StoppingDialog
 from tui.train_process import (
     ENGINE_COMMAND,
@@ -62,7 +65,7 @@ from tui.train_process import (
 from tui.widgets.loss_plot import LossPlot, Series
 from tui.widgets.train_form import FormError, TrainForm
 from tui.widgets.train_preview import MaskPreviewView
-from tui.widgets.train_runs_list import RunsTable, diff_text
+from tui.widgets.train_runs_list import RunsTable, best_text, diff_text
 from tui.widgets.train_stats import RunView, TrainStats, phase_text
 
 LOG_LINES = 2000  # log tail kept in memory
@@ -202,6 +205,24 @@ class TrainScreen(WorkbenchScreen):
             super().__init__()
             self.session_ids = session_ids
 
+    class BestLoaded(Message):
+        """Each run's best-judged checkpoint (tui/screens/train_promote.read_best)."""
+
+        def __init__(self, best: dict[str, Any], error: str = "") -> None:
+            super().__init__()
+            self.best = best
+            self.error = error
+
+    class GateReady(Message):
+        def __init__(self, run: RunSummary, folder: Path | None, gate: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.run, self.folder, self.gate, self.error = run, folder, gate, error
+
+    class Promoted(Message):
+        def __init__(self, run: RunSummary, promotion: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.run, self.promotion, self.error = run, promotion, error
+
     class PreviewReady(Message):
         def __init__(self, key: tuple[Any, ...], preview: MaskPreview | None, label: str, message: str = "") -> None:
             super().__init__()
@@ -224,6 +245,7 @@ class TrainScreen(WorkbenchScreen):
         self.blind_sessions: tuple[int, ...] | None = None  # None: not checked yet (hide meanwhile)
         self.canaries_unblinded: tuple[int, ...] | None = None  # the sessions "show anyway" was pressed for
         self.stopping: StoppingDialog | None = None
+        self.best_checkpoints: dict[str, Any] = {}  # run id -> BestCheckpoint (from judgments.db)
 
     # Layout ---------------------------------------------------------------------------------
     def compose_body(self):
@@ -444,6 +466,94 @@ class TrainScreen(WorkbenchScreen):
         self._show_live_row()
         self._update_label_placeholder()
         self._show_selected_runs()
+        self.load_best([run.run_id for run in message.runs])
+
+    # Best checkpoints and promotion ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-best")
+    def load_best(self, run_ids: list[str]) -> None:
+        try:
+            best = read_best(self.app.workspace, run_ids)
+        except Exception as error:  # noqa: BLE001 - an unreadable store must not take the list down
+            self.post_message(self.BestLoaded({}, f"{self.app.workspace.db_path}: {error}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.BestLoaded(best))
+
+    @on(BestLoaded)
+    def _best_loaded(self, message: BestLoaded) -> None:
+        table = self.query_one(RunsTable)
+        table.set_best({run_id: best_text(item.best, item.has_outputs) for run_id, item in message.best.items()})
+        self.best_checkpoints = message.best
+        if message.error:
+            self._log(f"best checkpoints unavailable: {message.error}", "yellow")
+
+    @on(RunsTable.PromoteRequested)
+    def _promote_requested(self, message: RunsTable.PromoteRequested) -> None:
+        run = message.run
+        known = self.best_checkpoints.get(run.run_id)
+        best_step = known.best["step"] if known is not None and known.best is not None else None
+        self.notify(f"Gate for {run.label}: comparing with the current version on the canaries…", timeout=3)
+        self.gate_run(run, best_step)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-promote")
+    def gate_run(self, run: RunSummary, best_step: int | None) -> None:
+        from engine.models.portable import ArtefactError
+        from engine.workspace import WorkspaceError
+
+        folder = None
+        try:
+            folder = checkpoint_to_promote(run, best_step)
+            self.post_message(self.GateReady(run, folder, gate_checkpoint(self.app.workspace, folder)))
+        except (ArtefactError, WorkspaceError) as error:
+            self.post_message(self.GateReady(run, folder, error=str(error)))
+        except Exception as error:  # noqa: BLE001 - a broken store says so instead of crashing the screen
+            self.post_message(self.GateReady(run, folder, error=f"gate failed: {error!r}"))
+
+    @on(GateReady)
+    def _gate_ready(self, message: GateReady) -> None:
+        if message.error:
+            self._log(f"promote {message.run.label}: {message.error}", "red")
+            self.notify(message.error, title="Not promoted", severity="error", timeout=8)
+            return
+        gate, folder = message.gate, message.folder
+        name = checkpoint_label(message.run, checkpoint_step(str(folder)))
+        self._log(f"gate for {name}: {gate.message}", "bold")
+        if gate.verdict == "better":
+            self.promote_run(message.run, folder, False)
+            return
+
+        def decided(force: bool | None) -> None:
+            if force:
+                self.promote_run(message.run, folder, True)
+            else:
+                self._log(f"{name} not promoted (gate: {gate.verdict})", "yellow")
+                self.notify(f"{name} not promoted (gate: {gate.verdict}).", timeout=4)
+
+        self.app.push_screen(ForceDialog(name, gate.verdict, gate.message), decided)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-promote")
+    def promote_run(self, run: RunSummary, folder: Path, force: bool) -> None:
+        from engine.models.portable import ArtefactError
+        from engine.workspace import WorkspaceError
+
+        try:
+            self.post_message(self.Promoted(run, promote_checkpoint(self.app.workspace, folder, force=force)))
+        except (ArtefactError, WorkspaceError) as error:
+            self.post_message(self.Promoted(run, error=str(error)))
+        except Exception as error:  # noqa: BLE001
+            self.post_message(self.Promoted(run, error=f"promotion failed: {error!r}"))
+
+    @on(Promoted)
+    def _promoted(self, message: Promoted) -> None:
+        if message.error:
+            self._log(f"promote {message.run.label}: {message.error}", "red")
+            self.notify(message.error, title="Not promoted", severity="error", timeout=8)
+            return
+        version = message.promotion.version
+        forced = " (forced past the gate)" if version.forced else ""
+        text = f"{version.name} is now current{forced}: {message.run.label} @ step {version.step}"
+        self._log(f"{text}; the Versions view lists it", "bold green")
+        self.notify(text + ". v on the runs list opens the Versions view.", title="Promoted", timeout=6)
 
     def _show_live_row(self) -> None:
         """The live run's row says what the status line says (no waiting for status.json)."""
