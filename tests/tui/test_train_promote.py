@@ -35,8 +35,13 @@ def anyio_backend():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = demo_workspace(tmp_path_factory.mktemp("ws"))
-    make_checkpoint(root, "run-a", 10, seed=1)
-    make_checkpoint(root, "run-b", 20, seed=2)
+    first = make_checkpoint(root, "run-a", 10, seed=1)
+    # run-b holds the same adapter (one model load fewer); no test promotes both.
+    second = root / "runs" / "run-b" / "checkpoints" / "checkpoint-20"
+    shutil.copytree(first, second)
+    for name in ("config.toml", "run.json"):
+        text = (root / "runs" / "run-a" / name).read_text().replace("run-a", "run-b").replace("= 10", "= 20")
+        (root / "runs" / "run-b" / name).write_text(text)
     for run_id, step, stamp in (("run-a", 10, "2026-01-01T09:00:00+00:00"), ("run-b", 20, "2026-01-02T09:00:00+00:00")):
         (root / "runs" / run_id / "status.json").write_text(json.dumps({
             "status": "done", "step": step, "max_steps": step, "run_id": run_id, "label": f"{run_id} lora",
@@ -164,3 +169,14 @@ async def test_p_on_a_run_without_a_complete_checkpoint_says_so(built, tmp_path)
         assert not isinstance(app.screen, ForceDialog)
         assert "no complete checkpoint" in notices(app) and "checkpoint-10" in notices(app)
     assert not (root / "models" / "versions").exists() or not any((root / "models" / "versions").iterdir())
+
+
+def test_best_cell_never_shows_a_point_interval():
+    from tui.widgets.train_runs_list import best_text
+
+    best = {"label": "r", "name": "r/checkpoint-20", "step": 20, "score": 1.2, "low": 0.8, "high": 1.6, "n": 9,
+            "kind": "pairwise", "separated": False}
+    assert best_text(best, True).plain == "@ step 20 1.20 [0.80, 1.60]"
+    assert best_text({**best, "separated": True}, True).plain.endswith("[0.80, 1.60] ★")
+    assert best_text(None, True).plain == "not enough ratings yet"  # canaries stored, too few ratings
+    assert best_text(None, False).plain == "–"
