@@ -180,3 +180,25 @@ def test_best_cell_never_shows_a_point_interval():
     assert best_text({**best, "separated": True}, True).plain.endswith("[0.80, 1.60] ★")
     assert best_text(None, True).plain == "not enough ratings yet"  # canaries stored, too few ratings
     assert best_text(None, False).plain == "–"
+
+
+def test_the_promote_path_never_imports_torch(built, tmp_path):
+    import subprocess
+    import sys
+
+    root = copy_of(built, tmp_path)
+    script = (
+        "import sys\n"
+        "from engine.workspace import Workspace\n"
+        "from engine.train.runs import list_runs\n"
+        "from tui.screens.train_promote import checkpoint_to_promote, gate_checkpoint, promote_checkpoint, read_best\n"
+        f"workspace = Workspace.open({str(root)!r})\n"
+        "runs = {run.run_id: run for run in list_runs(workspace.runs_dir)}\n"
+        "folder = checkpoint_to_promote(runs['run-a'], None)\n"
+        "print(gate_checkpoint(workspace, folder).verdict, promote_checkpoint(workspace, folder, force=True).version.name)\n"
+        "print(read_best(workspace, list(runs)))\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "untested v1"
+    assert result.stdout.splitlines()[-1] == "False False"
