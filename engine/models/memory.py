@@ -355,13 +355,15 @@ def plan_for(config: Any, *, cuda: bool = True) -> TrainPlan:
                      checkpointing=config.gradient_checkpointing, lora_rank=config.lora_rank, cuda=cuda)
 
 
-def estimate_for_config(workspace: Any, config: Any, *, quick: bool = False) -> MemoryEstimate:
+def estimate_for_config(workspace: Any, config: Any, *, quick: bool = False,
+                        torch_free: bool = False) -> MemoryEstimate:
     """The estimate for a training config in a workspace: what `voicebench train --estimate`
     prints and what the Train screen shows before launch. Reads config.json only.
 
     `quick=True` (for a screen re-estimating as settings change) sizes Llama-style, GPT-2 and
     LLaDA configs from their keys without importing torch (engine.models.doctor.shape_from_config),
-    and falls back to the meta device for other model types."""
+    and falls back to the meta device for other model types — or, with `torch_free=True` (a
+    process that must never import torch, like the app), raises ShapeError for them."""
     from engine.models.loading import detect_family, resolve_model_path
 
     entry = workspace.model(config.model)
@@ -375,4 +377,7 @@ def estimate_for_config(workspace: Any, config: Any, *, quick: bool = False) -> 
         config_dict = read_config(folder)
         family = entry.family or detect_family(SimpleNamespace(**config_dict))
         shape = shape_from_config(config_dict, family, None)
+        if shape is None and torch_free:
+            raise ShapeError(f"{config_dict.get('model_type') or family} models are sized on the meta device, "
+                             f"which needs torch; `voicebench train --estimate --model {config.model}` prints it.")
     return estimate_training(shape or model_shape(folder, entry.family), plan_for(config))

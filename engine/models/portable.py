@@ -110,11 +110,13 @@ def artefact_in(workspace: Workspace, name_or_path: str) -> Path:
 
 
 def _safetensors_ok(file: Path) -> str | None:
-    """None when every tensor of a safetensors file can be located, else why not."""
+    """None when every tensor of a safetensors file can be located, else why not. Only the
+    header is read, so numpy serves as the framework: "pt" would import torch into the app
+    (the Train screen checks checkpoints before promoting them)."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(file), framework="pt") as handle:
+        with safe_open(str(file), framework="numpy") as handle:
             handle.keys()
     except Exception as error:  # noqa: BLE001 - any failure to read the header means unusable
         return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -57,3 +57,35 @@ def test_train_screen_at_80x24_with_the_form_hidden(snap_compare, tmp_path):
         await _open_train(pilot, "ctrl+b", "f8")
 
     assert snap_compare(_app(tmp_path), run_before=run_before, terminal_size=SMALL)
+
+
+def _app_with_tiny_llama(tmp_path, tiny_llama_dir):
+    root = write_workspace(tmp_path / "ws", {"tiny-llama": tiny_llama_dir})
+    write_two_runs(root / "runs")
+    return make_app(Workspace.open(root))
+
+
+async def _pick_tiny_llama(pilot) -> None:
+    from textual.widgets import Select
+
+    await _open_train(pilot)
+    pilot.app.screen.query_one("#train-model", Select).value = "tiny-llama"
+    await pilot.pause()
+    await workers_done(pilot.app)
+    await pilot.pause()
+
+
+def test_train_screen_shows_will_it_fit_and_its_breakdown(snap_compare, tmp_path, tiny_llama_dir):
+    async def run_before(pilot):
+        await _pick_tiny_llama(pilot)
+        await pilot.press("f10")
+        await pilot.pause()
+
+    assert snap_compare(_app_with_tiny_llama(tmp_path, tiny_llama_dir), run_before=run_before, terminal_size=SIZE)
+
+
+def test_train_screen_at_80x24_shows_will_it_fit(snap_compare, tmp_path, tiny_llama_dir):
+    async def run_before(pilot):
+        await _pick_tiny_llama(pilot)
+
+    assert snap_compare(_app_with_tiny_llama(tmp_path, tiny_llama_dir), run_before=run_before, terminal_size=SMALL)

@@ -19,6 +19,11 @@ Behaviour the writer relies on (README, Train):
   running (it keeps training after the app exits; the runs list shows it live next time).
 - Every long phase shows in the status line: loading, canary 3/5, evaluating, saving.
 - While a blind judging session is open, the Canaries tab hides the texts until ctrl+g.
+- Before launch, a line under the status predicts the run's peak GPU memory and the smallest
+  card it fits (engine.models.memory, re-estimated as the form changes, in a worker that
+  never imports torch); F10 shows the breakdown, and a run's measured peak beside it.
+- The runs list shows each run's best-judged checkpoint; p on it promotes a checkpoint through
+  the gate (tui/screens/train_promote.py), asking before forcing past a verdict other than better.
 - At 80 columns the form narrows and ctrl+b hides it; below 32 rows the plot shrinks.
 """
 
@@ -29,6 +34,7 @@ import re
 import shlex
 import signal
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,7 @@ from engine.train.data import DataError, MaskPreview, loss_mask_preview
 from engine.train.runs import Curves, RunSummary, checkpoint_label, list_runs, next_label, read_curves
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
+from tui.screens.train_promote import ForceDialog, checkpoint_to_promote, gate_checkpoint, promote_checkpoint, read_best
 from tui.screens.train_quit import QuitWhileTrainingDialog, StoppingDialog
 from tui.train_process import (
     ENGINE_COMMAND,
@@ -60,14 +67,16 @@ from tui.train_process import (
     launcher,
 )
 from tui.widgets.loss_plot import LossPlot, Series
+from tui.widgets.train_fit import FitLine, fit_report
 from tui.widgets.train_form import FormError, TrainForm
 from tui.widgets.train_preview import MaskPreviewView
-from tui.widgets.train_runs_list import RunsTable, diff_text
+from tui.widgets.train_runs_list import RunsTable, best_text, diff_text
 from tui.widgets.train_stats import RunView, TrainStats, phase_text
 
 LOG_LINES = 2000  # log tail kept in memory
 STDERR_TAIL = 40  # stderr lines kept to find a cause when the child dies without reporting
 RESUMABLE_STATUSES = ("cancelled", "failed", "interrupted")
+ESTIMATE_DEBOUNCE_S = 0.3  # typing "1024" re-estimates once, not four times
 NARROW_WIDTH = 100  # below this many columns the form narrows
 SHORT_HEIGHT = 32  # below this many rows the plot shrinks
 # Curve styles: the run on show (or A when comparing) and B.
@@ -177,6 +186,8 @@ class TrainScreen(WorkbenchScreen):
         Binding("f7", "tab('mask')", "Mask", id="train.tab.mask", tooltip="Show the loss-mask preview"),
         Binding("f8", "tab('runs')", "Runs", id="train.tab.runs", tooltip="Show (and re-read) the runs list"),
         Binding("f9", "next_pair", "Next pair", id="train.next_pair", tooltip="Preview the next pair's loss mask"),
+        Binding("f10", "tab('memory')", "Memory", id="train.tab.memory",
+                tooltip="Will it fit? The predicted peak GPU memory, term by term, per card"),
     ]
 
     # Tests swap this for a fake child.
@@ -202,6 +213,29 @@ class TrainScreen(WorkbenchScreen):
             super().__init__()
             self.session_ids = session_ids
 
+    class BestLoaded(Message):
+        """Each run's best-judged checkpoint (tui/screens/train_promote.read_best)."""
+
+        def __init__(self, best: dict[str, Any], error: str = "") -> None:
+            super().__init__()
+            self.best = best
+            self.error = error
+
+    class GateReady(Message):
+        def __init__(self, run: RunSummary, folder: Path | None, gate: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.run, self.folder, self.gate, self.error = run, folder, gate, error
+
+    class Promoted(Message):
+        def __init__(self, run: RunSummary, promotion: Any = None, error: str = "") -> None:
+            super().__init__()
+            self.run, self.promotion, self.error = run, promotion, error
+
+    class EstimateReady(Message):
+        def __init__(self, key: int, estimate: Any, message: str = "") -> None:
+            super().__init__()
+            self.key, self.estimate, self.message = key, estimate, message
+
     class PreviewReady(Message):
         def __init__(self, key: tuple[Any, ...], preview: MaskPreview | None, label: str, message: str = "") -> None:
             super().__init__()
@@ -224,6 +258,10 @@ class TrainScreen(WorkbenchScreen):
         self.blind_sessions: tuple[int, ...] | None = None  # None: not checked yet (hide meanwhile)
         self.canaries_unblinded: tuple[int, ...] | None = None  # the sessions "show anyway" was pressed for
         self.stopping: StoppingDialog | None = None
+        self.best_checkpoints: dict[str, Any] = {}  # run id -> BestCheckpoint (from judgments.db)
+        self.estimate_key = 0  # the newest estimate asked for; older answers are dropped
+        self.estimate: tuple[Any, str] = (None, "")  # (MemoryEstimate | None, why not) for the form
+        self.launch_estimate: Any = None  # the estimate of the settings the live run was launched with
 
     # Layout ---------------------------------------------------------------------------------
     def compose_body(self):
@@ -234,6 +272,7 @@ class TrainScreen(WorkbenchScreen):
                 yield TrainForm(models, id="train-form")
             with Vertical(id="train-right"):
                 yield TrainStats(id="train-stats")
+                yield FitLine("", id="train-fit")
                 yield Static("", id="train-error")
                 yield LossPlot(id="train-plot")
                 with TabbedContent(id="train-tabs", initial="runs"):
@@ -248,6 +287,9 @@ class TrainScreen(WorkbenchScreen):
                     with TabPane("Runs F8", id="runs"):
                         yield RunsTable(id="train-runs")
                         yield Static("", id="train-diff")
+                    with TabPane("Memory F10", id="memory"):
+                        with VerticalScroll(id="train-fit-scroll"):
+                            yield Static("", id="train-fit-report")
 
     def on_mount(self) -> None:
         self.query_one("#train-plot").border_title = "loss"
@@ -304,6 +346,7 @@ class TrainScreen(WorkbenchScreen):
         self.facts = facts
         self._update_label_placeholder()
         self.request_preview()
+        self.request_estimate()
 
     @on(Select.Changed, "#train-model")
     def _model_changed(self, event: Select.Changed) -> None:
@@ -329,6 +372,78 @@ class TrainScreen(WorkbenchScreen):
     @on(Input.Changed, "#train-max_length")
     def _max_length_changed(self) -> None:
         self.request_preview()
+
+    # Will it fit? -------------------------------------------------------------------------------
+    @on(Input.Changed, "#train-form Input")
+    @on(Select.Changed, "#train-form Select")
+    def _form_changed(self) -> None:
+        self.request_estimate()
+
+    def request_estimate(self) -> None:
+        """Estimate the run the form would launch (as ctrl+s builds it); debounced in the worker."""
+        form = self.query_one(TrainForm)
+        self.estimate_key += 1
+        if not form.model:
+            self._show_estimate(None, "")
+            return
+        try:
+            settings = form.settings()
+        except FormError as error:
+            self._show_estimate(None, f"memory estimate waits for the form: {error}")
+            return
+        if self.facts is not None and self.facts.name == form.model and self.facts.path is None:
+            self._show_estimate(None, f"memory estimate needs {form.model}'s config.json, which is not on this "
+                                      "machine")
+            return
+        if settings["method"] == "dpo":
+            self._show_estimate(None, "memory estimate unavailable for dpo (the estimator covers lora, qlora, "
+                                      "full and diffusion)")
+            return
+        config = dataclasses.replace(base_config(self.app.workspace), **settings)
+        self.estimate_memory(self.estimate_key, config)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-estimate")
+    def estimate_memory(self, key: int, config: TrainConfig) -> None:
+        time.sleep(ESTIMATE_DEBOUNCE_S)  # a newer keystroke cancels this worker meanwhile
+        if get_current_worker().is_cancelled:
+            return
+        from engine.models.memory import estimate_for_config
+
+        try:
+            estimate = estimate_for_config(self.app.workspace, config, quick=True, torch_free=True)
+        except Exception as error:  # noqa: BLE001 - a model not on this machine or an odd config: say why, inline
+            self.post_message(self.EstimateReady(key, None, f"memory estimate unavailable: {error}"))
+            return
+        self.post_message(self.EstimateReady(key, estimate))
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        if message.key == self.estimate_key:
+            self._show_estimate(message.estimate, message.message)
+
+    def _show_estimate(self, estimate: Any, message: str) -> None:
+        self.estimate = (estimate, message)
+        self._show_fit()
+
+    def _show_fit(self) -> None:
+        """The form's estimate; while a run trains, its launch estimate against its measured peak
+        (after it ends, the breakdown keeps that comparison under the form's estimate)."""
+        live = self.live
+        measured = live.view.memory if live is not None and live.view.memory else None
+        label = live.view.label or "the run" if live is not None else ""
+        fit = self.query_one(FitLine)
+        panel = self.query_one("#train-fit-report", Static)
+        if live is not None and live.active and self.launch_estimate is not None:
+            fit.show(self.launch_estimate, "", measured)
+            panel.update(fit_report(self.launch_estimate, "", measured, label))
+            return
+        estimate, message = self.estimate
+        fit.show(estimate, message)
+        text = fit_report(estimate, message)
+        if live is not None and measured is not None and self.launch_estimate is not None:
+            text.append(f"\n\nLast run, {label}: measured {measured / 1024:.1f} GB peak against "
+                        f"{self.launch_estimate.total_bytes / 1024**3:.1f} GB predicted.", style="bold")
+        panel.update(text)
 
     def action_defaults(self) -> None:
         form = self.query_one(TrainForm)
@@ -444,6 +559,94 @@ class TrainScreen(WorkbenchScreen):
         self._show_live_row()
         self._update_label_placeholder()
         self._show_selected_runs()
+        self.load_best([run.run_id for run in message.runs])
+
+    # Best checkpoints and promotion ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-best")
+    def load_best(self, run_ids: list[str]) -> None:
+        try:
+            best = read_best(self.app.workspace, run_ids)
+        except Exception as error:  # noqa: BLE001 - an unreadable store must not take the list down
+            self.post_message(self.BestLoaded({}, f"{self.app.workspace.db_path}: {error}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.BestLoaded(best))
+
+    @on(BestLoaded)
+    def _best_loaded(self, message: BestLoaded) -> None:
+        table = self.query_one(RunsTable)
+        table.set_best({run_id: best_text(item.best, item.has_outputs) for run_id, item in message.best.items()})
+        self.best_checkpoints = message.best
+        if message.error:
+            self._log(f"best checkpoints unavailable: {message.error}", "yellow")
+
+    @on(RunsTable.PromoteRequested)
+    def _promote_requested(self, message: RunsTable.PromoteRequested) -> None:
+        run = message.run
+        known = self.best_checkpoints.get(run.run_id)
+        best_step = known.best["step"] if known is not None and known.best is not None else None
+        self.notify(f"Gate for {run.label}: comparing with the current version on the canaries…", timeout=3)
+        self.gate_run(run, best_step)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-promote")
+    def gate_run(self, run: RunSummary, best_step: int | None) -> None:
+        from engine.models.portable import ArtefactError
+        from engine.workspace import WorkspaceError
+
+        folder = None
+        try:
+            folder = checkpoint_to_promote(run, best_step)
+            self.post_message(self.GateReady(run, folder, gate_checkpoint(self.app.workspace, folder)))
+        except (ArtefactError, WorkspaceError) as error:
+            self.post_message(self.GateReady(run, folder, error=str(error)))
+        except Exception as error:  # noqa: BLE001 - a broken store says so instead of crashing the screen
+            self.post_message(self.GateReady(run, folder, error=f"gate failed: {error!r}"))
+
+    @on(GateReady)
+    def _gate_ready(self, message: GateReady) -> None:
+        if message.error:
+            self._log(f"promote {message.run.label}: {message.error}", "red")
+            self.notify(message.error, title="Not promoted", severity="error", timeout=8)
+            return
+        gate, folder = message.gate, message.folder
+        name = checkpoint_label(message.run, checkpoint_step(str(folder)))
+        self._log(f"gate for {name}: {gate.message}", "bold")
+        if gate.verdict == "better":
+            self.promote_run(message.run, folder, False)
+            return
+
+        def decided(force: bool | None) -> None:
+            if force:
+                self.promote_run(message.run, folder, True)
+            else:
+                self._log(f"{name} not promoted (gate: {gate.verdict})", "yellow")
+                self.notify(f"{name} not promoted (gate: {gate.verdict}).", timeout=4)
+
+        self.app.push_screen(ForceDialog(name, gate.verdict, gate.message), decided)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-promote")
+    def promote_run(self, run: RunSummary, folder: Path, force: bool) -> None:
+        from engine.models.portable import ArtefactError
+        from engine.workspace import WorkspaceError
+
+        try:
+            self.post_message(self.Promoted(run, promote_checkpoint(self.app.workspace, folder, force=force)))
+        except (ArtefactError, WorkspaceError) as error:
+            self.post_message(self.Promoted(run, error=str(error)))
+        except Exception as error:  # noqa: BLE001
+            self.post_message(self.Promoted(run, error=f"promotion failed: {error!r}"))
+
+    @on(Promoted)
+    def _promoted(self, message: Promoted) -> None:
+        if message.error:
+            self._log(f"promote {message.run.label}: {message.error}", "red")
+            self.notify(message.error, title="Not promoted", severity="error", timeout=8)
+            return
+        version = message.promotion.version
+        forced = " (forced past the gate)" if version.forced else ""
+        text = f"{version.name} is now current{forced}: {message.run.label} @ step {version.step}"
+        self._log(f"{text}; the Versions view lists it", "bold green")
+        self.notify(text + ". v on the runs list opens the Versions view.", title="Promoted", timeout=6)
 
     def _show_live_row(self) -> None:
         """The live run's row says what the status line says (no waiting for status.json)."""
@@ -589,11 +792,12 @@ class TrainScreen(WorkbenchScreen):
         view = view_from(history, run.run_id, "resuming", run.label)
         view.step, view.eta_s = step or 0, None
         where = f"checkpoint-{step}" if step is not None else "step 0"
-        self.launch(command, f"resume {run.label} from {where}", view, history)
+        self.launch(command, f"resume {run.label} from {where}", view, history, resume=True)
 
     def launch(self, command: list[str], label: str, view: RunView | None = None,
-               history: Curves | None = None) -> None:
+               history: Curves | None = None, resume: bool = False) -> None:
         self.run_token += 1
+        self.launch_estimate = self.estimate[0] if not resume else None
         process = TrainProcess(command, self.app.workspace.root, self.run_token)
         self.live = live = LiveRun(process, curves=history or Curves(), view=view or RunView(status="starting"))
         self.shown_runs, self.shown_curves = (), ()
@@ -690,6 +894,7 @@ class TrainScreen(WorkbenchScreen):
                 handler(live, item)
         self.update_plot()  # once per batch, however many steps it held
         self._show_live_row()
+        self._show_fit()
         if self.stopping is not None:
             self.stopping.show(self._waiting_for(live))
 
@@ -797,6 +1002,7 @@ class TrainScreen(WorkbenchScreen):
                              error.advice if error else "")
         self._log(f"training process exited with code {message.returncode}", "dim")
         self.update_plot()
+        self._show_fit()
         self.refresh_runs()
         if live.quit_when_stopped:
             self._quit_now()

@@ -5,6 +5,11 @@ updated in place from its events (`show_live`), so the list and the status line 
 
 Space marks a run for comparison (two at most: marking a third drops the oldest mark);
 the screen overlays the marked runs' curves and shows `diff_text` of their config.toml.
+
+The "best" column is each run's best-judged checkpoint (engine.judge.report.best_checkpoint),
+which the screen reads from judgments.db in a worker and hands over with `set_best`; "–" until
+then or when the run has no canaries in the store. `p` asks the screen to promote a checkpoint
+of the highlighted run (PromoteRequested); `v` opens the Versions view.
 """
 
 from __future__ import annotations
@@ -20,13 +25,36 @@ from engine.train.runs import RunSummary, config_diff
 from tui.widgets.train_stats import STATUS_STYLES
 
 COMPARE_LABELS = ("A", "B")
+NOT_RATED = "–"  # no canaries of this run in the store (or not read yet)
+
+
+def best_text(best: dict[str, Any] | None, has_outputs: bool) -> Text:
+    """"@ step 20 1.20 [0.80, 1.60]" (★ when its interval clears every other checkpoint of the
+    run); "not enough ratings yet" when the run has canaries but too few ratings; "–" otherwise."""
+    if best is None:
+        return Text("not enough ratings yet" if has_outputs else NOT_RATED, style="dim")
+    text = Text(f"@ step {best['step']} {best['score']:.2f} [{best['low']:.2f}, {best['high']:.2f}]")
+    if best.get("separated"):
+        text.append(" ★", style="bold green")
+    return text
 
 
 class RunsTable(DataTable):
     BINDINGS = [
         Binding("space", "toggle_mark", "Mark to compare", id="train.runs.mark",
                 tooltip="Mark this run; with two marked, their curves overlay and their settings are diffed"),
+        Binding("p", "promote", "Promote", id="train.runs.promote",
+                tooltip="Promote this run's best-judged (else newest) complete checkpoint to a version, "
+                        "through the gate; a verdict other than better asks before forcing"),
+        # F6 opens the Versions view elsewhere; on this screen F6 is the Canaries tab.
+        Binding("v", "app.push_screen('versions')", "Versions", id="train.runs.versions",
+                tooltip="Your model's versions: history, gate verdicts, roll back"),
     ]
+
+    class PromoteRequested(Message):
+        def __init__(self, run: RunSummary) -> None:
+            super().__init__()
+            self.run = run
 
     class MarksChanged(Message):
         def __init__(self, marked: tuple[str, ...]) -> None:
@@ -37,11 +65,12 @@ class RunsTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.runs: list[RunSummary] = []
         self.marked: list[str] = []
+        self.best: dict[str, Text] = {}  # run id -> the "best" cell
 
     def on_mount(self) -> None:
         # Name, status and progress first: at 80 columns the model and method scroll off.
-        for label, width in (("", 1), ("run", 20), ("status", 11), ("steps", 7), ("loss", 7), ("model", 11),
-                             ("method", 9)):
+        for label, width in (("", 1), ("run", 20), ("status", 11), ("steps", 7), ("loss", 7), ("best", 27),
+                             ("model", 11), ("method", 9)):
             self.add_column(label, width=width, key=label or "mark")  # "loss": the last training loss
 
     def set_runs(self, runs: list[RunSummary]) -> None:
@@ -61,7 +90,21 @@ class RunsTable(DataTable):
         steps = f"{run.step}/{run.max_steps}" if run.max_steps else str(run.step)
         loss = f"{run.last_loss:.4f}" if run.last_loss is not None else "–"
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
-        return [Text(mark, style="bold reverse"), run.label, status, steps, loss, run.model, run.method]
+        best = self.best.get(run.run_id, Text(NOT_RATED, style="dim"))
+        return [Text(mark, style="bold reverse"), run.label, status, steps, loss, best, run.model, run.method]
+
+    def set_best(self, best: dict[str, Text]) -> None:
+        """The best-checkpoint cells, read from the store by the screen."""
+        self.best = best
+        ids = {run.run_id for run in self.runs}
+        for run_id, cell in best.items():
+            if run_id in ids:
+                self.update_cell(run_id, "best", cell)
+
+    def action_promote(self) -> None:
+        run = self.highlighted_run
+        if run is not None:
+            self.post_message(self.PromoteRequested(run))
 
     def show_live(self, run_id: str, status: str, step: int, max_steps: int | None, loss: float | None) -> None:
         """Update the row of the run being trained from its events (status.json lags behind)."""
