@@ -68,7 +68,7 @@ class VoicebenchApp(App):
             for mode, label, key in SCREENS
         ],
         Binding("question_mark", "help", "Help", id="app.help", tooltip="List every key of this screen"),
-        Binding("f10", "push_screen('versions')", "Versions", show=False, id="app.versions",
+        Binding("f12", "push_screen('versions')", "Versions", show=False, id="app.versions",
                 tooltip="Your model's versions: history, gate verdicts, roll back"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]

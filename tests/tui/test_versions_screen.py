@@ -1,4 +1,4 @@
-"""The Versions view (F10): lists versions with their gate, and `r` makes the highlighted one current."""
+"""The Versions view (F12): lists versions with their gate, and `r` makes the highlighted one current."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ async def test_versions_view_lists_history_and_rolls_back(tmp_path):
     add_version(db, workspace.root, 2, "untested", True)
     app = make_app(workspace)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f10")
+        await pilot.press("f12")
         await workers_done(app)
         await pilot.pause()
         screen = app.screen

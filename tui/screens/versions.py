@@ -1,4 +1,4 @@
-"""Versions (F10): the history of your model — every version, what its promotion rested on,
+"""Versions (F12): the history of your model — every version, what its promotion rested on,
 and a key to make an earlier one current again.
 
 A modal over any screen. The list and rollback read and write judgments.db through
