@@ -534,3 +534,22 @@ def _string_end(text: str, start: int) -> int:
             return index + 1
         index += 1
     return index
+
+
+# The writer's side ----------------------------------------------------------------------------
+
+def toml_value(value: Any) -> str:
+    """One value as TOML (run configs, presets): booleans, numbers, strings, lists of them.
+
+    Strings go out as JSON strings, which are valid TOML basic strings with every control
+    character escaped. Anything else is a TypeError.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")

@@ -43,6 +43,7 @@ from sqlite_utils import Database
 
 from engine.atomic import write_atomic
 from engine.events import Event
+from engine.settings import toml_value
 from engine.workspace import Workspace
 
 PRESETS_NAME = "presets.toml"
@@ -185,13 +186,12 @@ def apply_preset(workspace: Workspace, model: str, name: str) -> Workspace:
 
 
 def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    raise SweepError(f"a preset value must be text, a number or true/false, got {value!r}.")
+    if isinstance(value, list):  # a preset holds single settings
+        raise SweepError(f"a preset value must be text, a number or true/false, got {value!r}.")
+    try:
+        return toml_value(value)
+    except TypeError:
+        raise SweepError(f"a preset value must be text, a number or true/false, got {value!r}.") from None
 
 
 def save_preset(workspace: Workspace, name: str, settings: Mapping[str, Any]) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
+from engine.settings import toml_value
 
 METHODS = ("lora", "qlora", "full", "diffusion", "dpo")
 TEMPLATES = ("auto", "chat", "plain")
@@ -169,22 +170,9 @@ def load_config(path: str | Path) -> TrainConfig:
     return config_from_dict(data, str(path))
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
 def config_to_toml(config: TrainConfig) -> str:
     lines = ["# voicebench training run. Re-run with: voicebench train --config <this file>"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in config_to_dict(config).items()]
+    lines += [f"{key} = {toml_value(value)}" for key, value in config_to_dict(config).items()]
     return "\n".join(lines) + "\n"
 
 
