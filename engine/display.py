@@ -15,6 +15,11 @@ and widget that shows such text passes it through `safe_text` first. The rule:
 
 Nothing else changes, so already safe text comes back identical. This module imports nothing
 from the UI; the app (tui/) and the CLI both use it.
+
+An editor cannot change what it edits, and its cursor arithmetic counts characters, so it
+draws with `one_for_one(s)` instead: every unsafe character becomes one visible character
+(C0 and DEL their Unicode control pictures, ␛ for ESC; C1 and lone surrogates U+FFFD), in
+what is painted only, never in the text that is saved.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ _VISIBLE = str.maketrans({char: f"\\x{ord(char):02x}" for char in _CONTROLS})
 _UNSAFE = re.compile("[" + "".join(re.escape(char) for char in _CONTROLS) + "\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+# C0 U+0000–U+001F → U+2400–U+241F, DEL → U+2421; C1 has no pictures.
+_PICTURES = str.maketrans({char: (chr(0x2400 + ord(char)) if ord(char) < 0x20 else "\u2421" if char == "\x7f"
+                                  else REPLACEMENT) for char in _CONTROLS})
 
 
 def safe_text(text: str) -> str:
@@ -36,6 +44,13 @@ def safe_text(text: str) -> str:
     if _UNSAFE.search(text) is None:  # the common case: nothing to change
         return text
     return _SURROGATE.sub(REPLACEMENT, text).translate(_VISIBLE)
+
+
+def one_for_one(text: str) -> str:
+    """`text` with each unsafe character replaced by one visible character (see above)."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text).translate(_PICTURES)
 
 
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff\u2028\u2029]")

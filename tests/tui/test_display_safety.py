@@ -11,6 +11,7 @@ from tests.tui.pairs_fixtures import make_workspace, settle
 from tui.app import make_app
 from tui.widgets.pair_problems import ProblemList
 from tui.widgets.pair_table import PairTable
+from tui.widgets.safe_text_area import SafeTextArea
 
 pytestmark = pytest.mark.anyio
 HOSTILE = "river\x1b]0;pwned\x07\x1b[2J\x9b2J"
@@ -40,4 +41,23 @@ async def test_pairs_table_and_problems_draw_escapes_visibly(tmp_path):
         await pilot.pause()
         drawn = rendered(table) + rendered(app.screen.query_one(ProblemList))
         assert "evilriver\\x1b]0;pwned\\x07" in drawn  # shown, as text
+        assert not any(char in drawn for char in "\x1b\x07\x9b")
+
+
+async def test_the_pair_editor_draws_control_pictures_and_keeps_the_text(tmp_path):
+    workspace = make_workspace(tmp_path / "demo")
+    hostile = {"id": "evil", "prompt": f"Write {HOSTILE}", "response": f"The river {HOSTILE} ran",
+               "source": "notes/x", "tier": "note", "split": "train", "tags": [], "notes": ""}
+    with workspace.pairs_path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(hostile) + "\n")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(PairTable).move_to("evil")
+        await pilot.press("enter")
+        await pilot.pause()
+        response = app.screen.query_one("#pair-response", SafeTextArea)
+        assert response.text == hostile["response"]  # what is edited and saved is untouched
+        drawn = rendered(response)
+        assert "river\u241b]0;pwned" in drawn  # ESC drawn as its picture, one cell
         assert not any(char in drawn for char in "\x1b\x07\x9b")

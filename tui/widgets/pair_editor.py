@@ -15,6 +15,7 @@ from textual.widgets import Input, Label, TextArea
 
 from engine.curate.pairs import Pair
 from tui.widgets.pair_table import middle_ellipsis
+from tui.widgets.safe_text_area import SafeTextArea
 
 TITLE_WIDTH = 34  # the editor is 42 columns wide; its title keeps both ends of long ids
 
@@ -47,9 +48,9 @@ class PairEditor(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("prompt", classes="pair-editor--label")
-        yield TextArea(id="pair-prompt", soft_wrap=True, placeholder="what the model is given")
+        yield SafeTextArea(id="pair-prompt", soft_wrap=True, placeholder="what the model is given")
         yield Label("response", classes="pair-editor--label")
-        yield TextArea(id="pair-response", soft_wrap=True, placeholder="what it should answer, in your voice")
+        yield SafeTextArea(id="pair-response", soft_wrap=True, placeholder="what it should answer, in your voice")
         yield Label("tags", classes="pair-editor--label")
         # Fields are autosaved, so tabbing in must not select everything: the next key would
         # replace the tags. The cursor goes to the end instead (see on_descendant_focus).

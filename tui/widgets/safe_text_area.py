@@ -1,0 +1,26 @@
+"""A TextArea that never sends a control character in its text to the terminal.
+
+The document stays exactly as loaded and typed (what is saved is what was there); only the
+painted line changes: every control character and lone surrogate is drawn as one visible
+character (engine.display.one_for_one), so an OSC or CSI sequence inside a pair shows as
+`␛]2;…` instead of retitling the window or clearing the screen.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widgets import TextArea
+
+from engine.display import one_for_one
+
+
+class SafeTextArea(TextArea):
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        if not any(one_for_one(segment.text) != segment.text for segment in segments):
+            return strip
+        safe = [Segment(one_for_one(segment.text), segment.style, segment.control) for segment in segments]
+        # Control characters take no cell and their pictures one: keep the line within the widget.
+        return Strip(safe).crop(0, max(strip.cell_length, self.size.width))
