@@ -11,7 +11,7 @@ from tests.tui.pairs_fixtures import make_workspace, settle
 from tui.app import make_app
 from tui.widgets.pair_problems import ProblemList
 from tui.widgets.pair_table import PairTable
-from tui.widgets.safe_text_area import SafeTextArea
+from tui.widgets.safe_fields import SafeInput, SafeTextArea
 
 pytestmark = pytest.mark.anyio
 HOSTILE = "river\x1b]0;pwned\x07\x1b[2J\x9b2J"
@@ -60,4 +60,23 @@ async def test_the_pair_editor_draws_control_pictures_and_keeps_the_text(tmp_pat
         assert response.text == hostile["response"]  # what is edited and saved is untouched
         drawn = rendered(response)
         assert "river\u241b]0;pwned" in drawn  # ESC drawn as its picture, one cell
+        assert not any(char in drawn for char in "\x1b\x07\x9b")
+
+
+async def test_tags_and_notes_fields_draw_control_pictures_and_keep_the_text(tmp_path):
+    workspace = make_workspace(tmp_path / "demo")
+    hostile = {"id": "evil", "prompt": "p", "response": "r", "source": "notes/x", "tier": "note", "split": "train",
+               "tags": [f"a{HOSTILE}"], "notes": f"n {HOSTILE} x"}
+    with workspace.pairs_path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(hostile) + "\n")
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(PairTable).move_to("evil")
+        await pilot.press("enter")
+        await pilot.pause()
+        notes = app.screen.query_one("#pair-notes", SafeInput)
+        assert notes.value == hostile["notes"]
+        drawn = rendered(notes) + rendered(app.screen.query_one("#pair-tags", SafeInput))
+        assert "\u241b]0;pwned" in drawn
         assert not any(char in drawn for char in "\x1b\x07\x9b")

@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label
 
+from tui.widgets.safe_fields import SafeInput
+
 
 class NoteDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="judge.note.cancel")]
@@ -25,7 +27,7 @@ class NoteDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Note on this item (enter saves, escape cancels)")
-            yield Input(self.note, id="note-input")
+            yield SafeInput(self.note, id="note-input")
 
     @on(Input.Submitted)
     def save(self, event: Input.Submitted) -> None:

@@ -15,7 +15,7 @@ from textual.widgets import Input, Label, TextArea
 
 from engine.curate.pairs import Pair
 from tui.widgets.pair_table import middle_ellipsis
-from tui.widgets.safe_text_area import SafeTextArea
+from tui.widgets.safe_fields import SafeInput, SafeTextArea
 
 TITLE_WIDTH = 34  # the editor is 42 columns wide; its title keeps both ends of long ids
 
@@ -54,9 +54,9 @@ class PairEditor(Vertical):
         yield Label("tags", classes="pair-editor--label")
         # Fields are autosaved, so tabbing in must not select everything: the next key would
         # replace the tags. The cursor goes to the end instead (see on_descendant_focus).
-        yield Input(id="pair-tags", compact=True, placeholder="comma separated", select_on_focus=False)
+        yield SafeInput(id="pair-tags", compact=True, placeholder="comma separated", select_on_focus=False)
         yield Label("notes", classes="pair-editor--label")
-        yield Input(id="pair-notes", compact=True, placeholder="your remarks; never used for training",
+        yield SafeInput(id="pair-notes", compact=True, placeholder="your remarks; never used for training",
                     select_on_focus=False)
 
     def show(self, pair: Pair | None, key: str | None = None) -> None:
