@@ -47,7 +47,7 @@ async def test_pairs_table_and_problems_draw_escapes_visibly(tmp_path):
 async def test_the_pair_editor_draws_control_pictures_and_keeps_the_text(tmp_path):
     workspace = make_workspace(tmp_path / "demo")
     hostile = {"id": "evil", "prompt": f"Write {HOSTILE}", "response": f"The river {HOSTILE} ran",
-               "source": "notes/x", "tier": "note", "split": "train", "tags": [], "notes": ""}
+               "source": "notes/x", "tier": "note", "split": "train", "tags": [f"a{HOSTILE}"], "notes": f"n {HOSTILE} x"}
     with workspace.pairs_path.open("a", encoding="utf-8") as file:
         file.write(json.dumps(hostile) + "\n")
     app = make_app(workspace)
@@ -57,26 +57,11 @@ async def test_the_pair_editor_draws_control_pictures_and_keeps_the_text(tmp_pat
         await pilot.press("enter")
         await pilot.pause()
         response = app.screen.query_one("#pair-response", SafeTextArea)
-        assert response.text == hostile["response"]  # what is edited and saved is untouched
-        drawn = rendered(response)
-        assert "river\u241b]0;pwned" in drawn  # ESC drawn as its picture, one cell
-        assert not any(char in drawn for char in "\x1b\x07\x9b")
-
-
-async def test_tags_and_notes_fields_draw_control_pictures_and_keep_the_text(tmp_path):
-    workspace = make_workspace(tmp_path / "demo")
-    hostile = {"id": "evil", "prompt": "p", "response": "r", "source": "notes/x", "tier": "note", "split": "train",
-               "tags": [f"a{HOSTILE}"], "notes": f"n {HOSTILE} x"}
-    with workspace.pairs_path.open("a", encoding="utf-8") as file:
-        file.write(json.dumps(hostile) + "\n")
-    app = make_app(workspace)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        assert app.screen.query_one(PairTable).move_to("evil")
-        await pilot.press("enter")
-        await pilot.pause()
         notes = app.screen.query_one("#pair-notes", SafeInput)
-        assert notes.value == hostile["notes"]
-        drawn = rendered(notes) + rendered(app.screen.query_one("#pair-tags", SafeInput))
-        assert "\u241b]0;pwned" in drawn
-        assert not any(char in drawn for char in "\x1b\x07\x9b")
+        tags = app.screen.query_one("#pair-tags", SafeInput)
+        # What is edited and saved is untouched; only what is painted changes.
+        assert response.text == hostile["response"] and notes.value == hostile["notes"]
+        for field in (response, notes, tags):
+            drawn = rendered(field)
+            assert "\u241b]0;pwned" in drawn, field.id  # ESC drawn as its picture, one cell
+            assert not any(char in drawn for char in "\x1b\x07\x9b"), field.id
