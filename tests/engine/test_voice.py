@@ -72,10 +72,34 @@ def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_c
     calibration = demo_calibration
     same = calibration.same_writer
     assert same.low <= 0.5 <= same.high  # her text against her other text: the interval covers 0.5
-    # Shuffling sentences keeps every word habit, so only order can give it away: the
-    # instrument sees it, but weakly (see the README's limits).
-    assert calibration.shuffled.auc > 0.5
+    # Shuffling sentences keeps every word habit, so only the order features can give it
+    # away. On the demo's 2,691 words (25 chunks a side) the interval is about ±0.15, so a
+    # point estimate of 0.7 is the least that keeps its lower end clear of 0.5.
+    shuffled = calibration.shuffled
+    assert shuffled.low > 0.5 and shuffled.auc >= 0.7
     assert calibration.delta_own < 0.5
+
+
+def test_order_features_see_shuffling_and_nothing_else_does():
+    """The same sentences in their order and shuffled: only `order:` features differ."""
+    ordered = ("He did not press. He did not hurry. I gave the knife and the stone to Jory. Then Jory ran his "
+               "thumb along the stone. “Stop pushing. Hold the angle.” It worked.")
+    shuffled = ("He did not hurry. “Stop pushing. Then Jory ran his thumb along the stone. It worked. He did not "
+                "press. Hold the angle.” I gave the knife and the stone to Jory.")
+    first, second = style_features(ordered), style_features(shuffled)
+    changed = {name for name in first if first[name] != pytest.approx(second[name])}
+    assert changed and all(name.startswith("order:") for name in changed)
+    for name in ("order:same_opener", "order:names_picked_up", "order:neighbour_overlap"):
+        assert first[name] > second[name], name
+    assert style_features("“Stop pushing.\n\nHold it.”")["order:unclosed_quote_paragraphs"] == 1.0
+    assert style_features("“Stop pushing. Hold it.”")["order:unclosed_quote_paragraphs"] == 0.0
+
+
+def test_sentences_keep_their_closing_quotes():
+    from engine.judge.stylometry import sentences_of
+
+    assert sentences_of("“Stop pushing. Hold it.” He nodded. “Feel that?”\nYes.") == [
+        "“Stop pushing.", "Hold it.”", "He nodded.", "“Feel that?”", "Yes."]
 
 
 def test_a_generic_register_is_told_apart_from_her(demo_heldout, demo_calibration):
