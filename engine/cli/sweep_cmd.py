@@ -3,6 +3,7 @@
     voicebench sweep --model demo-diffusion --vary temperature=0,0.8 --vary block_length=16,32
     voicebench sweep --model demo-diffusion --vary steps=32,64 --vary eos=keep,suppress --grid
     voicebench sweep --model demo-ar --vary temperature=0,0.7,1.0 --canaries river-short,bread-short
+    voicebench sweep --model demo-diffusion --vary dtype=bfloat16,float16,4bit
 
 From a base setting (the workspace's [sampler]/[canary] tables, or --preset NAME) it changes
 one variable at a time (every combination with --grid), runs the canaries for each setting
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--adapter", default=None, metavar="PATH", help="peft adapter folder applied on top of --model")
     parser.add_argument("--vary", action="append", default=[], metavar="VAR=V1,V2",
                         help="a variable and its values: temperature, steps, block_length, cfg_scale, remasking, "
-                             "threshold, eos (keep|suppress|deprioritise), use_template; repeat for more")
+                             "threshold, eos (keep|suppress|deprioritise), use_template, "
+                             "dtype (float32|bfloat16|float16|4bit); repeat for more")
     parser.add_argument("--grid", action="store_true", help="every combination instead of one variable at a time")
     parser.add_argument("--preset", default=None, metavar="NAME", help="base setting from presets.toml / voicebench.toml")
     parser.add_argument("--canaries", default=None, metavar="IDS",

@@ -144,12 +144,13 @@ def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int
     """The exact settings a canary generates with; stored with (and identifying) the output."""
     from engine.models.loading import FAMILY_CAUSAL
 
+    precision = {"dtype": load_precision(workspace)} if load_precision(workspace) else {}
     if family == FAMILY_CAUSAL:
         section = workspace.section("canary")
         return {
             "sampler": "causal", "max_new_tokens": canary.max_new_tokens,
             "temperature": float(section.get("temperature", DEFAULT_CAUSAL_TEMPERATURE)),
-            "use_template": bool(section.get("use_template", True)), "seed": seed,
+            "use_template": bool(section.get("use_template", True)), "seed": seed, **precision,
         }
     from engine.sample.diffusion import SamplerSettings
 
@@ -166,7 +167,13 @@ def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int
     values.update(gen_length=gen_length, block_length=block_length, steps=steps, seed=seed)
     settings = dataclasses.asdict(SamplerSettings(**values))
     settings["sampler"] = "diffusion"
-    return settings
+    return {**settings, **precision}
+
+
+def load_precision(workspace: Workspace) -> str | None:
+    """A swept precision (float32, bfloat16, float16, 4bit) from the `[load]` table that
+    engine.sample.sweep puts it in; None loads at the model's default."""
+    return workspace.section("load").get("dtype") or None
 
 
 # Identity ----------------------------------------------------------------------------------
@@ -278,7 +285,7 @@ def run_canaries(
     new_count = sum(1 for plan in plans if plan[4] is None)
     yield CanaryStart(label=who.label, total=len(plans), new=new_count)
 
-    loaded = _load(workspace.model(model), who) if new_count else None
+    loaded = _load(workspace.model(model), who, load_precision(workspace)) if new_count else None
     ids: list[int] = []
     generated = 0
     for canary, version_row, settings, key, existing in plans:
@@ -308,12 +315,16 @@ def run_canaries(
     return ids
 
 
-def _load(entry: ModelEntry, who: Contestant) -> Any:
+def _load(entry: ModelEntry, who: Contestant, precision: str | None = None) -> Any:
     """The contestant's model through the one load path, with its workspace entry's settings
-    (remote code, 4-bit), at the folder and family `describe_contestant` resolved."""
+    (remote code, 4-bit), at the folder and family `describe_contestant` resolved, and at a
+    swept `precision` ("4bit" quantises as the entry's load_in_4bit does; others are the dtype)."""
     from engine.models.loading import load_entry
 
-    loaded = load_entry(dataclasses.replace(entry, path=who.model_path, family=who.family))
+    entry = dataclasses.replace(entry, path=who.model_path, family=who.family)
+    if precision == "4bit":
+        entry, precision = dataclasses.replace(entry, load_in_4bit=True), None
+    loaded = load_entry(entry, dtype=precision)
     if who.adapter_path:
         from peft import PeftModel
 
@@ -342,7 +353,7 @@ def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],
     else:
         from engine.sample.diffusion import SamplerSettings, sample
 
-        sampler_settings = SamplerSettings(**{k: v for k, v in settings.items() if k != "sampler"})
+        sampler_settings = SamplerSettings(**{k: v for k, v in settings.items() if k not in ("sampler", "dtype")})
         stream = sample(loaded, prompt, sampler_settings)
     while True:
         try:

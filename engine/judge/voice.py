@@ -287,7 +287,7 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     Yields VoiceStarted, a VoiceReply per prompt, VoiceStage, then the VoiceScored; the Judge
     screen runs this in a worker and shows `done/total`.
     """
-    from engine.judge.canary import Canary, _generate, _load, canary_settings, describe_contestant
+    from engine.judge.canary import Canary, _generate, _load, canary_settings, describe_contestant, load_precision
     from engine.sample.sweep import workspace_with
 
     started = time.perf_counter()
@@ -315,7 +315,7 @@ def voice_score(db: Database, workspace: Workspace, name: str, *, seed: int = 0,
     yield VoiceStarted(label=contestant.label, prompts=len(plans), to_generate=new, writer_words=heldout.words)
     from engine.sample.diffusion import SamplerSettingsError
 
-    loaded = _load(workspace.model(contestant.model), who) if new else None
+    loaded = _load(workspace.model(contestant.model), who, load_precision(patched)) if new else None
     replies, groups, skipped = [], [], 0
     for index, (pair_id, prompt, source, settings, key, existing) in enumerate(plans, start=1):
         if existing is None:

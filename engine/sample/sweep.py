@@ -20,12 +20,16 @@ label (same identity) keeps that label: identical outputs are one contestant.
 Every value is checked before anything is generated: a block length that does not divide a
 canary's length, steps the sampler would silently change, an unknown remasking or EOS mode,
 or a variable this model family's sampler does not have — each refused naming the value.
-Precision (`dtype`) is refused for now: canary runs load every model at its default
-precision (engine/judge/canary.py), so a precision sweep would store float32 outputs under
-a float16 label.
+Precision is a variable like the others: `dtype` (float32 | bfloat16 | float16 | 4bit)
+goes into a `[load]` table that canary runs and the voice score pass to the one load path
+(engine.models.loading.load_entry; 4bit sets the entry's load_in_4bit), and into the
+output's settings, so a float16 output never shares an identity with a float32 one. A
+precision this machine cannot run (4bit without bitsandbytes, a dtype its torch cannot
+compute in) is refused before anything loads.
 
 Variables: temperature, steps, block_length, cfg_scale, remasking, threshold, eos
-(keep | suppress | deprioritise), use_template; causal models: temperature, use_template.
+(keep | suppress | deprioritise), use_template, dtype; causal models: temperature,
+use_template, dtype (they always stop at EOS).
 """
 
 from __future__ import annotations
@@ -49,9 +53,12 @@ from engine.workspace import Workspace
 PRESETS_NAME = "presets.toml"
 EOS_MODES = ("keep", "suppress", "deprioritise")
 DIFFUSION_VARIABLES = ("temperature", "steps", "block_length", "cfg_scale", "remasking", "threshold", "eos",
-                       "use_template")
-CAUSAL_VARIABLES = ("temperature", "use_template")
-PRECISION_VARIABLES = ("dtype", "precision")
+                       "use_template", "dtype")
+CAUSAL_VARIABLES = ("temperature", "use_template", "dtype")
+PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
+PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16", "nf4": "4bit",
+                     "int4": "4bit"}
+LOAD_SECTION = "load"  # the workspace table a setting's precision travels in
 # How a variable is written in a label: "demo-ar · T=0.8".
 SHORT_NAMES = {"temperature": "T", "block_length": "block", "cfg_scale": "cfg"}
 LABEL_SEPARATOR = " · "
@@ -66,6 +73,8 @@ class SweepError(ValueError):
 def parse_value(variable: str, text: str) -> Any:
     """A typed value from the command line ("0.8" → 0.8, "true" → True, "none" → None)."""
     text = text.strip()
+    if variable == "dtype":
+        return PRECISION_ALIASES.get(text.lower(), text.lower())
     try:
         if variable in ("steps", "block_length"):
             return int(text)
@@ -89,8 +98,14 @@ def _sections(family: str, overrides: Mapping[str, Any]) -> dict[str, dict[str, 
     """Overrides as workspace tables: which table each variable lives in."""
     from engine.models.loading import FAMILY_CAUSAL
 
+    sections: dict[str, dict[str, Any]] = {}
+    if "dtype" in overrides:
+        # The machine's default precision loads exactly as no setting does: one identity, one contestant.
+        precision = overrides["dtype"]
+        sections[LOAD_SECTION] = {"dtype": None if precision == default_precision() else precision}
+    overrides = {key: value for key, value in overrides.items() if key != "dtype"}
     if family == FAMILY_CAUSAL:
-        return {"canary": dict(overrides)}
+        return {**sections, "canary": dict(overrides)}
     sampler: dict[str, Any] = {}
     for key, value in overrides.items():
         if key == "eos":
@@ -98,7 +113,36 @@ def _sections(family: str, overrides: Mapping[str, Any]) -> dict[str, dict[str, 
             sampler["deprioritise_eos"] = value == "deprioritise"
         else:
             sampler[key] = value
-    return {"sampler": sampler}
+    return {**sections, "sampler": sampler}
+
+
+def default_precision() -> str:
+    """What load_model uses when no dtype is given: bfloat16 on a GPU, float32 on CPU."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
+def check_precision(value: str, where: str) -> None:
+    """Refuse a precision this machine cannot load or compute in, before anything loads."""
+    import importlib.util
+
+    if value not in PRECISIONS:
+        raise SweepError(f"{where}: dtype={value!r} is not one of {', '.join(PRECISIONS)}.")
+    if value == "4bit":
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise SweepError(f"{where}: dtype=4bit needs bitsandbytes, which is not installed here "
+                             "(`pip install bitsandbytes`), or sweep float32/bfloat16/float16 instead.")
+        return
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:  # the operations every model here runs: a matmul, a softmax, a layer norm
+        probe = torch.ones(4, 4, dtype=getattr(torch, value), device=device)
+        torch.nn.functional.layer_norm(torch.softmax(probe @ probe, dim=-1), (4,))
+    except (RuntimeError, TypeError) as error:
+        raise SweepError(f"{where}: dtype={value} does not run on this {device} ({error}); "
+                         "sweep a precision it supports.") from None
 
 
 def workspace_with(workspace: Workspace, family: str, overrides: Mapping[str, Any]) -> Workspace:
@@ -116,17 +160,14 @@ def check_variables(family: str, overrides: Mapping[str, Any], where: str) -> No
 
     allowed = CAUSAL_VARIABLES if family == FAMILY_CAUSAL else DIFFUSION_VARIABLES
     for variable, value in overrides.items():
-        if variable in PRECISION_VARIABLES:
-            raise SweepError(
-                f"{where}: {variable}={value} is not a sweep variable yet: canary runs load every model at its "
-                "default precision (engine/judge/canary.py), so the outputs would not be what the label says. "
-                "Sweep the other variables, or set `load_in_4bit` on the model in voicebench.toml.")
         if variable not in allowed:
             if family == FAMILY_CAUSAL and variable in DIFFUSION_VARIABLES:
                 raise SweepError(
                     f"{where}: {variable} is a diffusion-sampler setting; causal models generate token by token "
                     f"and stop at EOS, so they can vary only {', '.join(CAUSAL_VARIABLES)}.")
             raise SweepError(f"{where}: unknown variable {variable!r}; this model can vary {', '.join(allowed)}.")
+        if variable == "dtype":
+            check_precision(value, where)
         if variable == "eos" and value not in EOS_MODES:
             raise SweepError(f"{where}: eos={value!r} is not one of {', '.join(EOS_MODES)}.")
         if variable == "remasking" and value not in REMASKING_CHOICES:

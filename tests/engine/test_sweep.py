@@ -63,7 +63,7 @@ def test_grid_crosses_every_value(workspace):
     ({"remasking": ["sideways"]}, "remasking='sideways' is not one of"),
     ({"eos": ["maybe"]}, "eos='maybe' is not one of"),
     ({"temperature": ["warm"]}, "temperature='warm': not a number"),
-    ({"dtype": ["float16", "4bit"]}, "dtype=float16 is not a sweep variable yet"),
+    ({"dtype": ["float16", "int8"]}, "dtype='int8' is not one of float32, bfloat16, float16, 4bit"),
     ({"wobble": ["1"]}, "unknown variable 'wobble'"),
 ])
 def test_bad_sweep_values_are_refused_naming_the_value(workspace, vary, expected):
@@ -160,3 +160,48 @@ def test_a_two_variable_sweep_yields_contestants_a_blind_session_can_rate(worksp
 def test_setting_labels_read_like_the_issue():
     assert setting_label("demo-ar", {"temperature": 0.8}) == "demo-ar · T=0.8"
     assert setting_label("m", {"block_length": 64, "steps": 256}) == "m · block=64, steps=256"
+
+
+def test_a_precision_sweep_loads_each_setting_at_its_precision_and_records_it(workspace, one_torch_thread,
+                                                                              monkeypatch):
+    import engine.models.loading as loading
+
+    loads = []
+    original = loading.load_entry
+
+    def recording_load_entry(entry, **kwargs):
+        loaded = original(entry, **kwargs)
+        loads.append((kwargs.get("dtype"), entry.load_in_4bit, str(next(loaded.model.parameters()).dtype)))
+        return loaded
+
+    monkeypatch.setattr(loading, "load_entry", recording_load_entry)
+    db = open_store(workspace.db_path)
+    plan = plan_sweep(workspace, "demo-ar", {"dtype": ["fp32", "bfloat16", "4bit"]}, canaries=["river-short"])
+    # float32 is what the CPU loads anyway: the base itself, one contestant.
+    assert [s.label for s in plan.settings] == ["demo-ar · base", "demo-ar · dtype=bfloat16", "demo-ar · dtype=4bit"]
+    rows = [event for event in run_sweep(db, workspace, plan) if event.kind == "sweep_setting"]
+    assert [row.generations for row in rows] == [1, 1, 1]
+    assert loads == [(None, False, "torch.float32"), ("bfloat16", False, "torch.bfloat16"), (None, True, "torch.float32")]
+    stored = {row["label"]: json.loads(row["settings_json"]) for row in db.query("select * from contestant_settings")}
+    assert stored["demo-ar · dtype=4bit"] == {"dtype": "4bit"}
+    outputs = {row["label"]: json.loads(row["settings_json"]) for row in db.query("select * from generations")}
+    assert outputs["demo-ar · dtype=bfloat16"]["dtype"] == "bfloat16" and "dtype" not in outputs["demo-ar · base"]
+    # The voice score generates a swept precision's replies at that precision too.
+    from engine.judge.voice import resolve_contestant
+
+    assert dict(resolve_contestant(db, workspace, "demo-ar · dtype=4bit").overrides) == {"dtype": "4bit"}
+
+
+def test_an_unusable_precision_is_refused_before_anything_loads(workspace, monkeypatch, capsys):
+    import importlib.util
+
+    from engine.cli import main
+
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar", "--vary", "dtype=float16,int8"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dtype='int8'" in err and len(err.strip().splitlines()) == 1
+    assert not workspace.db_path.exists()
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else find_spec(name, *a))
+    with pytest.raises(SweepError, match="dtype=4bit needs bitsandbytes"):
+        plan_sweep(workspace, "demo-diffusion", {"dtype": ["4bit"]})
