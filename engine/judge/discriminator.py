@@ -5,8 +5,7 @@
 
 The classifier is regularised logistic regression (scikit-learn) on the hand-made features
 of engine.judge.stylometry plus character 2–4-gram frequencies (the vocabulary learned in
-each training fold only), every column standardised and each feature group scaled to the
-same prior weight (see _BalancedColumns). Cross-validation is by group
+each training fold only), every column standardised. Cross-validation is by group
 (GroupKFold): a source's chunks — hers and the model's answers to that source's prompts —
 are always tested by a classifier that never saw that source, so topic cannot give either
 side away. The AUC is computed over all out-of-fold scores; its 95% interval is a
@@ -23,9 +22,8 @@ from typing import Any
 
 from engine.judge.stylometry import Chunk, style_features
 
-# L2 regularisation on group-balanced columns (each group's total scale is one column's):
-# a few dozen chunks against hundreds of columns.
-REGULARISATION_C = 0.5
+# Strong L2 regularisation: a few dozen chunks against hundreds of columns.
+REGULARISATION_C = 0.05
 MAX_FOLDS = 5
 CHAR_NGRAMS = (2, 4)
 CHAR_FEATURES = 200
@@ -46,52 +44,23 @@ class Discrimination:
     folds: int  # cross-validation folds (at most MAX_FOLDS, at most one per source)
 
 
-class _BalancedColumns:
-    """Standardise every column, then scale each feature group's columns by 1/√(its size),
-    so every kind of evidence (function words, char n-grams, sentence lengths, order, …)
-    starts with the same prior weight. Without it the 200 n-gram and 130 function-word
-    columns drown the dozen order features, which are all that can tell her paragraphs from
-    the same sentences shuffled. Fitted on the training fold only."""
-
-    def fit(self, texts: Sequence[str], labels: Any = None) -> _BalancedColumns:
-        import numpy as np
-        from sklearn.feature_extraction import DictVectorizer
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.vectoriser = DictVectorizer(sparse=False).fit(style_features(text) for text in texts)
-        self.char_grams = TfidfVectorizer(analyzer="char", ngram_range=CHAR_NGRAMS, lowercase=False, use_idf=False,
-                                          max_features=CHAR_FEATURES, sublinear_tf=True).fit(texts)
-        matrix = self._raw(texts)
-        self.mean = matrix.mean(axis=0)
-        spread = matrix.std(axis=0)
-        self.spread = np.where(spread > 0, spread, 1.0)
-        groups = [name.split(":", 1)[0] for name in self.vectoriser.get_feature_names_out()]
-        groups += ["char"] * len(self.char_grams.get_feature_names_out())
-        sizes = {group: groups.count(group) for group in set(groups)}
-        self.weights = np.array([1 / np.sqrt(sizes[group]) for group in groups])
-        return self
-
-    def _raw(self, texts: Sequence[str]) -> Any:
-        import numpy as np
-
-        hand_made = self.vectoriser.transform(style_features(text) for text in texts)
-        return np.hstack([hand_made, self.char_grams.transform(texts).toarray()])
-
-    def transform(self, texts: Sequence[str]) -> Any:
-        return (self._raw(texts) - self.mean) / self.spread * self.weights
-
-    def fit_transform(self, texts: Sequence[str], labels: Any = None) -> Any:
-        return self.fit(texts, labels).transform(texts)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {}
-
-
 def _pipeline(seed: int) -> Any:
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    return make_pipeline(_BalancedColumns(),
+    hand_made = make_pipeline(
+        FunctionTransformer(lambda texts: [style_features(text) for text in texts]),
+        DictVectorizer(sparse=False),
+    )
+    char_grams = make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=CHAR_NGRAMS, lowercase=False, use_idf=False,
+                        max_features=CHAR_FEATURES, sublinear_tf=True),
+        FunctionTransformer(lambda matrix: matrix.toarray(), accept_sparse=True),
+    )
+    return make_pipeline(make_union(hand_made, char_grams), StandardScaler(),
                          LogisticRegression(C=REGULARISATION_C, solver="liblinear", max_iter=1000, random_state=seed))
 
 
