@@ -205,3 +205,11 @@ def test_an_unusable_precision_is_refused_before_anything_loads(workspace, monke
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else find_spec(name, *a))
     with pytest.raises(SweepError, match="dtype=4bit needs bitsandbytes"):
         plan_sweep(workspace, "demo-diffusion", {"dtype": ["4bit"]})
+    import torch
+
+    def no_half(tensor, *args, **kwargs):
+        raise RuntimeError(f'"LayerNormKernelImpl" not implemented for {tensor.dtype}')
+
+    monkeypatch.setattr(torch.nn.functional, "layer_norm", no_half)  # a CPU whose torch cannot compute in it
+    with pytest.raises(SweepError, match=r"--vary dtype: dtype=float16 does not run on this cpu"):
+        plan_sweep(workspace, "demo-diffusion", {"dtype": ["float16"]})
