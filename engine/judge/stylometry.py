@@ -29,7 +29,9 @@ import dataclasses
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
+from typing import Any
 
 # Closed-class English words (articles, pronouns, prepositions, conjunctions, auxiliaries,
 # common adverbs of degree and time): the classic function-word list, kept short enough
@@ -168,9 +170,9 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _neighbours_and_rest(items: Sequence, similarity) -> tuple[float, float]:
+def _neighbours_and_rest(items: Sequence[Any], similarity: Callable[[Any, Any], float]) -> tuple[float, float]:
     """Mean similarity of neighbouring items, and its excess over items two or more apart."""
-    neighbours = [similarity(a, b) for a, b in zip(items, items[1:])]
+    neighbours = [similarity(a, b) for a, b in pairwise(items)]
     apart = [similarity(items[i], items[j]) for i in range(len(items)) for j in range(i + 2, len(items))]
     neighbour_mean = _mean(neighbours)
     return neighbour_mean, neighbour_mean - (_mean(apart) if apart else neighbour_mean)
@@ -198,7 +200,7 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
     lengths = [len(words_of(sentence)) for sentence in sentences]
     features: dict[str, float] = {}
     features["order:neighbour_overlap"], features["order:overlap_gain"] = _neighbours_and_rest(stems, _overlap)
-    features["order:repeats_previous"] = _mean([float(bool(a & b)) for a, b in zip(stems, stems[1:])])
+    features["order:repeats_previous"] = _mean([float(bool(a & b)) for a, b in pairwise(stems)])
     features["order:neighbour_grams"], features["order:grams_gain"] = _neighbours_and_rest(grams, _overlap)
     features["order:names_picked_up"] = _neighbours_and_rest(names, lambda a, b: float(bool(a & b)))[1]
     features["order:same_opener"] = _neighbours_and_rest(openers, lambda a, b: float(bool(a) and a == b))[0]
@@ -209,8 +211,8 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
     for paragraph in paragraphs:
         paragraph_stems = [_content_stems(sentence) for sentence in paragraph]
         paragraph_grams = [_char_grams(sentence) for sentence in paragraph]
-        inside_stems += [_overlap(a, b) for a, b in zip(paragraph_stems, paragraph_stems[1:])]
-        inside_grams += [_overlap(a, b) for a, b in zip(paragraph_grams, paragraph_grams[1:])]
+        inside_stems += [_overlap(a, b) for a, b in pairwise(paragraph_stems)]
+        inside_grams += [_overlap(a, b) for a, b in pairwise(paragraph_grams)]
         paragraph_openers = [(words_of(sentence)[:1] or [""])[0] for sentence in paragraph]
         if paragraph_openers:
             first_links.append(float(paragraph_openers[0] in LINK_OPENERS))

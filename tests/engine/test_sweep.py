@@ -164,7 +164,7 @@ def test_setting_labels_read_like_the_issue():
 
 def test_a_precision_sweep_loads_each_setting_at_its_precision_and_records_it(workspace, one_torch_thread,
                                                                               monkeypatch):
-    import engine.models.loading as loading
+    from engine.models import loading
 
     loads = []
     original = loading.load_entry
