@@ -190,7 +190,9 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
       paragraph, rarely its first;
     - a long sentence is answered by a short one (neighbours differ in length more than
       any two sentences);
-    - a quotation that runs over several sentences opens and closes in one paragraph.
+    - a quotation that runs over several sentences opens and closes in one paragraph;
+    - a paragraph's first and last sentences have their own lengths (on the demo, a short
+      opening and a long close), against the paragraph's mean.
     """
     sentences = [sentence for paragraph in paragraphs for sentence in paragraph]
     stems = [_content_stems(sentence) for sentence in sentences]
@@ -208,7 +210,13 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
     features["order:length_change"], features["order:rhythm_gain"] = -change, -rhythm
 
     inside_stems, inside_grams, inside_links, first_links, open_quotes = [], [], [], [], []
+    first_lengths, last_lengths = [], []  # a paragraph's first and last sentence against its mean
     for paragraph in paragraphs:
+        paragraph_lengths = [len(words_of(sentence)) for sentence in paragraph]
+        if len(paragraph) > 1 and sum(paragraph_lengths):
+            mean_length = _mean(paragraph_lengths)
+            first_lengths.append(paragraph_lengths[0] / mean_length)
+            last_lengths.append(paragraph_lengths[-1] / mean_length)
         paragraph_stems = [_content_stems(sentence) for sentence in paragraph]
         paragraph_grams = [_char_grams(sentence) for sentence in paragraph]
         inside_stems += [_overlap(a, b) for a, b in pairwise(paragraph_stems)]
@@ -224,6 +232,8 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
     features["order:links_inside_paragraph"] = _mean(inside_links)
     features["order:paragraph_opens_on_link"] = _mean(first_links)
     features["order:unclosed_quote_paragraphs"] = _mean(open_quotes)
+    features["order:paragraph_first_length"] = _mean(first_lengths) if first_lengths else 1.0
+    features["order:paragraph_last_length"] = _mean(last_lengths) if last_lengths else 1.0
     return features
 
 
