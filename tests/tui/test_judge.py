@@ -477,7 +477,7 @@ async def test_reading_view_only_after_the_reveal_with_copied_passages_highlight
         assert "Canary 1 of 1: river-short" in text
         assert "zebra-base" in text and "quokka-large" in text and "run lora #1" in text  # run-ocelot, named
         assert text.count("copied: 6 words") == len(CONTESTANTS)
-        bodies = [static.content for static in app.screen.query(".reading-column Static")]
+        bodies = [static.content for static in app.screen.query(".reading-column .reading-text")]
         copied = [body.plain[span.start:span.end] for body in bodies for span in body.spans
                   if str(span.style) == COPIED_STYLE]
         assert copied == ["the river kept its own counsel"] * len(CONTESTANTS)
@@ -693,3 +693,68 @@ def latest_voice_scores_of(workspace: Workspace) -> dict:
         return latest_voice_scores(db)
     finally:
         db.close()
+
+
+async def test_leaderboard_shows_voice_scores_beside_the_verdict_and_unscored_as_not_scored(workspace):
+    # Two contestants scored, one not: no rank agreement yet, and it says why.
+    db = open_workspace_store(workspace)
+    for label, auc in (("zebra-base", 0.58), ("quokka-large", 0.73)):
+        db["voice_scores"].insert({"label": label, "status": "scored", "auc": auc, "auc_low": auc - 0.1,
+                                   "auc_high": auc + 0.1, "copied_words": 3})
+    session_id = judging.build_session(db, mode="rubric", rater="wren", seed=2)
+    blind = judging.BlindSession(db, session_id)
+    for position in range(blind.total):
+        blind.goto(position)
+        blind.rate("voice", 1 + position % 5)
+    blind.end()
+    db.close()
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_judge(pilot)
+        await pilot.press("ctrl+l")
+        await workers_done(app)
+        await pilot.pause()
+        table = app.screen.query_one("#lb-voice")
+        rows = {str(table.get_row_at(index)[0]): [str(cell) for cell in table.get_row_at(index)[1:]]
+                for index in range(table.row_count)}
+        assert rows["zebra-base"][0] == "0.58 [0.48, 0.68]" and rows["quokka-large"][0] == "0.73 [0.63, 0.83]"
+        assert rows["run lora #1"][0] == "not scored" and rows["run lora #1"][3] == "–"
+        assert all(cells[1] != "–" for cells in rows.values())  # the rubric's voice mean beside each
+        def agreement() -> str:
+            return app.screen.query_one("#lb-voice-agreement").content.plain
+
+        assert "Voice score vs rubric voice: – (rank agreement needs 3 contestants with both; 2 have)" in agreement()
+        # A third score arrives: the agreement is computed (ctrl+r recomputes the board).
+        db = open_workspace_store(workspace)
+        db["voice_scores"].insert({"label": "run-ocelot/checkpoint-40", "status": "scored", "auc": 0.95,
+                                   "auc_low": 0.9, "auc_high": 1.0, "copied_words": 11})
+        db.close()
+        await pilot.press("ctrl+r")
+        await workers_done(app)
+        await pilot.pause()
+        assert "Voice score vs rubric voice: Spearman" in agreement() and "over 3 contestants" in agreement()
+
+
+async def test_reading_view_shows_each_contestants_voice_score_beside_the_verdict(workspace):
+    from tui.screens.reading import ReadingScreen
+    from tests.tui.test_snapshots_judge import VOICE_SCORES, rated_store, store_voice_scores
+
+    rated_store(workspace)
+    store_voice_scores(workspace, VOICE_SCORES[:2])  # quokka-large is not scored
+    db = open_workspace_store(workspace)
+    session_id = judging.build_session(db, mode="rubric", rater="wren", seed=5, canary_ids=["river-short"])
+    judging.BlindSession(db, session_id).end()
+    db.close()
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_judge(pilot)
+        app.push_screen(ReadingScreen(app.workspace, session_id))
+        await workers_done(app)
+        await pilot.pause()
+        verdicts = {box.border_title: box.query_one(".reading-verdict").content
+                    for box in app.screen.query(".reading-column")}
+        assert verdicts["zebra-base"] == "voice AUC 0.58 [0.41, 0.74]\nrubric voice 3.75 · pairwise 0.20"
+        assert verdicts["run lora #1"].startswith("voice AUC 0.91 [0.80, 0.98]\nrubric voice 3.25")
+        assert verdicts["quokka-large"].startswith("voice AUC not scored\nrubric voice 1.75")
+        agreement = app.screen.query_one("#reading-voice").content.plain
+        assert "Voice score vs rubric voice: – (rank agreement needs 3 contestants with both; 2 have)" in agreement

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
+from engine.display import safe_text
 from engine.judge.report import MIN_CONTESTANTS_FOR_AGREEMENT
 
 NOT_SCORED = "not scored"
@@ -41,6 +42,7 @@ def row_auc(row: dict[str, Any] | None) -> str:
 
 def result_text(result: Any, name: str) -> Text:
     """A VoiceScored for the Judge screen: the score and interval, then its calibration."""
+    name = safe_text(name)
     if result.status != "scored":
         return Text(f"{name}: no voice score — {result.message}", style="bold")
     same, shuffled = result.same_writer, result.shuffled
@@ -69,8 +71,8 @@ def agreement_lines(section: dict[str, Any] | None, names: dict[str, str]) -> Te
             text.append("\n")
         label = f"Voice score vs {HUMAN_NAMES[human]}: "
         if entry["spearman"] is None:
-            text.append(label + f"– ({entry['contestants']} of the {MIN_CONTESTANTS_FOR_AGREEMENT} contestants "
-                                "with both that rank agreement needs)", style="dim")
+            text.append(label + f"– (rank agreement needs {MIN_CONTESTANTS_FOR_AGREEMENT} contestants with both; "
+                                f"{entry['contestants']} have)", style="dim")
             continue
         text.append(label)
         rho = entry["spearman"]
@@ -79,7 +81,7 @@ def agreement_lines(section: dict[str, Any] | None, names: dict[str, str]) -> Te
         if rho < 0.5 and not entry["disagreements"]:
             text.append(" — the two orders disagree more than they agree", style="yellow")
         for item in entry["disagreements"]:
-            name = names.get(item["label"], item["label"])
+            name = safe_text(names.get(item["label"], item["label"]))
             text.append(f"\n  ⚠ {name}: #{item['voice_rank']} by voice score, #{item['human_rank']} by "
                         f"{HUMAN_NAMES[human]}", style="yellow")
     return text
