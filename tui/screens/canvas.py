@@ -729,7 +729,7 @@ class CanvasScreen(WorkbenchScreen):
             self._status(f"Could not save preset {name!r}: {error}", error=True)
             return None
         self._status(f"saved preset {name!r} to {_relative(path, self.app.workspace.root)} — "
-                     f"`voicebench sweep --model M --preset {name}` or `voicebench canary --model M --preset {name}`")
+                     f"`--preset {name}` with sweep or canary")
         return path
 
     # Prompt and canaries ------------------------------------------------------------------
