@@ -60,8 +60,10 @@ class ReadingScreen(Screen):
 
     class Ready(Message):
         def __init__(self, canaries: list[Any], names: dict[str, str], spans: dict[tuple[int, str], list[Any]],
-                     corpus_size: int, error: str = "", voice: dict[str, Any] | None = None) -> None:
+                     corpus_size: int, error: str = "", voice: dict[str, Any] | None = None,
+                     voice_error: str = "") -> None:
             super().__init__()
+            self.voice_error = voice_error
             self.voice = voice or {"rows": [], "agreement": {}}  # report.voice_agreement
             self.canaries = canaries
             self.names = names
@@ -107,8 +109,13 @@ class ReadingScreen(Screen):
             index = CopyIndex(responses)
             spans = {(number, label): index.copied_spans(text)
                      for number, canary in enumerate(canaries) for label, text in canary.outputs}
-            voice = build_report(db, seed=0)["voice"]  # the leaderboard's numbers, the same seed
-            self.post_message(self.Ready(canaries, names, spans, len(responses), voice=voice))
+            try:
+                voice = build_report(db, seed=0)["voice"]  # the leaderboard's numbers, the same seed
+                voice_error = ""
+            except Exception as error:  # noqa: BLE001 — the texts are still worth reading
+                voice, voice_error = None, f"Voice scores unavailable: {error}"
+            self.post_message(self.Ready(canaries, names, spans, len(responses), voice=voice,
+                                         voice_error=voice_error))
         except Exception as error:  # noqa: BLE001 — shown on screen; the app stays up
             self.post_message(self.Ready([], {}, {}, 0, f"Could not open the reading view: {error}"))
         finally:
@@ -121,7 +128,8 @@ class ReadingScreen(Screen):
             return
         self.canaries, self.names, self.spans = message.canaries, message.names, message.spans
         self.corpus_size, self.voice = message.corpus_size, message.voice
-        self.query_one("#reading-voice", Static).update(agreement_lines(self.voice, self.names))
+        self.query_one("#reading-voice", Static).update(
+            Text(message.voice_error, style="red") if message.voice_error else agreement_lines(self.voice, self.names))
         self.show()
 
     def action_move(self, step: int) -> None:
