@@ -105,4 +105,3 @@ def test_canvas_idle(snap_compare, size, app):
         await _quiet(pilot)
 
     assert snap_compare(app, run_before=run_before, terminal_size=size)
-
