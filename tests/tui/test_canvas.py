@@ -207,6 +207,67 @@ async def test_canary_fills_prompt_and_fits_length(workspace):
         assert settings.gen_length % settings.block_length == 0
 
 
+async def test_settings_save_as_a_preset_that_sweep_and_canary_read_back(workspace):
+    from textual.widgets import Checkbox
+
+    from engine.sample.sweep import apply_preset, plan_sweep, preset, presets_path
+    from tui.widgets.preset_dialog import ConfirmOverwriteDialog, PresetNameDialog
+
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_canvas(app, pilot)
+        screen.query_one("#canvas-canary", Select).value = "river-short"  # 96 tokens: block 8, 12 steps
+        screen.query_one("#setting-temperature", Input).value = "0.7"
+        screen.query_one("#setting-deprioritise_eos", Checkbox).value = True
+        await pilot.pause()
+        await pilot.press("ctrl+s")  # from the prompt field, as a writer would
+        await pilot.pause()
+        assert isinstance(app.screen, PresetNameDialog)
+        await pilot.press(*"calm 64", "enter")  # a space: refused, the dialog stays
+        await pilot.pause()
+        assert isinstance(app.screen, PresetNameDialog)
+        assert "'calm 64' cannot name a preset" in str(app.screen.query_one("#preset-error", Static).render())
+        assert not presets_path(workspace).exists()
+        await pilot.press("ctrl+u", *"river-calm", "enter")
+        await pilot.pause()
+        assert app.screen is screen
+        assert "saved preset 'river-calm' to presets.toml" in status(screen)
+
+        # What `voicebench sweep --preset` and `voicebench canary --preset` read back.
+        saved = {"temperature": 0.7, "steps": 12, "block_length": 8, "cfg_scale": 0.0, "remasking": "low_confidence",
+                 "eos": "deprioritise", "use_template": True}
+        assert preset(workspace, "river-calm") == saved
+        sampler = apply_preset(workspace, "tiny-masked", "river-calm").section("sampler")
+        assert (sampler["temperature"], sampler["steps"], sampler["block_length"]) == (0.7, 12, 8)
+        assert sampler["deprioritise_eos"] is True and sampler["suppress_eos"] is False
+        plan = plan_sweep(workspace, "tiny-masked", {"temperature": ["0", "0.7"]}, base=preset(workspace, "river-calm"),
+                          canaries=["river-short"])
+        assert [setting.label for setting in plan.settings] == ["tiny-masked · base", "tiny-masked · T=0.0"]
+
+        # The same name again: asked first; "n" keeps the old one and goes back to the name.
+        screen.query_one("#setting-temperature", Input).value = "0.2"
+        await pilot.press("ctrl+s", *"river-calm", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmOverwriteDialog)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, PresetNameDialog)
+        assert app.screen.query_one("#preset-name", Input).value == "river-calm"
+        assert preset(workspace, "river-calm")["temperature"] == 0.7
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and "preset not saved" in status(screen)
+        await pilot.press("ctrl+s", *"river-calm", "enter", "y")
+        await pilot.pause()
+        assert preset(workspace, "river-calm") == {**saved, "temperature": 0.2}
+
+        # Settings the sampler refuses are not saved.
+        screen.query_one("#setting-block_length", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen and "fix them before saving a preset" in status(screen)
+
+
 def test_screen_module_does_not_import_torch():
     import subprocess
     import sys

@@ -477,10 +477,289 @@ async def test_reading_view_only_after_the_reveal_with_copied_passages_highlight
         assert "Canary 1 of 1: river-short" in text
         assert "zebra-base" in text and "quokka-large" in text and "run lora #1" in text  # run-ocelot, named
         assert text.count("copied: 6 words") == len(CONTESTANTS)
-        bodies = [static.content for static in app.screen.query(".reading-column Static")]
+        bodies = [static.content for static in app.screen.query(".reading-column .reading-text")]
         copied = [body.plain[span.start:span.end] for body in bodies for span in body.spans
                   if str(span.style) == COPIED_STYLE]
         assert copied == ["the river kept its own counsel"] * len(CONTESTANTS)
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+# The voice score, computed in the background -----------------------------------------------------
+def fake_score(label: str, auc: float = 0.62):
+    """A VoiceScored as the engine makes one (fixed numbers)."""
+    from engine.judge.voice import VoiceScored
+
+    return VoiceScored(label=label, status="scored", message="", auc=auc, auc_low=0.41, auc_high=0.8, delta=0.3,
+                       delta_own=0.28, copied_words=5, copied_passage="the river kept its", writer_words=2600,
+                       model_words=2100, writer_chunks=26, model_chunks=21, same_writer=(0.55, 0.35, 0.75),
+                       shuffled=(0.6, 0.44, 0.77), seconds=4.0)
+
+
+class GatedScorer:
+    """voice_score's events (the real types) for three prompts, holding after the second reply
+    until the test opens the gate; the score it ends with is stored as the engine stores one."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.reached = threading.Event()  # set when it holds after reply 2
+        self.gate = threading.Event()
+        self.closed_early = False
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self, db, workspace, name, *, reply_tokens):
+        from engine.judge.voice import VoiceReply, VoiceStage, VoiceStarted
+
+        self.calls.append((name, reply_tokens))
+        finished = False
+        try:
+            yield VoiceStarted(label=name, prompts=3, to_generate=3, writer_words=2600)
+            for done in (1, 2, 3):
+                yield VoiceReply(label=name, done=done, total=3, reused=False, seconds=0.1)
+                if done == 2:
+                    self.reached.set()
+                    assert self.gate.wait(20), "the test never opened the gate"
+            yield VoiceStage(label=name, stage="scoring")
+            result = fake_score(name)
+            db["voice_scores"].insert({"label": name, "status": "scored", "auc": result.auc,
+                                       "auc_low": result.auc_low, "auc_high": result.auc_high,
+                                       "copied_words": result.copied_words})
+            finished = True
+            yield result
+        finally:
+            self.closed_early = not finished
+
+
+async def wait_for(event) -> None:
+    """Wait for a threading.Event set by a worker, without blocking the app's loop."""
+    import asyncio
+
+    assert await asyncio.to_thread(event.wait, 20), "the worker never got there"
+
+
+def voice_line(app) -> str:
+    return str(app.screen.query_one("#builder-voice").render())
+
+
+async def test_voice_score_runs_in_the_background_with_progress_then_shows_score_and_calibration(workspace):
+    scorer = GatedScorer()
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        screen.voice_scorer = scorer
+        contestants = screen.query_one("#builder-contestants", SelectionList)
+        contestants.highlighted = 2  # quokka-large
+        contestants.focus()
+        await pilot.press("ctrl+s")
+        await wait_for(scorer.reached)
+        await pilot.pause()
+        assert "quokka-large: replies 2/3 · escape cancels" in screen_text(app)
+        # The UI is not blocked while it works: keys still act.
+        await pilot.press("ctrl+t")
+        assert screen.query_one("#builder-mode", Select).value == "pairwise"
+        await pilot.press("ctrl+s")  # a second score waits for the first
+        assert "Already scoring quokka-large" in voice_line(app)
+        await pilot.press("f1")  # leave for another screen while it works; the result waits here
+        await pilot.pause()
+        scorer.gate.set()
+        await workers_done(app)
+        await pilot.pause()
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.screen is screen
+        text = voice_line(app)
+        assert "quokka-large: voice AUC 0.62 [0.41, 0.80]" in text
+        assert "you vs you 0.55 [0.35, 0.75], shuffled 0.60 [0.44, 0.77]" in text
+        assert scorer.calls == [("quokka-large", screen.voice_reply_tokens)]
+        # The list shows the newest score beside the contestant; ticks are untouched.
+        assert str(contestants.get_option_at_index(2).prompt) == "quokka-large (4) · voice 0.62"
+        assert str(contestants.get_option_at_index(0).prompt) == "zebra-base (4)"
+        assert set(contestants.selected) == {label for label, *_ in CONTESTANTS}
+        assert screen.voice_label is None and not scorer.closed_early
+
+
+async def test_voice_score_is_cancelled_with_escape_and_keeps_the_replies(workspace):
+    scorer = GatedScorer()
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_judge(pilot)
+        screen.voice_scorer = scorer
+        await pilot.press("ctrl+s")  # the first contestant is highlighted
+        await wait_for(scorer.reached)
+        await pilot.pause()
+        assert "zebra-base: replies 2/3 · escape cancels" in voice_line(app)
+        await pilot.press("escape")
+        assert "cancelling after the reply in hand" in voice_line(app)
+        scorer.gate.set()
+        await workers_done(app)
+        await pilot.pause()
+        assert "zebra-base: voice score cancelled after 2 replies; they are stored and reused" in voice_line(app)
+        assert scorer.closed_early  # the generator was closed, nothing scored
+        assert not screen.db["voice_scores"].count
+        assert screen.view == "builder" and screen.voice_label is None
+        await pilot.press("escape")  # nothing to cancel now: escape does nothing here
+        assert screen.view == "builder" and "cancelled after 2 replies" in voice_line(app)
+
+
+async def test_voice_score_errors_are_messages_not_tracebacks(workspace):
+    from engine.judge.voice import VoiceError
+
+    def refusing(db, workspace, name, *, reply_tokens):
+        raise VoiceError(f"{name!r} is neither a contestant nor a workspace model.")
+        yield  # a generator, as the engine's is
+
+    def crashing(db, workspace, name, *, reply_tokens):
+        yield from ()
+        raise RuntimeError("the model file is truncated")
+
+    # The real engine on a workspace with too little held-out writing: it says so, with no number.
+    (workspace.root / "data" / "pairs.jsonl").write_text(
+        '{"id": "v1", "prompt": "Write.", "response": "Only a few words of hers.", "split": "val", '
+        '"source": "a.md"}\n', encoding="utf-8")
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        await pilot.press("ctrl+s")
+        await workers_done(app)
+        await pilot.pause()
+        text = voice_line(app)
+        assert "zebra-base: no voice score — too little held-out writing" in text and "AUC" not in text
+        assert screen.query_one("#builder-voice").has_class("error")
+        for scorer, expected in ((refusing, "zebra-base: no voice score — 'zebra-base' is neither"),
+                                 (crashing, "zebra-base: the voice score failed — RuntimeError: the model file")):
+            screen.voice_scorer = scorer
+            await pilot.press("ctrl+s")
+            await workers_done(app)
+            await pilot.pause()
+            assert expected in voice_line(app)
+            assert "Traceback" not in screen_text(app)
+        assert app.is_running and screen.voice_label is None
+
+
+async def test_voice_key_with_no_contestant_says_what_to_do(tmp_path, repo_root):
+    root = tmp_path / "empty"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "No contestant to score yet" in voice_line(app)
+        assert not list(app.workers) and screen.voice_label is None
+
+
+@pytest.mark.slow
+async def test_voice_score_with_the_real_engine_on_the_demo_model(tmp_path, repo_root):
+    """The engine's voice_score itself: demo-ar answers the demo's 44 validation prompts with
+    8-token replies (a few seconds on CPU), then the classifier and the calibration run."""
+    root = tmp_path / "demo"
+    shutil.copytree(repo_root / "data", root / "data", ignore=shutil.ignore_patterns("models"))
+    (root / "data" / "models").symlink_to(repo_root / "data" / "models")
+    workspace = Workspace.open(root)
+    db = open_workspace_store(workspace)
+    model_id = store.ensure_model(db, path=str(workspace.model("demo-ar").path), name="demo-ar", family="causal",
+                                  hash_="hash-demo-ar")
+    row = store.ensure_canary_version(db, canary_id=CANARIES[0][0], kind="known-topic-short", prompt=CANARIES[0][1],
+                                      max_new_tokens=64)
+    store.record_generation(db, {"identity_key": "demo-ar/river", "model_id": model_id, "canary_id": row,
+                                 "label": "demo-ar", "family": "causal", "settings": {}, "seed": 0,
+                                 "prompt": CANARIES[0][1], "text": "The river.", "token_count": 3, "seconds": 1.0})
+    db.close()
+    app = make_app(workspace)
+    seen: list[str] = []
+
+    def record(message) -> None:
+        if isinstance(message, JudgeScreen.VoiceProgress):
+            seen.append(message.text)
+
+    async with app.run_test(size=(120, 40), message_hook=record) as pilot:
+        screen = await open_judge(pilot)
+        screen.voice_reply_tokens = 8
+        await pilot.press("ctrl+s")
+        await workers_done(app)
+        await pilot.pause()
+        text = voice_line(app)
+        assert "demo-ar: voice AUC" in text and "calibration on your text: you vs you" in text, text
+        assert any("demo-ar: replies 1/44" in line for line in seen)
+        assert any("demo-ar: scoring" in line for line in seen)
+        scores = latest_voice_scores_of(workspace)
+        assert set(scores) == {"demo-ar"} and 0.0 <= scores["demo-ar"]["auc"] <= 1.0
+        assert f"demo-ar (1) · voice {scores['demo-ar']['auc']:.2f}" in screen_text(app)
+
+
+def latest_voice_scores_of(workspace: Workspace) -> dict:
+    from engine.judge.voice import latest_voice_scores
+
+    db = open_workspace_store(workspace)
+    try:
+        return latest_voice_scores(db)
+    finally:
+        db.close()
+
+
+async def test_leaderboard_shows_voice_scores_beside_the_verdict_and_unscored_as_not_scored(workspace):
+    # Two contestants scored, one not: no rank agreement yet, and it says why.
+    db = open_workspace_store(workspace)
+    for label, auc in (("zebra-base", 0.58), ("quokka-large", 0.73)):
+        db["voice_scores"].insert({"label": label, "status": "scored", "auc": auc, "auc_low": auc - 0.1,
+                                   "auc_high": auc + 0.1, "copied_words": 3})
+    session_id = judging.build_session(db, mode="rubric", rater="wren", seed=2)
+    blind = judging.BlindSession(db, session_id)
+    for position in range(blind.total):
+        blind.goto(position)
+        blind.rate("voice", 1 + position % 5)
+    blind.end()
+    db.close()
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_judge(pilot)
+        await pilot.press("ctrl+l")
+        await workers_done(app)
+        await pilot.pause()
+        table = app.screen.query_one("#lb-voice")
+        rows = {str(table.get_row_at(index)[0]): [str(cell) for cell in table.get_row_at(index)[1:]]
+                for index in range(table.row_count)}
+        assert rows["zebra-base"][0] == "0.58 [0.48, 0.68]" and rows["quokka-large"][0] == "0.73 [0.63, 0.83]"
+        assert rows["run lora #1"][0] == "not scored" and rows["run lora #1"][3] == "–"
+        assert all(cells[1] != "–" for cells in rows.values())  # the rubric's voice mean beside each
+        def agreement() -> str:
+            return app.screen.query_one("#lb-voice-agreement").content.plain
+
+        assert "Voice score vs rubric voice: – (rank agreement needs 3 contestants with both; 2 have)" in agreement()
+        # A third score arrives: the agreement is computed (ctrl+r recomputes the board).
+        db = open_workspace_store(workspace)
+        db["voice_scores"].insert({"label": "run-ocelot/checkpoint-40", "status": "scored", "auc": 0.95,
+                                   "auc_low": 0.9, "auc_high": 1.0, "copied_words": 11})
+        db.close()
+        await pilot.press("ctrl+r")
+        await workers_done(app)
+        await pilot.pause()
+        assert "Voice score vs rubric voice: Spearman" in agreement() and "over 3 contestants" in agreement()
+
+
+async def test_reading_view_shows_each_contestants_voice_score_beside_the_verdict(workspace):
+    from tui.screens.reading import ReadingScreen
+    from tests.tui.test_snapshots_judge import VOICE_SCORES, rated_store, store_voice_scores
+
+    rated_store(workspace)
+    store_voice_scores(workspace, VOICE_SCORES[:2])  # quokka-large is not scored
+    db = open_workspace_store(workspace)
+    session_id = judging.build_session(db, mode="rubric", rater="wren", seed=5, canary_ids=["river-short"])
+    judging.BlindSession(db, session_id).end()
+    db.close()
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_judge(pilot)
+        app.push_screen(ReadingScreen(app.workspace, session_id))
+        await workers_done(app)
+        await pilot.pause()
+        verdicts = {box.border_title: box.query_one(".reading-verdict").content
+                    for box in app.screen.query(".reading-column")}
+        assert verdicts["zebra-base"] == "voice AUC 0.58 [0.41, 0.74]\nrubric voice 3.75 · pairwise 0.20"
+        assert verdicts["run lora #1"].startswith("voice AUC 0.91 [0.80, 0.98]\nrubric voice 3.25")
+        assert verdicts["quokka-large"].startswith("voice AUC not scored\nrubric voice 1.75")
+        agreement = app.screen.query_one("#reading-voice").content.plain
+        assert "Voice score vs rubric voice: – (rank agreement needs 3 contestants with both; 2 have)" in agreement

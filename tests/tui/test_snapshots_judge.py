@@ -73,9 +73,8 @@ def test_judge_pairwise_mid_session(snap_compare, size, workspace):
     assert snap_compare(make_app(workspace), run_before=resume, terminal_size=size)
 
 
-@SIZES
-def test_leaderboard(snap_compare, size, workspace):
-    # Rate everything in a rubric session and vote in a pairwise one, then open the board.
+def rated_store(workspace) -> None:
+    """Rate everything in a rubric session and vote in a pairwise one."""
     db = open_workspace_store(workspace)
     rubric_id = judging.build_session(db, mode="rubric", rater="wren", seed=3)
     blind = judging.BlindSession(db, rubric_id)
@@ -92,14 +91,44 @@ def test_leaderboard(snap_compare, size, workspace):
     blind.end()
     db.close()
 
-    async def open_board(pilot):
-        await pilot.press("f4")
-        await pilot.pause()
-        await pilot.press("ctrl+l")
-        await workers_done(pilot.app)
-        pilot.app.clear_notifications()  # other screens' start-up toasts come and go with timing
-        await pilot.pause()
 
+# Fixed voice scores (what engine.judge.voice stores), chosen so the voice order disagrees with
+# the ratings for one contestant; and one contestant never scored.
+VOICE_SCORES = (
+    ("zebra-base", 0.58, 0.41, 0.74, 4),
+    ("run-ocelot/checkpoint-40", 0.91, 0.80, 0.98, 9),
+    ("quokka-large", 0.73, 0.60, 0.85, 2),
+)
+
+
+def store_voice_scores(workspace, scores=VOICE_SCORES) -> None:
+    db = open_workspace_store(workspace)
+    for label, auc, low, high, copied in scores:
+        db["voice_scores"].insert({"label": label, "status": "scored", "auc": auc, "auc_low": low, "auc_high": high,
+                                   "copied_words": copied, "created_at": "2026-11-30T12:00:00"})
+    db.close()
+
+
+async def open_board(pilot):
+    await pilot.press("f4")
+    await pilot.pause()
+    await pilot.press("ctrl+l")
+    await workers_done(pilot.app)
+    pilot.app.clear_notifications()  # other screens' start-up toasts come and go with timing
+    await pilot.pause()
+
+
+@SIZES
+def test_leaderboard(snap_compare, size, workspace):
+    rated_store(workspace)
+    assert snap_compare(make_app(workspace), run_before=open_board, terminal_size=size)
+
+
+@SIZES
+def test_leaderboard_with_voice_scores(snap_compare, size, workspace):
+    # The voice section sits under the headline: on screen at 80x24 without scrolling.
+    rated_store(workspace)
+    store_voice_scores(workspace)
     assert snap_compare(make_app(workspace), run_before=open_board, terminal_size=size)
 
 

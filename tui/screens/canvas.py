@@ -10,7 +10,8 @@ and every frame stays in the timeline for pausing, scrubbing and saving. Beside 
 canvas, a causal model types the same prompt in a second such process.
 
 Keys: enter start · escape cancel · space pause/resume · . step · ←/→ or [/] scrub ·
-home/end first/last step · +/- speed · s save trace · o open trace · p prompt.
+home/end first/last step · +/- speed · s save trace · o open trace · p prompt · ctrl+s save the
+sampler settings as a named preset (presets.toml, for `voicebench sweep`/`canary --preset`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class CanvasScreen(WorkbenchScreen):
                 tooltip="Show or hide the typewriter (hidden by default under 100 columns)"),
         Binding("ctrl+b", "toggle_panel('side')", "Run panel", id="canvas.toggle_side", show=False,
                 tooltip="Show or hide the run settings, giving the painter their width"),
+        Binding("ctrl+s", "save_preset", "Save preset", id="canvas.save_preset",
+                tooltip="Save the sampler settings under a name, for `voicebench sweep` and `canary --preset`"),
     ]
 
     class FramesAvailable(Message):
@@ -686,6 +689,48 @@ class CanvasScreen(WorkbenchScreen):
     def _workspace_path(self, path: str) -> Path:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.app.workspace.root / candidate
+
+    # Presets ------------------------------------------------------------------------------
+    def action_save_preset(self, name: str = "") -> None:
+        """Ask for a name, then save the shown settings as a preset (asking before replacing one)."""
+        from engine.sample.sweep import SweepError, load_presets
+        from tui.widgets.preset_dialog import ConfirmOverwriteDialog, PresetNameDialog
+
+        try:
+            values = self.query_one(SamplerSettingsPanel).preset_values()
+        except SamplerSettingsError as error:
+            self._status(f"Settings: {error} — fix them before saving a preset.", error=True)
+            return
+        try:
+            existing = load_presets(self.app.workspace)
+        except SweepError as error:
+            self._status(str(error), error=True)
+            return
+
+        def named(chosen: str | None) -> None:
+            if chosen is None:
+                self._status("preset not saved")
+            elif chosen in existing:
+                self.app.push_screen(ConfirmOverwriteDialog(chosen, existing[chosen], values),
+                                     lambda yes: self.save_preset(chosen, values) if yes
+                                     else self.action_save_preset(chosen))
+            else:
+                self.save_preset(chosen, values)
+
+        self.app.push_screen(PresetNameDialog(values, sorted(existing), name), named)
+
+    def save_preset(self, name: str, values: dict[str, Any]) -> Path | None:
+        """Write the preset through the engine (the one writer of presets.toml)."""
+        from engine.sample.sweep import SweepError, save_preset
+
+        try:
+            path = save_preset(self.app.workspace, name, values)
+        except (SweepError, OSError) as error:
+            self._status(f"Could not save preset {name!r}: {error}", error=True)
+            return None
+        self._status(f"saved preset {name!r} to {_relative(path, self.app.workspace.root)} — "
+                     f"`--preset {name}` with sweep or canary")
+        return path
 
     # Prompt and canaries ------------------------------------------------------------------
     @on(Input.Submitted, "#canvas-prompt")

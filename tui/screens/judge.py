@@ -5,8 +5,12 @@ Three views share the screen:
   session (ctrl+g; ctrl+t switches the mode), resume an open one (ctrl+o), run the canaries for a
   workspace model or a run's checkpoint (ctrl+r, in a thread worker), fill every canary a run's
   checkpoints are missing (ctrl+f: what a cancelled run skipped), edit the rubric (ctrl+b) or open
-  the leaderboard (ctrl+l). The lists follow the store: a cheap poll (row count and newest id of
-  the outputs, and the run folders' checkpoint names) refreshes them as outputs arrive;
+  the leaderboard (ctrl+l), or compute the highlighted contestant's automatic voice score (ctrl+s:
+  `engine.judge.voice.voice_score` in a thread worker, progress "replies 3/44" then "scoring",
+  then the AUC with its interval and calibration; escape cancels after the reply in hand, and the
+  replies so far are stored and reused). The lists follow the store: a cheap poll (row count and
+  newest id of the outputs and voice scores, and the run folders' checkpoint names) refreshes
+  them as outputs arrive;
 - rating — one blind item at a time, scored with number keys, flags with letters, a note,
   next/previous/skip; pairwise items choose left/right/tie overall or per criterion;
 - reveal — after ctrl+e ends the session (asked once more: y/n), the table of sources and answers;
@@ -25,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual import on, work
+from textual.worker import Worker, get_current_worker
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -35,6 +40,7 @@ from engine.judge import rubric as rubric_store
 from engine.judge import session as judging
 from engine.judge.checkpoint_canaries import run_checkpoints, stored_pairs
 from engine.judge.names import display_name, run_names
+from engine.judge.voice import DEFAULT_REPLY_TOKENS, latest_voice_scores
 from engine.judge.workspace_store import open_workspace_store
 from engine.judge.rubric import Criterion, Flag
 from tui.screens.base import WorkbenchScreen
@@ -43,10 +49,11 @@ from tui.widgets.judge_item import BlindItemView
 from tui.widgets.judge_note import ConfirmEndDialog, NoteDialog
 from tui.widgets.judge_reveal import RevealTable
 from tui.widgets.nav import NavBar
+from tui.widgets.voice_summary import result_text
 
 RATING_ACTIONS = {"score", "flag", "choose", "criterion_down", "criterion_up", "next", "prev", "skip",
                   "next_pending", "note", "leave", "end", "scroll_output"}
-BUILDER_ACTIONS = {"start", "resume", "run_canaries", "fill_canaries", "toggle_mode"}
+BUILDER_ACTIONS = {"start", "resume", "run_canaries", "fill_canaries", "toggle_mode", "voice_score"}
 STORE_POLL_SECONDS = 2.0  # builder refresh while outputs arrive (two small queries and a folder scan)
 MAX_SCORE_KEY = 9  # number keys 1–9; rubric scales have at most 10 scores, 1-based in practice
 
@@ -63,6 +70,8 @@ class JudgeScreen(WorkbenchScreen):
                 tooltip="Answer the workspace canaries with the chosen model or checkpoint (thread worker)"),
         Binding("ctrl+f", "fill_canaries", "Fill run", id="judge.fill_canaries",
                 tooltip="Answer every canary the chosen checkpoint's run is missing (after a cancel)"),
+        Binding("ctrl+s", "voice_score", "Voice score", id="judge.voice",
+                tooltip="Can a classifier tell the highlighted contestant's writing from yours? (thread worker)"),
         Binding("ctrl+b", "rubric", "Rubric", id="judge.rubric", tooltip="Add, edit or retire criteria"),
         Binding("ctrl+l", "leaderboard", "Leaderboard", id="judge.leaderboard",
                 tooltip="Scores with intervals; never during a session"),
@@ -90,6 +99,9 @@ class JudgeScreen(WorkbenchScreen):
         Binding("ctrl+e", "end", "End & reveal", id="judge.end", tooltip="Close the session and reveal who wrote what"),
         Binding("escape", "leave", "Pause", id="judge.leave",
                 tooltip="Back to the builder; the session stays open to resume"),
+        # The same key in the builder, only while a voice score runs (the first enabled binding wins).
+        Binding("escape", "cancel_voice", "Cancel voice score", id="judge.voice.cancel",
+                tooltip="Stop after the reply in hand; the replies so far are kept and reused"),
     ]
 
     class CanaryProgress(Message):
@@ -101,9 +113,27 @@ class JudgeScreen(WorkbenchScreen):
             self.done = done
             self.error = error
 
+    class VoiceProgress(Message):
+        """From the voice worker: progress text, or the end (a VoiceScored, an error, a cancel)."""
+
+        def __init__(self, text: str, *, result=None, done: bool = False, error: bool = False) -> None:
+            super().__init__()
+            self.text = text
+            self.result = result  # the VoiceScored at the end, when there is one
+            self.done = done
+            self.error = error
+
+    # How the voice score is computed: the engine's generator, unless a test swaps in a fake
+    # with the same events; and the reply length (the CLI's --reply-tokens).
+    voice_scorer = None
+    voice_reply_tokens = DEFAULT_REPLY_TOKENS
+
     def __init__(self) -> None:
         super().__init__()
         self.db = None
+        self.voice_worker: Worker | None = None
+        self.voice_label: str | None = None  # the contestant being scored, while its worker runs
+        self._names: dict[str, str] = {}
         self.blind: judging.BlindSession | None = None
         self.criteria: list[Criterion] = []
         self.flags: list[Flag] = []
@@ -160,7 +190,8 @@ class JudgeScreen(WorkbenchScreen):
         sessions = self.db.execute("select count(*), coalesce(max(id), 0), "
                                    "coalesce(sum(ended_at is null), 0) from sessions").fetchone()
         checkpoints = tuple((c.run_id, c.step) for c in run_checkpoints(self.app.workspace))
-        return tuple(outputs), tuple(sessions), checkpoints
+        voices = self.db.execute("select count(*), coalesce(max(id), 0) from voice_scores").fetchone()
+        return tuple(outputs), tuple(sessions), checkpoints, tuple(voices)
 
     def poll_store(self) -> None:
         """On a timer: refresh the builder when outputs, sessions or checkpoints changed."""
@@ -174,8 +205,11 @@ class JudgeScreen(WorkbenchScreen):
         canary_ids = [row["canary_id"] for row in self.db.query(
             "select distinct c.canary_id from canaries c join generations g on g.canary_id = c.id order by c.canary_id")]
         names = run_names(self.db, self.app.workspace.runs_dir)
-        self.query_one(JudgeBuilder).fill(judging.contestants(self.db, names), canary_ids,
-                                          judging.open_sessions(self.db), self._canary_targets(names))
+        contestants = judging.contestants(self.db, names)
+        self._names = {c.label: c.name or c.label for c in contestants}
+        voice = {label: row["auc"] for label, row in latest_voice_scores(self.db).items()}
+        self.query_one(JudgeBuilder).fill(contestants, canary_ids, judging.open_sessions(self.db),
+                                          self._canary_targets(names), voice)
 
     def _canary_targets(self, names: dict[str, str]) -> list[tuple[str, str]]:
         """'Canaries for' options: workspace models, then every run checkpoint with its canary count."""
@@ -244,6 +278,8 @@ class JudgeScreen(WorkbenchScreen):
             return self.view == "reveal" and self.last_revealed_session is not None
         if action == "leave":
             return self.view in ("rating", "reveal")
+        if action == "cancel_voice":
+            return self.view == "builder" and self.voice_label is not None
         if action in RATING_ACTIONS:
             if self.view != "rating" or self.blind is None:
                 return False
@@ -388,6 +424,95 @@ class JudgeScreen(WorkbenchScreen):
         if self.view == "builder":
             self.poll_store()  # each stored output shows in the lists as it lands
         self.query_one(JudgeBuilder).set_status(message.text, error=message.error)
+
+    # The voice score ------------------------------------------------------------------------
+    def action_voice_score(self) -> None:
+        builder = self.query_one(JudgeBuilder)
+        if self.voice_label is not None:
+            builder.set_voice(f"Already scoring {self._names.get(self.voice_label, self.voice_label)}: escape "
+                              "cancels it, or wait for its result.", error=True)
+            return
+        label = builder.highlighted_contestant()
+        if label is None:
+            builder.set_voice("No contestant to score yet: answer the canaries first (ctrl+r), highlight a "
+                              "contestant and press ctrl+s (or run `voicebench voice MODEL` in a shell).", error=True)
+            return
+        self.voice_label = label
+        builder.set_voice(f"{self._names.get(label, label)}: voice score starting…")
+        self.voice_worker = self.score_voice(label, self._names.get(label, label))
+        self.refresh_bindings()  # escape now cancels
+
+    def action_cancel_voice(self) -> None:
+        if self.voice_worker is not None and self.voice_label is not None:
+            self.voice_worker.cancel()
+            self.query_one(JudgeBuilder).set_voice(
+                f"{self._names.get(self.voice_label, self.voice_label)}: cancelling after the reply in hand…")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="judge-voice")
+    def score_voice(self, label: str, name: str) -> None:
+        """Run the voice score in this thread, on this thread's own store connection. The
+        generator is closed at a cancel (or when the screen goes): stored replies stay."""
+        from engine.judge.voice import VoiceError, VoiceReply, VoiceScored, VoiceStage, VoiceStarted, voice_score
+        from engine.sample.service import describe
+        from engine.sample.sweep import SweepError
+
+        worker = get_current_worker()
+        scorer = self.voice_scorer or voice_score
+        db = open_workspace_store(self.app.workspace)
+        replies = skipped = 0
+        events = None
+        try:
+            events = scorer(db, self.app.workspace, label, reply_tokens=self.voice_reply_tokens)
+            for event in events:
+                if worker.is_cancelled:
+                    events.close()
+                    self.post_message(self.VoiceProgress(
+                        f"{name}: voice score cancelled after {replies} replies; they are stored and reused "
+                        "next time.", done=True))
+                    return
+                if isinstance(event, VoiceStarted):
+                    reused = event.prompts - event.to_generate
+                    self.post_message(self.VoiceProgress(
+                        f"{name}: {event.to_generate} of {event.prompts} validation prompts to answer"
+                        + (f" ({reused} replies stored)" if reused else "")
+                        + f"; {event.writer_words:,} words of yours held out…"))
+                elif isinstance(event, VoiceReply):
+                    replies = event.done
+                    skipped += bool(event.skipped)
+                    self.post_message(self.VoiceProgress(
+                        f"{name}: replies {event.done}/{event.total}"
+                        + (f" ({skipped} did not fit the model)" if skipped else "") + " · escape cancels"))
+                elif isinstance(event, VoiceStage):
+                    self.post_message(self.VoiceProgress(f"{name}: {event.stage} (cross-validating by source, "
+                                                         "then the calibration on your own text)…"))
+                elif isinstance(event, VoiceScored):
+                    self.post_message(self.VoiceProgress("", result=event, done=True,
+                                                         error=event.status != "scored"))
+                    return
+            self.post_message(self.VoiceProgress(f"{name}: the voice score ended without a result.", done=True,
+                                                 error=True))
+        except (VoiceError, SweepError) as error:  # the engine's own words: they say what to do
+            self.post_message(self.VoiceProgress(f"{name}: no voice score — {error}", done=True, error=True))
+        except Exception as error:  # noqa: BLE001 — any failure is shown, the screen stays up
+            self.post_message(self.VoiceProgress(f"{name}: the voice score failed — {describe(error)}", done=True,
+                                                 error=True))
+        finally:
+            db.close()
+
+    @on(VoiceProgress)
+    def voice_progress(self, message: VoiceProgress) -> None:
+        builder = self.query_one(JudgeBuilder)
+        label = self.voice_label
+        if message.result is not None:
+            builder.set_voice(result_text(message.result, self._names.get(label, message.result.label)),
+                              error=message.error)
+        else:
+            builder.set_voice(message.text, error=message.error)
+        if message.done:
+            self.voice_label = self.voice_worker = None
+            self.refresh_bindings()
+            if self.view == "builder":
+                self.refresh_builder()  # the list shows the new score beside the contestant
 
     def action_rubric(self) -> None:
         from tui.screens.rubric_editor import RubricEditorScreen

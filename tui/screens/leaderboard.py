@@ -31,6 +31,7 @@ from engine.judge.workspace_store import open_workspace_store
 from engine.judge import report
 from engine.judge.report import build_report
 from engine.workspace import Workspace
+from tui.widgets.voice_summary import NOT_SCORED, agreement_lines, row_auc
 
 METRIC_COLUMNS = ("distinct_1", "seq_rep_4", "repetition_cascade", "length_words")
 SIDE_BY_SIDE_CHARS = 240  # per output in the canary table; the full text is in `voicebench report`
@@ -76,6 +77,9 @@ class LeaderboardScreen(Screen):
             yield Static("Computing…", id="lb-status")
             yield DataTable(id="lb-headline", zebra_stripes=True, cursor_type="row")
             yield Static(id="lb-caption")
+            yield Static("Does it sound like you? Voice score beside your verdict", classes="lb-title")
+            yield DataTable(id="lb-voice", zebra_stripes=True, cursor_type="row", classes="lb-table")
+            yield Static(id="lb-voice-agreement")
             yield Static("Rubric means with bootstrap 95% intervals", classes="lb-title")
             yield DataTable(id="lb-rubric", zebra_stripes=True, cursor_type="row", classes="lb-table")
             yield Static("Pairwise votes, flags and automatic metrics", classes="lb-title")
@@ -118,6 +122,7 @@ class LeaderboardScreen(Screen):
         status.update(f"{len(data['leaderboard'])} contestants · {data['votes']} pairwise votes")
         self.query_one("#lb-caption", Static).update(report.headline_caption(data))
         self._fill_table(data)
+        self._fill_voice(data)
         self.query_one("#lb-agreement", Static).update(_agreement(data))
         self.query_one("#lb-canaries", Static).update(_canaries(data))
         self.query_one("#lb-runs", Static).update(_runs(data))
@@ -147,6 +152,23 @@ class LeaderboardScreen(Screen):
             pairwise.add_row(safe_text(row["name"]), _interval(bt["score"], bt["low"], bt["high"], row["pairwise"]["games"]),
                              _num(row["pairwise"]["win_rate"]), str(row["pairwise"]["games"]), flags,
                              *[_num(row["metrics"].get(name)) for name in metrics])
+
+
+    def _fill_voice(self, data: dict[str, Any]) -> None:
+        """The voice score beside the rubric's voice criterion and the pairwise score."""
+        names = {row["label"]: row["name"] for row in data["leaderboard"]}
+        table = self.query_one("#lb-voice", DataTable)
+        table.clear(columns=True)
+        table.add_columns("contestant", "voice AUC", "rubric voice", "pairwise", "copied")
+        for row in data["voice"]["rows"]:
+            auc = row_auc(row)
+            table.add_row(safe_text(names.get(row["label"], row["label"])),
+                          Text(auc, style="dim") if auc == NOT_SCORED else auc, _num(row["rubric_voice"]),
+                          _num(row["bt"]), "–" if row["copied_words"] is None else f"{row['copied_words']} words")
+        caption = Text("AUC: 0.5 = cannot be told from your writing, 1.0 = always can (lower is more like you)\n",
+                       style="dim")
+        caption.append_text(agreement_lines(data["voice"], names))
+        self.query_one("#lb-voice-agreement", Static).update(caption)
 
 
 def _agreement(data: dict[str, Any]) -> Table:

@@ -1,7 +1,8 @@
 """The Judge screen's session builder: pick contestants and canaries, a mode and a rater,
 then start (ctrl+g); or pick an open session and resume it (ctrl+o); or answer the canaries
 with a workspace model or a run's checkpoint first (ctrl+r), or fill every canary a run's
-checkpoints are missing (ctrl+f).
+checkpoints are missing (ctrl+f); or score the highlighted contestant's voice (ctrl+s), its
+progress and result on a line of its own (hidden until used).
 
 Identities are fine here: nothing is being rated yet. The widget only gathers choices; the
 screen does the store work (and refreshes the lists as outputs arrive).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
@@ -74,21 +76,26 @@ class JudgeBuilder(Vertical):
             yield Select([], prompt="a model or checkpoint (ctrl+r runs, ctrl+f fills a run)",
                          id="builder-canary-model")
         yield Static(id="builder-status")
+        yield Static(id="builder-voice")
 
     def fill(self, contestants: list[ContestantSummary], canary_ids: list[str], sessions: list[dict],
-             targets: list[tuple[str, str]]) -> None:
+             targets: list[tuple[str, str]], voice: dict[str, float] | None = None) -> None:
         """Refresh every list, keeping what was ticked (and highlighted) where it still exists.
 
-        `targets` are (prompt, CanaryTarget value) pairs for 'Canaries for'."""
+        `targets` are (prompt, CanaryTarget value) pairs for 'Canaries for'; `voice` holds the
+        latest voice AUC per scored label, shown beside it."""
+        voice = voice or {}
         picked = self.query_one("#builder-contestants", SelectionList)
         known = {option.value for option in picked.options}
         # New contestants arrive ticked (as all are at first); ones the writer unticked stay unticked.
         kept = (set(picked.selected) | ({c.label for c in contestants} - known))
         highlighted = picked.highlighted
         picked.clear_options()
-        picked.add_options([(f"{c.name or c.label} ({c.generations})", c.label, c.label in kept) for c in contestants])
-        if highlighted is not None and contestants:
-            picked.highlighted = min(highlighted, len(contestants) - 1)
+        picked.add_options([(f"{c.name or c.label} ({c.generations})"
+                             + (f" · voice {voice[c.label]:.2f}" if c.label in voice else ""), c.label, c.label in kept)
+                            for c in contestants])
+        if contestants:  # a cursor from the start: ctrl+s scores the contestant under it
+            picked.highlighted = 0 if highlighted is None else min(highlighted, len(contestants) - 1)
         canaries = self.query_one("#builder-canaries", SelectionList)
         kept_canaries = set(canaries.selected)
         canaries.clear_options()
@@ -126,6 +133,13 @@ class JudgeBuilder(Vertical):
             return None
         return int(options.get_option_at_index(options.highlighted).id)
 
+    def highlighted_contestant(self) -> str | None:
+        """The label under the Contestants list's cursor (ticked or not)."""
+        picked = self.query_one("#builder-contestants", SelectionList)
+        if picked.highlighted is None or not picked.option_count:
+            return None
+        return str(picked.get_option_at_index(picked.highlighted).value)
+
     def canary_target(self) -> CanaryTarget | None:
         select = self.query_one("#builder-canary-model", Select)
         return None if select.is_blank() else CanaryTarget.parse(str(select.value))
@@ -134,3 +148,10 @@ class JudgeBuilder(Vertical):
         status = self.query_one("#builder-status", Static)
         status.update(message)
         status.set_class(error, "error")
+
+    def set_voice(self, message: str | Text, error: bool = False) -> None:
+        """The voice score's progress or result (hidden while empty)."""
+        line = self.query_one("#builder-voice", Static)
+        line.update(message)
+        line.set_class(bool(str(message)), "-shown")
+        line.set_class(error, "error")

@@ -1,5 +1,6 @@
 """The sampler settings panel of the Canvas screen: one compact field per `SamplerSettings`
-option, validated as you type (the message says which field and what to do)."""
+option, validated as you type (the message says which field and what to do). `preset_values()`
+gives the shown settings as a named preset holds them (engine.sample.sweep's variables)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,21 @@ class SamplerSettingsPanel(VerticalScroll):
         for name, _label in SWITCHES:
             values[name] = self.query_one(f"#setting-{name}", Checkbox).value
         return SamplerSettings(**values).validate()
+
+    def preset_values(self) -> dict[str, Any]:
+        """The shown settings as `engine.sample.sweep.save_preset` takes them (raises
+        SamplerSettingsError when they are not valid). Gen length and seed are left out: a
+        sweep or canary run takes both from each canary. The two EOS switches become `eos`."""
+        settings = self.settings()
+        eos = "suppress" if settings.suppress_eos else "deprioritise" if settings.deprioritise_eos else "keep"
+        values: dict[str, Any] = {
+            "temperature": settings.temperature, "steps": settings.steps, "block_length": settings.block_length,
+            "cfg_scale": settings.cfg_scale, "remasking": settings.remasking, "eos": eos,
+            "use_template": settings.use_template,
+        }
+        if settings.threshold is not None:  # exact mode has no threshold (TOML has no "none")
+            values["threshold"] = settings.threshold
+        return values
 
     def load(self, settings: dict[str, Any]) -> None:
         """Show saved settings (a replayed trace's), ignoring unknown keys."""
