@@ -81,7 +81,7 @@ class PairsCommands(Provider):
 
 class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     SCREEN_NAME = "pairs"
-    CSS_PATH = "pairs.tcss"
+    DEFAULT_CSS = (Path(__file__).with_name("pairs.tcss")).read_text(encoding="utf-8")
     # The table has focus from the first frame (Textual would focus the filter, the first
     # focusable widget, and the footer would show the filter's keys until on_mount's focus).
     AUTO_FOCUS = "#pairs-table"
