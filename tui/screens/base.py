@@ -1,4 +1,4 @@
-"""Base class for the four workbench screens: nav bar on top, footer below, body between."""
+"""Base class for the four workbench screens: nav bar on top, key bar below, body between."""
 
 from __future__ import annotations
 
