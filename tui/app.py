@@ -89,7 +89,8 @@ class VoicebenchApp(App):
         self.exit()
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen  # on first use: not needed for the first frame
+        # Imported on first use: the help screen is not needed for the first frame.
+        from tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
