@@ -6,6 +6,7 @@ build it in tests with `make_app(workspace)`.
 Only the first screen is imported and composed at start-up: each mode is a factory that
 imports its screen module on first use, because the other screens pull in what Pairs does
 not need (the judging store's sqlite-utils, which imports pandas, costs over a second).
+The help screen and the Pairs screen's dialogs are imported when first opened too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from textual.screen import Screen
 
 from engine.workspace import Workspace
 from tui.screens.base import WorkbenchScreen
-from tui.screens.help import HelpScreen
 from tui.widgets.nav import SCREENS
 
 # mode → (module, class): imported when the mode is first shown.
@@ -89,6 +89,9 @@ class VoicebenchApp(App):
         self.exit()
 
     def action_help(self) -> None:
+        # Imported on first use: the help screen is not needed for the first frame.
+        from tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

@@ -25,9 +25,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from tests.tui.pairs_fixtures import make_workspace, write_word_tokenizer  # noqa: E402
 
-# "Painted" is the first frame that shows the whole screen, footer keys included (Textual
-# fills the footer one frame after the screen): the time the frame is handed to the
-# terminal, wall clock and the process's CPU time, for the app and the bare app alike.
+# "Painted" is the first frame that shows the whole screen, its keys included (Textual
+# fills its Footer one frame after the screen; the app's KeyBar draws its keys in its first
+# frame): the time the frame is handed to the terminal, wall clock and the process's CPU
+# time, for the app and the bare app alike.
 # (Pilot's "pause" is not the measure: it waits until the process goes idle, which
 # includes whatever background work follows the first frame.)
 PAINT_HOOK = textwrap.dedent("""
@@ -38,7 +39,7 @@ PAINT_HOOK = textwrap.dedent("""
 
     def _timed_display(self, screen, renderable):
         _display(self, screen, renderable)
-        if renderable is not None and "painted" not in times and screen.query("FooterKey"):
+        if renderable is not None and "painted" not in times and screen.query("FooterKey, KeyBar"):
             times["painted"] = time.perf_counter() - start
             times["painted_cpu"] = time.process_time() - cpu_start
 

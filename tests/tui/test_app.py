@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+from textual.command import CommandPalette
 
 from tests.tui.pairs_fixtures import make_workspace, settle
 from tui.app import VoicebenchApp, make_app
@@ -15,7 +16,7 @@ from tui.screens.dialogs import SaveConflictDialog
 from tui.screens.help import HelpScreen
 from tui.screens.pairs import PairsScreen
 from tui.screens.pairs_io import ExportDialog, IngestDialog
-from tui.widgets.nav import SCREENS, NavBar
+from tui.widgets.nav import SCREENS, KeyBar, NavBar
 from tui.widgets.pair_table import PairTable
 
 pytestmark = pytest.mark.anyio
@@ -128,19 +129,41 @@ async def test_command_palette_runs_pairs_actions(workspace):
         assert isinstance(app.screen, ExportDialog)
 
 
-async def test_footer_is_rebuilt_only_when_its_keys_change(workspace):
+async def test_key_bar_shows_the_focused_keys_and_a_click_presses_one(workspace):
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        shown = list(app.screen.query("FooterKey"))
-        assert "Filter" in [key.description for key in shown]
-        for _ in range(3):  # a bindings signal with the same keys: the same key widgets stay
-            app.screen.refresh_bindings()
-        await pilot.pause()
-        assert list(app.screen.query("FooterKey")) == shown
-        await pilot.press("slash")  # the filter has focus: the screen's letter keys go from the footer
+        bar = app.screen.query_one(KeyBar)
+        assert not bar.children  # one widget draws the whole line
+        line = bar.render().plain
+        assert line.startswith(" ⏎ Edit pair  / Filter  n New  c Copy  d Delete  ^z Undo ")
+        assert line.endswith("▏^p palette") and len(line) == SIZE[0] - 1  # then one cell of padding
+        assert "delete" not in line and "→val" not in line  # one key per action; hidden keys stay hidden
+
+        await pilot.hover(KeyBar, offset=(line.index("Filter"), 0))  # the key's tooltip, as on the Footer
+        assert bar.tooltip == "Filter by words or tier:/split:/tag:/source:/id:"
+        await pilot.click(KeyBar, offset=(line.index("Filter"), 0))  # the filter's key, "/"
         await settle(pilot)
-        descriptions = [key.description for key in app.screen.query("FooterKey") if not key.has_class("-command-palette")]
-        assert "New" not in descriptions
-        assert descriptions == [binding.description for _node, binding, _enabled, _tooltip
-                                in app.screen.active_bindings.values() if binding.show]
+        assert app.focused is app.screen.query_one("#pairs-filter")
+        keys, _palette = bar.shown_keys()  # the filter has focus: the screen's letter keys are gone
+        assert "New" not in [key.description for key in keys]
+        assert "New" not in bar.render().plain
+        assert [key.description for key in keys] == list(dict.fromkeys(
+            binding.description for _node, binding, _enabled, _tooltip in app.screen.active_bindings.values()
+            if binding.show))
+
+        await pilot.click(KeyBar, offset=(SIZE[0] - 3, 0))  # the palette's key at the right edge
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+
+
+async def test_key_bar_is_cut_before_the_palette_key_on_a_narrow_terminal(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one(KeyBar)
+        line = bar.render().plain
+        assert line == " ⏎ Edit pair  / Filter  n New  c Copy  d Delete  ^z Undo  ^s Save  i▏^p palette"
+        await pilot.click(KeyBar, offset=(line.index("▏") - 1, 0))  # the cut key still works: "i" ingests
+        await pilot.pause()
+        assert isinstance(app.screen, IngestDialog)

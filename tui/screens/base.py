@@ -1,4 +1,4 @@
-"""Base class for the four workbench screens: nav bar on top, footer below, body between."""
+"""Base class for the four workbench screens: nav bar on top, key bar below, body between."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from tui.widgets.nav import KeyFooter, NavBar
+from tui.widgets.nav import KeyBar, NavBar
 
 
 class WorkbenchScreen(Screen):
@@ -19,7 +19,7 @@ class WorkbenchScreen(Screen):
         # The folder's name only: short, and the same in every checkout (snapshot tests).
         yield NavBar(self.SCREEN_NAME, workspace_label=f"workspace: {self.app.workspace.root.name}")
         yield from self.compose_body()
-        yield KeyFooter()
+        yield KeyBar()
 
     def compose_body(self) -> Iterable[Widget]:
         raise NotImplementedError

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -36,11 +37,13 @@ from engine.curate.pairs import (
 from tui.pairs_session import PairsSession, unknown_field_values
 from tui.screens.base import WorkbenchScreen
 from tui.screens.pairs_disk import PairsDiskMixin, when_loaded
-from tui.screens.pairs_io import ExportDialog, ExportPlan, IngestDialog, IngestOutcome, merge_ingested
 from tui.widgets.pair_cells import COLUMNS, ID_WIDTH, TIER_SHORT, display_id, short_flag, source_label
 from tui.widgets.pair_editor import PairEditor
 from tui.widgets.pair_problems import ProblemList, display_path
 from tui.widgets.pair_table import PairTable, middle_ellipsis
+
+if TYPE_CHECKING:
+    from tui.screens.pairs_io import ExportPlan, IngestOutcome
 
 DEFAULT_TOKEN_MODEL = "demo-ar"  # whose tokenizer the tokens column uses; [pairs] model overrides
 NARROW_WIDTH = 100  # below this many columns the list and the editor take turns (see pairs.tcss)
@@ -81,7 +84,7 @@ class PairsCommands(Provider):
 
 class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     SCREEN_NAME = "pairs"
-    CSS_PATH = "pairs.tcss"
+    DEFAULT_CSS = (Path(__file__).with_name("pairs.tcss")).read_text(encoding="utf-8")
     # The table has focus from the first frame (Textual would focus the filter, the first
     # focusable widget, and the footer would show the filter's keys until on_mount's focus).
     AUTO_FOCUS = "#pairs-table"
@@ -604,9 +607,12 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         table.move_to(key)
         table.focus()
 
-    # Ingest and export (dialogs in tui/screens/pairs_io.py) --------------------------------
+    # Ingest and export (dialogs in tui/screens/pairs_io.py, imported when first opened: their
+    # widgets are not needed for the first frame) ---------------------------------------------
     @when_loaded
     def action_ingest(self) -> None:
+        from tui.screens.pairs_io import IngestDialog
+
         workspace = self.app.workspace
         self.app.push_screen(
             IngestDialog(workspace.root, workspace.sources_dir, self._token_model, list(self.session.pairs)),
@@ -616,6 +622,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     def _apply_ingest(self, outcome: IngestOutcome | None) -> None:
         if outcome is None:
             return
+        from tui.screens.pairs_io import merge_ingested
+
         merged, summary = merge_ingested(list(self.session.pairs), outcome.pairs, outcome.mode)
         self.session.replace_all(merged, f"ingest: {summary}", self._current())
         self._refresh_rows()
@@ -625,6 +633,8 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
 
     @when_loaded
     def action_export(self) -> None:
+        from tui.screens.pairs_io import ExportDialog
+
         counts = {"train": 0, "val": 0}
         for pair in self.session.pairs:
             counts[pair.split] = counts.get(pair.split, 0) + 1

@@ -1,11 +1,16 @@
-"""The bar along the top that names every screen and its key, highlighting the active one."""
+"""The two bars of every workbench screen: the screen names along the top (NavBar) and the
+focused screen's keys along the bottom (KeyBar)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.screen import Screen
-from textual.widgets import Footer, Static
-from textual.widgets._footer import FooterKey
+from textual.widget import Widget
+from textual.widgets import Static
 
 # (mode name, label, key) in the order they appear; the app binds the keys.
 SCREENS = (
@@ -14,6 +19,7 @@ SCREENS = (
     ("canvas", "Canvas", "f3"),
     ("judge", "Judge", "f4"),
 )
+DIM = Style(dim=True)  # disabled keys, as Textual's Footer draws them
 
 
 class NavBar(Static):
@@ -39,53 +45,143 @@ class NavBar(Static):
         return text
 
 
-class KeyFooter(Footer):
-    """Textual's Footer, rebuilt only when the keys it shows change.
+@dataclass(frozen=True)
+class ShownKey:
+    """One key on the key bar: what to press, what it does, and where it sits on the line."""
 
-    The stock Footer recomposes (unmounts and mounts a widget per key, then styles each)
-    at every bindings signal: every focus change, screen stack change and refresh_bindings
-    call, five times while the Pairs screen starts, most of them with the same keys. Here
-    signals arriving before the rebuild are coalesced into one, and a rebuild is skipped
-    when the shown keys, their enabled state and tooltips are what is already on show.
-    The rebuild runs as soon as the footer's queue gets to it rather than after the next
-    refresh, so the first frame already shows the keys (not a blank bar, then the keys).
+    key: str  # the key name Textual simulates when the key is clicked
+    display: str  # how the key is drawn ("^s", "⏎")
+    description: str
+    enabled: bool
+    tooltip: str
+
+
+class KeyBar(Widget):
+    """The key bar along the bottom: the focused screen's keys on one line, drawn by one widget.
+
+    It shows what Textual's Footer shows, and looks the same (each action's first key and its
+    description, the command palette's key at the right edge, disabled keys dimmed, a click on
+    a key presses it), but as a single line of text rather than a widget per key: the Footer
+    mounts and styles a dozen or more widgets at start-up and again at every focus change,
+    which was a large share of the app's time to its first frame. A change of the screen's
+    bindings only redraws this line.
+    """
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"key-bar--key", "key-bar--description", "key-bar--edge", "key-bar--hover"}
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        padding-right: 1;  /* after the palette's key, as the Footer draws it */
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-bar--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .key-bar--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .key-bar--edge { color: $foreground 20%; }
+        .key-bar--hover { background: $block-hover-background; }
+    }
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._rebuild_pending = False
-        self._keys_on_show: tuple | None = None
+        self._hovered: str | None = None  # key under the mouse pointer
+        self._spans: list[tuple[int, int, ShownKey]] = []  # (first cell, end cell, key) as last drawn
 
-    def compose(self):
-        # Each key starts in the footer's compact state: a FooterKey is born compact and
-        # bound to the footer's (not compact) state after mounting, which styles every
-        # key twice more at each rebuild. (The command palette's key is not bound: it
-        # stays compact, as Textual draws it.)
-        for widget in super().compose():
-            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
-                widget.set_reactive(FooterKey.compact, self.compact)
-            yield widget
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
 
-    def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True
-        if not screen.app.app_focus or self._rebuild_pending:
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, _screen: Screen) -> None:
+        self.refresh()
+
+    def shown_keys(self) -> tuple[list[ShownKey], ShownKey | None]:
+        """The keys on show, in order (one per action, as the Footer shows them), and the
+        command palette's key for the right edge (None when the palette is off)."""
+        app = self.app
+        active = self.screen.active_bindings
+        by_action: dict[str, ShownKey] = {}
+        for _node, binding, enabled, tooltip in active.values():
+            if binding.show and binding.action not in by_action:
+                by_action[binding.action] = ShownKey(binding.key, app.get_key_display(binding), binding.description,
+                                                     enabled, tooltip)
+        palette = None
+        if app.ENABLE_COMMAND_PALETTE and app.COMMAND_PALETTE_BINDING in active:
+            _node, binding, enabled, _tooltip = active[app.COMMAND_PALETTE_BINDING]
+            palette = ShownKey(binding.key, app.get_key_display(binding), binding.description, enabled,
+                               binding.tooltip or binding.description)
+        return list(by_action.values()), palette
+
+    def render(self) -> Text:
+        keys, palette = self.shown_keys()
+        width = self.content_size.width
+        line = Text(no_wrap=True, overflow="crop", end="")
+        spans = []
+        for shown in keys:
+            start = line.cell_len
+            key_style, description_style = self._styles(shown)
+            if shown.description:
+                line.append(f" {shown.display} ", key_style)
+                line.append(f"{shown.description} ", description_style)
+            else:
+                line.append(shown.display, key_style)
+            spans.append((start, line.cell_len, shown))
+        if palette is None:
+            line.truncate(width, pad=True)
+            self._spans = spans
+            return line
+        # The palette's key keeps its place at the right edge; the keys before it are cut.
+        key_style, description_style = self._styles(palette)
+        tail = Text.assemble(("▏", self.get_component_rich_style("key-bar--edge")), (palette.display, key_style),
+                             (f" {palette.description}", description_style))
+        room = max(0, width - tail.cell_len)
+        line.truncate(room, pad=True)
+        self._spans = [(start, min(end, room), shown) for start, end, shown in spans if start < room]
+        self._spans.append((room, self.size.width, palette))  # the padding after it too
+        return line + tail
+
+    def _styles(self, shown: ShownKey) -> tuple[Style, Style]:
+        key_style = self.get_component_rich_style("key-bar--key")
+        description_style = self.get_component_rich_style("key-bar--description")
+        if not shown.enabled:
+            key_style, description_style = key_style + DIM, description_style + DIM
+        if shown.key == self._hovered:
+            hover = Style(bgcolor=self.get_component_rich_style("key-bar--hover").bgcolor)
+            key_style, description_style = key_style + hover, description_style + hover
+        return key_style, description_style
+
+    def key_at(self, x: int) -> ShownKey | None:
+        """The key drawn at column `x` of the bar (as last drawn), if any."""
+        return next((shown for start, end, shown in self._spans if start <= x < end), None)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        shown = self.key_at(event.x)
+        if shown is None:
             return
-        if self.is_attached and screen is self.screen:
-            self._rebuild_pending = True
-            self.call_later(self._rebuild_if_changed)
+        if shown.enabled:
+            self.app.simulate_key(shown.key)
+        else:
+            self.app.bell()
 
-    def _keys_to_show(self) -> tuple:
-        # Everything Footer.compose reads from the bindings (the command palette's key
-        # has show=False, so every active binding is compared, shown or not).
-        return tuple(
-            (binding, enabled, tooltip) for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
-        )
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        shown = self.key_at(event.x)
+        hovered = shown.key if shown else None
+        if hovered != self._hovered:
+            self._hovered = hovered
+            self.tooltip = (shown.tooltip or None) if shown else None
+            self.refresh()
 
-    async def _rebuild_if_changed(self) -> None:
-        self._rebuild_pending = False
-        if not self.is_attached:
-            return
-        keys = self._keys_to_show()
-        if keys != self._keys_on_show:
-            self._keys_on_show = keys
-            await self.recompose()
+    def on_leave(self, _event: events.Leave) -> None:
+        if self._hovered is not None:
+            self._hovered = None
+            self.tooltip = None
+            self.refresh()
