@@ -557,8 +557,8 @@ class JudgeScreen(WorkbenchScreen):
                        "← goes back · space jumps to the next unanswered item · escape pauses (resume later).")
         else:
             view.show(item, self.criteria, self.flags, self.focus_row, self.blind.progress())
-        # No refresh_bindings() here: it makes the footer recompose (~5x the cost of the
-        # whole key), and check_action is asked again at every key press anyway.
+        # No refresh_bindings() here: check_action is asked again at every key press anyway,
+        # and the key bar need not redraw on every rating key.
 
     def _act(self, call, *args, then=None) -> bool:
         """Run one BlindSession call, then `then()`, then re-render once; a refused action
