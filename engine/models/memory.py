@@ -167,7 +167,9 @@ def llada_parameter_count(config: dict[str, Any]) -> dict[str, int]:
     wte and (unless weight_tying) ff_out are embedding_size × d_model; each block has
     q_proj, attn_out (d × d), k_proj and v_proj (d × d·n_kv_heads/n_heads), ff_proj and
     up_proj (d × mlp_hidden_size), ff_out (mlp_hidden_size × d), attn_norm and ff_norm (d);
-    ln_f (d). No biases unless include_bias."""
+    ln_f (d). Biases as engine.models.llada.modeling builds them: every linear layer's and the
+    head's with include_bias (q/k/v's also with include_qkv_bias), the norms' with
+    bias_for_layer_norm (default: include_bias); no norm parameters without layer_norm_with_affine."""
     try:
         d, layers, heads = int(config["d_model"]), int(config["n_layers"]), int(config["n_heads"])
         kv_heads = int(config.get("n_kv_heads") or heads)
@@ -177,10 +179,16 @@ def llada_parameter_count(config: dict[str, Any]) -> dict[str, int]:
         raise ShapeError(f"LLaDA config lacks {error}; expected the published keys (d_model, n_layers, …).") from error
     kv = d // heads * kv_heads
     linear = d * d * 2 + d * kv * 2 + d * mlp * 3
-    bias = d * 2 + kv * 2 + mlp * 2 + d if config.get("include_bias") else 0
+    include_bias, tied = bool(config.get("include_bias")), bool(config.get("weight_tying"))
+    bias = (d + 2 * kv if include_bias or config.get("include_qkv_bias") else 0) + (
+        2 * d + 2 * mlp if include_bias else 0)
+    norm_bias = config.get("bias_for_layer_norm")
+    norm = 0
+    if config.get("layer_norm_with_affine", True):
+        norm = d * (2 if (include_bias if norm_bias is None else norm_bias) else 1)
     embedding = vocab * d
-    head = 0 if config.get("weight_tying") else vocab * d
-    total = embedding + head + layers * (linear + bias + 2 * d) + d
+    head = 0 if tied else vocab * d + (vocab if include_bias else 0)
+    total = embedding + head + layers * (linear + bias + 2 * norm) + norm
     return {"parameters": total, "block_linear": layers * linear, "lora_width": layers * (
         (d + d) * 2 + (d + kv) * 2 + (d + mlp) * 3), "vocab": vocab, "hidden": d, "kv_width": kv,
         "intermediate": mlp, "layers": layers, "quantised_layers": layers * 7}

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("bitsandbytes")
 
-from engine.train.run import run_training  # noqa: E402
+from engine.train.run import run_training
 
 LLADA_TARGETS = {"q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"}
 LLAMA_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
