@@ -7,11 +7,11 @@ Storages alive before the step (weights, optimizer states) are the baseline; pea
 
 QLoRA: the 4-bit weights (Params4bit, two NF4 values per byte) and their quantisation
 constants (`quant_state`: 8-bit absmax per 64 weights, the float32 absmax of those per 256,
-the code tables) are part of the baseline. bitsandbytes' 4-bit matmul is one custom operator
+the code tables) are part of the baseline. bitsandbytes' 4-bit forward is one custom operator
 (`bitsandbytes::gemm_4bit`) that dequantises the layer's weight to the input's dtype and
-multiplies; the mode sees the operator's output, not the dequantised weight inside it, so that
-transient copy of one layer's weight is not counted — on a GPU it exists the same way (the
-training path dequantises and calls a plain matmul there too) and is one layer, not the model.
+multiplies: the mode sees its output, not the dequantised weight inside it. Backward
+dequantises with separate operators (`dequantize_4bit`, then a cast), which the mode does see.
+Either way the copy is one layer's weight, freed before the next layer's, on a GPU as here.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 What a CPU measurement says about a GPU here: bitsandbytes' CPU backend stores the same NF4
 bytes and the same quantisation constants a GPU does, and its training matmul does what the
-GPU's does (dequantise the one layer's weight to the compute dtype inside the operator, multiply,
-save only the packed weight for backward), so the tensors autograd keeps are the same. The
-probe (tests/memory_probe.py) counts tensors, not the allocator, so CUDA's caching slack and
-context are not in it (the estimate adds them as a fixed overhead on a GPU) and neither is the
-transient dequantised weight inside the operator (one layer's, on either device).
+GPU's does (dequantise the one layer's weight to the compute dtype, multiply, save only the
+packed weight for backward), so the tensors autograd keeps are the same. The probe
+(tests/memory_probe.py) counts tensors, not the allocator, so CUDA's caching slack and context
+are not in it (the estimate adds them as a fixed overhead on a GPU), nor is the transient
+dequantised weight inside the forward operator (one layer's at a time, on either device).
 The GPU configuration is checked too: compute dtype bfloat16, no autocast (as training runs
 QLoRA), which keeps the residual stream in float32.
 """
