@@ -183,3 +183,31 @@ def test_qlora_trains_only_adapters_on_4bit_weights_through_the_trainer(case, wo
         reloaded_logits = reloaded(input_ids=input_ids).logits
     assert torch.isfinite(trained_logits).all()
     torch.testing.assert_close(reloaded_logits, trained_logits)
+
+
+def test_an_evaluation_on_cpu_leaves_4bit_layers_trainable(llama_64_dir):
+    """bitsandbytes repacks 4-bit weights for its CPU inference kernel at the first no-grad
+    eval forward (an evaluation, a canary) and that kernel has no backward: gradients after it
+    must still flow through the 4-bit layers, equal to a model that never evaluated."""
+    import warnings
+
+    import torch
+
+    from engine.models.loading import load_model
+
+    input_ids = torch.tensor([[5, 17, 42, 9, 3, 28, 11, 60]])
+
+    def embedding_gradient(evaluate_first: bool) -> torch.Tensor:
+        model = load_model(str(llama_64_dir), device="cpu", dtype="float32", load_in_4bit=True).model
+        if evaluate_first:
+            with torch.no_grad():
+                model.eval()(input_ids=input_ids)
+        embedding = model.get_input_embeddings().weight
+        embedding.requires_grad_(True)
+        model.train()(input_ids=input_ids, labels=input_ids).loss.backward()
+        return embedding.grad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "an autograd kernel was not registered … silently incorrect"
+        after_evaluation = embedding_gradient(True)
+    torch.testing.assert_close(after_evaluation, embedding_gradient(False))
