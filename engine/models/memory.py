@@ -55,7 +55,8 @@ kv key/value width, I MLP width, L layers, B bytes per element of the compute dt
 The peak is the larger of two moments: the loss (weights, optimizer states, every saved
 activation or checkpoint, the logits' buffers; gradients only when accumulating) and backward
 through the blocks (all gradients, checkpoints and one rebuilt block). Checked on CPU against
-measured peaks of real steps (tests/engine/test_memory.py): within 20%.
+measured peaks of real steps (tests/engine/test_memory.py,
+tests/engine/test_qlora_memory.py): within 20%.
 """
 
 from __future__ import annotations
