@@ -120,6 +120,17 @@ def entry_from_request(model: dict[str, Any]) -> ModelEntry:
                       load_in_4bit=bool(model.get("load_in_4bit")), adapter=model.get("adapter"))
 
 
+def _keep_4bit_layers_trainable_on_cpu(model: Any) -> None:
+    """bitsandbytes (0.50) repacks a Linear4bit's weight on a CPU with AVX512-BF16 at its first
+    no-grad forward in eval mode, into a layout only its inference kernel reads, and keeps it:
+    training after an evaluation or a canary then runs that kernel, which has no backward, and
+    the gradient through every 4-bit layer's input is silently dropped. Keep the training layout
+    (the dequantise-and-matmul path serves inference too, and also takes rows narrower than 64)."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
 def load_model(
     path: str,
     *,
@@ -188,6 +199,8 @@ def load_model(
         model = AutoModel.from_pretrained(folder, **kwargs)
     if not load_in_4bit:
         model.to(device)
+    elif not device.startswith("cuda"):
+        _keep_4bit_layers_trainable_on_cpu(model)
     if adapter:
         from peft import PeftModel
 

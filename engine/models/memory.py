@@ -14,11 +14,21 @@ Sizes are in GiB, printed "GB" as card makers label them (an "80 GB" A100 holds 
 
 Where each term comes from (P parameters, b batch, s max length, V vocabulary, h hidden,
 kv key/value width, I MLP width, L layers, B bytes per element of the compute dtype):
-- weights: P·B. QLoRA (Dettmers et al. 2023, "QLoRA", §3): the block linear layers in NF4,
-  0.5 bytes/param; the rest (embeddings, head, norms) is cast to float32 by peft's
-  `prepare_model_for_kbit_training` (it upcasts every non-4-bit parameter), so 4 bytes.
+- weights: P·B. QLoRA (Dettmers et al. 2023, "QLoRA", §3): the weights of every linear layer
+  but the output head in NF4 (transformers' bitsandbytes loading), 0.5 bytes/param; the rest
+  (embeddings, head, norms, biases) is cast to float32 by peft's `prepare_model_for_kbit_training`
+  (it upcasts every non-4-bit parameter), so 4 bytes. Equal to the bytes a loaded tiny model
+  holds (tests/engine/test_qlora_memory.py).
 - quantisation constants (QLoRA §3, double quantisation): 8-bit absmax per 64 weights plus a
-  float32 constant per 256 of those, 8/64 + 32/(64·256) = 0.127 bits per quantised weight.
+  float32 constant per 256 of those, 8/64 + 32/(64·256) = 0.127 bits per quantised weight;
+  plus, per quantised layer, the tables bitsandbytes keeps in its QuantState: the 16-entry NF4
+  code and the 256-entry code of the nested 8-bit absmax (float32) and the absmax offset,
+  1,092 bytes (counted on loaded tiny models, bitsandbytes 0.50.2; 0.2 MB on an 8B model).
+- QLoRA's activations and logits are float32 whatever the compute dtype: peft's
+  `prepare_model_for_kbit_training` upcasts norms, embeddings and the head, a 4-bit layer
+  returns its input's dtype, and training runs QLoRA without autocast (engine/train/run.py), so
+  the residual stream stays float32; only the 4-bit matmul's input is cast to the compute dtype,
+  and that copy is not saved for backward. Measured on CPU in bfloat16: the same peak as in float32.
 - trainable parameters: LoRA adds r·(in + out) per adapted linear layer; peft keeps adapter
   weights in float32 even on a bf16 base (`autocast_adapter_dtype=True`), so 4 bytes each.
   Full and diffusion training train the weights themselves (counted once, as weights).
@@ -45,7 +55,8 @@ kv key/value width, I MLP width, L layers, B bytes per element of the compute dt
 The peak is the larger of two moments: the loss (weights, optimizer states, every saved
 activation or checkpoint, the logits' buffers; gradients only when accumulating) and backward
 through the blocks (all gradients, checkpoints and one rebuilt block). Checked on CPU against
-measured peaks of real steps (tests/engine/test_memory.py): within 20%.
+measured peaks of real steps (tests/engine/test_memory.py,
+tests/engine/test_qlora_memory.py): within 20%.
 """
 
 from __future__ import annotations
@@ -61,6 +72,8 @@ CUDA_OVERHEAD = 1 * GIB
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 NF4_BYTES = 0.5
 NF4_CONSTANT_BITS = 8 / 64 + 32 / (64 * 256)
+NF4_TABLE_BYTES = 16 * 4 + 256 * 4 + 4  # per quantised layer: NF4 code, nested absmax code, offset
+LINEAR_LAYERS_PER_BLOCK = {"llama-block": 7, "gpt2-block": 4, "modernbert-block": 4}  # what 4-bit loading quantises
 LOSS_COPIES = 4  # logits, log-softmax, their gradients (float32)
 FAMILY_LLAMA, FAMILY_GPT2, FAMILY_BERT = "llama-block", "gpt2-block", "modernbert-block"
 
@@ -76,7 +89,7 @@ class ModelShape:
     model_type: str
     block: str  # which activation count applies: llama-block, gpt2-block, modernbert-block
     parameters: int
-    block_linear: int  # parameters in the blocks' linear layers (NF4 under QLoRA)
+    block_linear: int  # weights of the linear layers 4-bit loading quantises (all but the head; biases stay)
     lora_width: int  # Σ (in + out) over the default LoRA targets: × rank = adapter parameters
     vocab: int
     hidden: int
@@ -84,6 +97,7 @@ class ModelShape:
     intermediate: int
     layers: int
     diffusion: bool = False  # a masked-diffusion model: trained with the diffusion loss whatever the method
+    quantised_layers: int = 0  # linear layers 4-bit loading quantises (0: the block kind's count × layers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +168,9 @@ def llada_parameter_count(config: dict[str, Any]) -> dict[str, int]:
     wte and (unless weight_tying) ff_out are embedding_size × d_model; each block has
     q_proj, attn_out (d × d), k_proj and v_proj (d × d·n_kv_heads/n_heads), ff_proj and
     up_proj (d × mlp_hidden_size), ff_out (mlp_hidden_size × d), attn_norm and ff_norm (d);
-    ln_f (d). No biases unless include_bias."""
+    ln_f (d). Biases as engine.models.llada.modeling builds them: every linear layer's and the
+    head's with include_bias (q/k/v's also with include_qkv_bias), the norms' with
+    bias_for_layer_norm (default: include_bias); no norm parameters without layer_norm_with_affine."""
     try:
         d, layers, heads = int(config["d_model"]), int(config["n_layers"]), int(config["n_heads"])
         kv_heads = int(config.get("n_kv_heads") or heads)
@@ -164,14 +180,19 @@ def llada_parameter_count(config: dict[str, Any]) -> dict[str, int]:
         raise ShapeError(f"LLaDA config lacks {error}; expected the published keys (d_model, n_layers, …).") from error
     kv = d // heads * kv_heads
     linear = d * d * 2 + d * kv * 2 + d * mlp * 3
-    if config.get("include_bias"):
-        linear += d * 2 + kv * 2 + mlp * 2 + d
+    include_bias, tied = bool(config.get("include_bias")), bool(config.get("weight_tying"))
+    bias = (d + 2 * kv if include_bias or config.get("include_qkv_bias") else 0) + (
+        2 * d + 2 * mlp if include_bias else 0)
+    norm_bias = config.get("bias_for_layer_norm")
+    norm = 0
+    if config.get("layer_norm_with_affine", True):
+        norm = d * (2 if (include_bias if norm_bias is None else norm_bias) else 1)
     embedding = vocab * d
-    head = 0 if config.get("weight_tying") else vocab * d
-    total = embedding + head + layers * (linear + 2 * d) + d
+    head = 0 if tied else vocab * d + (vocab if include_bias else 0)
+    total = embedding + head + layers * (linear + bias + 2 * norm) + norm
     return {"parameters": total, "block_linear": layers * linear, "lora_width": layers * (
         (d + d) * 2 + (d + kv) * 2 + (d + mlp) * 3), "vocab": vocab, "hidden": d, "kv_width": kv,
-        "intermediate": mlp, "layers": layers}
+        "intermediate": mlp, "layers": layers, "quantised_layers": layers * 7}
 
 
 def model_shape(folder: str | Path, family: str | None = None) -> ModelShape:
@@ -203,17 +224,19 @@ def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, fami
     with init_empty_weights():  # parameters on the meta device: shapes only, ~10x faster than torch.device("meta")
         model = auto.from_config(config)
     targets = set(DEFAULT_LORA_TARGETS.get(model_type, ()))
-    block_linear = lora_width = 0
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    quantised = quantised_layers = lora_width = 0
     for name, module in model.named_modules():
-        if not (name and _is_linear(module) and _inside_block(name)):
+        if not (name and _is_linear(module)) or module is head:
             continue
-        weight = module.weight
-        block_linear += weight.numel() + (module.bias.numel() if getattr(module, "bias", None) is not None else 0)
-        if not targets or name.rsplit(".", 1)[-1] in targets:
-            lora_width += sum(weight.shape)
+        # 4-bit loading quantises every linear layer's weight but the output head's (ModernBERT's
+        # prediction head too); biases stay in full precision. LoRA adapts the blocks' layers only.
+        quantised += module.weight.numel()
+        quantised_layers += 1
+        if _inside_block(name) and (not targets or name.rsplit(".", 1)[-1] in targets):
+            lora_width += sum(module.weight.shape)
     parameters = sum(p.numel() for p in model.parameters())
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
     if (getattr(text, "tie_word_embeddings", False) and head is not None and embedding is not None
             and head.weight is not embedding.weight):
         parameters -= head.weight.numel()  # tied on load; empty-weight init leaves them apart
@@ -223,11 +246,11 @@ def _meta_shape(folder: Path, config_dict: dict[str, Any], model_type: str, fami
     block = (FAMILY_GPT2 if model_type == "gpt2" else FAMILY_BERT if family in DIFFUSION_FAMILIES and
              model_type != "llada" else FAMILY_LLAMA)
     return ModelShape(
-        model_type=model_type, block=block, parameters=parameters, block_linear=block_linear,
+        model_type=model_type, block=block, parameters=parameters, block_linear=quantised,
         lora_width=lora_width, vocab=int(text.vocab_size), hidden=hidden, kv_width=hidden // heads * kv_heads,
         intermediate=int(getattr(text, "intermediate_size", 0) or getattr(text, "n_inner", 0) or 4 * hidden),
         layers=int(getattr(text, "num_hidden_layers", 0) or getattr(text, "n_layer", 0)),
-        diffusion=family in DIFFUSION_FAMILIES,
+        diffusion=family in DIFFUSION_FAMILIES, quantised_layers=quantised_layers,
     )
 
 
@@ -242,9 +265,17 @@ def _block_activations(shape: ModelShape) -> int:
     return 8 * h + 2 * kv + 4 * inner
 
 
+def nf4_constant_bytes(shape: ModelShape) -> int:
+    """Bytes of the quantisation constants of the blocks' linear layers loaded in NF4 with
+    double quantisation: 0.127 bits per weight plus each layer's code tables."""
+    layers = shape.quantised_layers or shape.layers * LINEAR_LAYERS_PER_BLOCK.get(shape.block, 0)
+    return int(shape.block_linear * NF4_CONSTANT_BITS / 8) + layers * NF4_TABLE_BYTES
+
+
 def _logit_copies(shape: ModelShape, plan: TrainPlan) -> float:
     """b·s·V float32-sized buffers alive at the loss (see the module docstring)."""
-    model_dtype = DTYPE_BYTES[plan.dtype] / 4  # the logits themselves, in the compute dtype
+    # The logits themselves, in the compute dtype (float32 under QLoRA: its head is upcast).
+    model_dtype = 1.0 if plan.method == "qlora" else DTYPE_BYTES[plan.dtype] / 4
     if plan.method == "diffusion" or shape.diffusion:
         return model_dtype + 1.25 + (0.25 if model_dtype < 1 else 0)
     return model_dtype + 2 + (1 if model_dtype < 1 else 0)
@@ -259,7 +290,8 @@ def training_phases(shape: ModelShape, plan: TrainPlan) -> dict[str, tuple[tuple
     if plan.method == "qlora":
         rest = shape.parameters - shape.block_linear
         weights = int(shape.block_linear * NF4_BYTES + rest * 4)
-        constants = int(shape.block_linear * NF4_CONSTANT_BITS / 8)
+        constants = nf4_constant_bytes(shape)
+        width = 4  # the residual stream is float32 under QLoRA (see the module docstring)
     else:
         weights, constants = shape.parameters * width, 0
     if plan.method in ("lora", "qlora"):
@@ -339,8 +371,8 @@ def sampling_bytes(shape: ModelShape, dtype: str = "bfloat16", length: int = 102
     tokens (a diffusion canvas or a causal context), and the CUDA overhead."""
     width = DTYPE_BYTES[dtype]
     if four_bit:
-        weights = int(shape.block_linear * (NF4_BYTES + NF4_CONSTANT_BITS / 8)
-                      + (shape.parameters - shape.block_linear) * width)
+        weights = (int(shape.block_linear * NF4_BYTES) + nf4_constant_bytes(shape)
+                   + (shape.parameters - shape.block_linear) * width)
     else:
         weights = shape.parameters * width
     activations = length * (_block_activations(shape) + 3 * shape.hidden) * width

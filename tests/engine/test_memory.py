@@ -95,7 +95,8 @@ def test_meta_device_counts_equal_the_loaded_model(tiny_llama_dir, tiny_gpt2_dir
         assert model_shape(folder).parameters == sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("method, checkpointing", [("full", False), ("full", True), ("lora", False), ("lora", True)])
+@pytest.mark.parametrize("method, checkpointing", [("full", False), ("full", True), ("lora", False), ("lora", True),
+                                                   ("qlora", False), ("qlora", True)])
 def test_estimate_is_within_20_percent_of_a_measured_step(deep_llama_dir, method, checkpointing):
     from tests.memory_probe import measured_training_peak
 
@@ -129,10 +130,11 @@ def test_verdicts_and_the_cheapest_change_that_fits(llada_8b_dir):
     assert cheapest.change == "checkpointing on" and cheapest.total_bytes < estimate.total_bytes
     assert cheapest.fits_gb < estimate.smallest_card
     assert cheapest.text() == f"checkpointing on: {cheapest.total_bytes / GIB:.1f} GB, fits {cheapest.fits_gb} GB"
-    # QLoRA stores the block weights in NF4 plus 0.127 bits of constants each.
+    # QLoRA stores the block weights in NF4 plus 0.127 bits of constants each and 1,092 bytes of
+    # code tables per layer (7 per block).
     qlora = estimate_training(shape, TrainPlan(method="qlora", max_length=2048, batch_size=2))
     terms = dict(qlora.breakdown)
-    assert terms["quantisation constants"] == int(shape.block_linear * (8 / 64 + 32 / (64 * 256)) / 8)
+    assert terms["quantisation constants"] == int(shape.block_linear * (8 / 64 + 32 / (64 * 256)) / 8) + 32 * 7 * 1092
     assert terms["weights"] < dict(estimate.breakdown)["weights"] / 2
 
 
