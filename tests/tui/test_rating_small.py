@@ -108,3 +108,27 @@ async def test_rate_flag_and_note_with_keys_at_80x24(tmp_path, repo_root):
         assert item.note == "loops at the end"
     finally:
         db.close()
+
+
+async def test_shrinking_the_terminal_mid_item_keeps_the_controls_on_screen(tmp_path, repo_root):
+    workspace = make_workspace(tmp_path / "workspace", repo_root)
+    long_output_session(workspace)
+    app = make_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        view = app.screen.query_one(BlindItemView)
+        assert not view.compact
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert view.compact
+        for selector in CONTROLS:
+            assert_on_screen(app, selector)
+        await pilot.resize_terminal(120, 40)  # and back: the roomy layout returns
+        await pilot.pause()
+        assert not view.compact
+        prompt = app.screen.query_one("#item-prompt")
+        assert not prompt.styles.inline.has_rule("max_height")  # judge.tcss's own limit applies again
+        assert prompt.styles.max_height.value == 4
