@@ -131,15 +131,17 @@ class SourceClashDialog(ModalScreen[str]):
         from engine.display import safe_text
 
         count = len(self.clashes)
-        lines = [f"• {safe_text(target)}  ←  {safe_text(source)}" for target, source in self.clashes[:CLASHES_LISTED]]
+        lines = [f"• {safe_text(target)}\n    ingested: {safe_text(source)}"
+                 for target, source in self.clashes[:CLASHES_LISTED]]
         if count > CLASHES_LISTED:
             lines.append(f"… and {count - CLASHES_LISTED} more")
         with Vertical():
             yield Label(f"{count} source{'s' if count != 1 else ''} already in the workspace with other text",
                         classes="dialog--title")
             yield Static("\n".join(lines), id="clash-files", markup=False)
-            yield Static("o: overwrite them with the ingested files (ctrl+z will not bring them back)\n"
-                         "k: keep the existing files, copy only the new ones\n"
+            them, files = ("them", "files") if count != 1 else ("it", "file")
+            yield Static(f"o: overwrite {them} with the ingested {files} (ctrl+z will not bring {them} back)\n"
+                         f"k: keep the existing {files}, copy only the new ones\n"
                          "escape: cancel — nothing copied, no pairs applied", markup=False)
             with Horizontal():
                 yield Button("Overwrite  o", id="clash-overwrite", variant="warning")

@@ -73,7 +73,7 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
     ]
     DEFAULT_CSS = """
     IngestDialog { align: center middle; }
-    IngestDialog > Vertical { width: 96; height: 34; border: thick $accent; background: $surface; padding: 0 1; }
+    IngestDialog > Vertical { width: 96; max-width: 100%; height: 34; max-height: 100%; border: thick $accent; background: $surface; padding: 0 1; }
     IngestDialog .io--row { height: 1; margin-top: 1; }
     IngestDialog .io--label { width: 11; color: $text-muted; text-style: bold; }
     IngestDialog Input { background: $boost; }
