@@ -7,7 +7,7 @@ engine does not hand it (no model name, run id, path, timing or token count).
 Every control of a rating stays on screen at any terminal size from 80×24 up: the output panes
 take what is left (`1fr`) and scroll on their own (pgup/pgdn), while criteria, anchors, flags
 and note keep their rows. Under `COMPACT_HEIGHT` rows the view tightens itself — no blank
-margins, the prompt cut to two lines, one ellipsised line per anchor, the note on one line. The
+margins, the prompt, each anchor and the note on one line each (cut with an ellipsis). The
 roomy layout's spacing comes from the screen's stylesheet (judge.tcss), which outranks any
 widget CSS, so the compact overrides are set as the widgets' own inline styles.
 """
@@ -29,7 +29,7 @@ COMPACT_HEIGHT = 32  # terminal rows below which the rating tightens (80×24 is 
 # what the stylesheet says.
 COMPACT_STYLES: dict[str, dict[str, object]] = {
     "#item-header": {"margin": (0, 0, 0, 0)},
-    "#item-prompt": {"margin": (0, 0, 0, 0), "max_height": 2},
+    "#item-prompt": {"margin": (0, 0, 0, 0), "max_height": 1},
     "#item-outputs": {"min_height": 4},  # two lines of text inside the border
     "#item-rubric": {"margin": (0, 0, 0, 0)},
     "#item-anchors": {"max_height": 5},
@@ -50,6 +50,7 @@ class BlindItemView(Vertical):
     BlindItemView #item-marks { height: auto; }
     BlindItemView #item-flags, BlindItemView #item-note { height: auto; }
     BlindItemView.-compact #item-note { max-height: 1; }
+    /* one line per anchor, note and prompt: a line break would cost a row the output needs */
     BlindItemView.-compact #item-anchors, BlindItemView.-compact #item-note, BlindItemView.-compact #item-prompt {
         text-wrap: nowrap; text-overflow: ellipsis;
     }
@@ -96,7 +97,7 @@ class BlindItemView(Vertical):
             for name, value in styles.items():
                 setattr(widget.styles, name, value if compact else None)
         if self._shown is not None:
-            self.show(*self._shown)  # anchors and prompt are drawn differently when compact
+            self.show(*self._shown)  # compact anchors leave out the description
 
     def show(self, item: BlindItem, criteria: list[Criterion], flags: list[Flag], focus: int,
              progress: dict[str, int]) -> None:
@@ -112,10 +113,7 @@ class BlindItemView(Vertical):
         if item.status != "pending":
             header.append(f"  [{item.status}]", style="bold")
         self.query_one("#item-header", Static).update(header)
-        prompt = Text.assemble(("Prompt  ", "bold"), safe_text(item.prompt))
-        if compact:
-            prompt.overflow = "ellipsis"
-        self.query_one("#item-prompt", Static).update(prompt)
+        self.query_one("#item-prompt", Static).update(Text.assemble(("Prompt  ", "bold"), safe_text(item.prompt)))
 
         left_box = self.query_one("#item-left-box")
         right_box = self.query_one("#item-right-box")
@@ -142,7 +140,7 @@ class BlindItemView(Vertical):
         flag_line.display = not pairwise
         if not pairwise:
             flag_line.update(_flags(item, flags))
-        self.query_one("#item-note", Static).update(_note(item, compact))
+        self.query_one("#item-note", Static).update(_note(item))
 
 
 def _score_table(item: BlindItem, criteria: list[Criterion], focus: int) -> Table:
@@ -163,11 +161,11 @@ def _score_table(item: BlindItem, criteria: list[Criterion], focus: int) -> Tabl
 
 
 def _anchors(criterion: Criterion | None, given: int | None, compact: bool = False) -> Text:
-    """What each score of the focused criterion means, the given one highlighted. Compact: one
-    line per score, cut with an ellipsis (the rubric table above shows the description)."""
+    """What each score of the focused criterion means, the given one highlighted. Compact: the
+    scores alone (the rubric table above shows the description)."""
     if criterion is None:
         return Text()
-    text = Text(no_wrap=True, overflow="ellipsis") if compact else Text(criterion.description, style="italic")
+    text = Text() if compact else Text(criterion.description, style="italic")
     for score in criterion.scores:
         words = criterion.anchors.get(score)
         if words is None:
@@ -210,8 +208,8 @@ def _flags(item: BlindItem, flags: list[Flag]) -> Text:
     return text
 
 
-def _note(item: BlindItem, compact: bool) -> Text:
-    text = Text(no_wrap=compact, overflow="ellipsis")
+def _note(item: BlindItem) -> Text:
+    text = Text()
     text.append("Note (n) ", style="bold")
     text.append(safe_text(item.note or "—"), style="" if item.note else "dim")
     return text
