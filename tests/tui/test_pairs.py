@@ -646,7 +646,7 @@ async def test_a_stale_preview_never_enables_apply(workspace, tmp_path, monkeypa
         await pilot.pause()
         assert apply_button.disabled
         assert dialog.result is None
-        assert "pieces" not in str(dialog.query_one("#ingest-preview-text").render())
+        assert "The inputs changed; press ctrl+r" in str(dialog.query_one("#ingest-preview-text").render())
 
         await pilot.press("ctrl+r")  # a fresh preview for val share 0.5, held too
         while len(gates) < 2:

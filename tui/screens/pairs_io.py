@@ -187,6 +187,9 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         # one still being made for the old inputs must not count when it arrives.
         if self._wanted_key and self._current_key() == self._wanted_key:
             return  # the same inputs (a change reported late, or typed and undone)
+        if self._wanted_key or self.result is not None:
+            self.query_one("#ingest-preview-text", Static).update(
+                "The inputs changed; press ctrl+r to preview them (Apply waits for that preview).")
         self.result = None
         self._wanted_key = ()
         self.query_one("#ingest-apply", Button).disabled = True
@@ -247,8 +250,13 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
-        if not message.key or message.key != self._wanted_key or message.key != self._current_key():
+        if not message.key or message.key != self._wanted_key:
             return  # made for inputs the form no longer holds: never shown, never applied
+        if message.key != self._current_key():  # the form (or a source on disk) changed meanwhile
+            self._wanted_key = ()
+            self.query_one("#ingest-preview-text", Static).update(
+                "The inputs changed while reading; press ctrl+r to preview them.")
+            return
         if message.error:
             self.query_one("#ingest-preview-text", Static).update(Text(f"Ingest failed: {message.error}", style="bold red"))
             return
