@@ -248,12 +248,10 @@ async def test_stopping_shows_a_countdown_and_which_key_kills(tmp_path, monkeypa
 
 
 def test_work_timer_estimates_what_a_stop_waits_for():
+    from engine.train.events import CheckpointEvent, EvalEvent, PhaseEvent, StepEvent
     from tui.screens.train_quit import StopEstimate, WorkTimer, estimate_text
-    from engine.train.events import CheckpointEvent, EvalEvent, PhaseEvent
 
     def step(number: int):
-        from engine.train.events import StepEvent
-
         return StepEvent(step=number, max_steps=10, epoch=0.0, loss=1.0, lr=1e-3, grad_norm=None, tokens_per_s=1.0,
                          memory=1.0, world_size=1, elapsed_s=0.0, eta_s=None)
 

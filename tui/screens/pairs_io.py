@@ -363,8 +363,8 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         copied = tuple(self._display(str(path)) for path in written)
         kept_names = tuple(self._display(str(copy.target)) for copy in kept)
         if copied or kept_names:
-            words = [f"copied {len(copied)} source{'s' if len(copied) != 1 else ''} into "
-                     f"{self._display(str(self.app.workspace.sources_dir))}/"] if copied else []
+            sources = self._display(str(self.app.workspace.sources_dir))
+            words = [f"copied {len(copied)} source{'s' if len(copied) != 1 else ''} into {sources}/"] if copied else []
             if kept_names:
                 words.append(f"kept {len(kept_names)} existing source{'s' if len(kept_names) != 1 else ''} "
                              f"as {'it was' if len(kept_names) == 1 else 'they were'}")
