@@ -544,3 +544,119 @@ async def test_ingest_that_builds_no_pairs_is_refused_with_a_reason(workspace):
         assert isinstance(app.screen, PairsScreen)
         assert len(row_ids(app)) == len(load_pairs(workspace.pairs_path).pairs)
     assert workspace.pairs_path.read_bytes() == original
+
+
+def outside_sources(folder):
+    """Essays from outside the workspace: one new, one whose copy in data/sources differs."""
+    ferry = folder / "notes" / "2024-07-01-ferry.md"
+    ferry.parent.mkdir(parents=True)
+    ferry.write_text("# The Ferry\n\nThe ferry runs late in winter. Nobody minds; the river is the timetable.\n",
+                     encoding="utf-8")
+    (folder / "notes" / "2024-07-03-gate.md").write_text(
+        "# Gate\n\nThe gate sticks in wet weather and swings free in dry, like a mood.\n", encoding="utf-8")
+    return ferry
+
+
+@pytest.mark.parametrize("answer", ["k", "o"], ids=["keep-existing", "overwrite"])
+async def test_ingest_copies_new_sources_and_asks_before_overwriting(workspace, tmp_path, answer):
+    from tui.screens.dialogs import SourceClashDialog
+    from tui.screens.pairs_io import IngestDialog
+
+    outside = tmp_path / "elsewhere"
+    ingested_ferry = outside_sources(outside)
+    kept_ferry = workspace.sources_dir / "notes" / "2024-07-01-ferry.md"
+    original_ferry = kept_ferry.read_bytes()
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#ingest-paths", Input).value = str(outside)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        preview = str(app.screen.query_one("#ingest-preview-text").render())
+        assert "Apply would copy 1 new source into data/sources/; 1 already there with other text" in preview
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, SourceClashDialog)
+        question = " ".join(str(label.render()) for label in app.screen.query("Label, Static"))
+        assert "data/sources/notes/2024-07-01-ferry.md" in question and "overwrite" in question
+        await pilot.press("escape")  # cancel: nothing copied, nothing applied, still in the dialog
+        await pilot.pause()
+        assert isinstance(app.screen, IngestDialog)
+        assert not (workspace.sources_dir / "notes" / "2024-07-03-gate.md").exists()
+        assert kept_ferry.read_bytes() == original_ferry
+
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, SourceClashDialog)
+        await pilot.press(answer)
+        await settle(pilot)
+        assert isinstance(app.screen, PairsScreen)
+        assert "2024-07-03-gate-note" in row_ids(app)
+    assert (workspace.sources_dir / "notes" / "2024-07-03-gate.md").read_text(encoding="utf-8").startswith("# Gate")
+    if answer == "k":
+        assert kept_ferry.read_bytes() == original_ferry
+    else:
+        assert kept_ferry.read_bytes() == ingested_ferry.read_bytes()
+
+
+async def test_a_stale_preview_never_enables_apply(workspace, tmp_path, monkeypatch):
+    """Change the form while a slow preview runs: its late answer is dropped, and Apply stays
+    disabled until the preview of the new inputs arrives."""
+    import threading
+
+    from engine.curate import ingest as ingest_module
+    from tui.screens.pairs_io import IngestDialog
+
+    real_ingest = ingest_module.ingest
+    gates: list[threading.Event] = []
+
+    def slow_ingest(*args, **kwargs):
+        """The real ingest, holding its result until the test opens this call's gate."""
+        gate = threading.Event()
+        gates.append(gate)
+        result = yield from real_ingest(*args, **kwargs)
+        gate.wait(timeout=10)  # opened by the test; the bound only spares a failed run
+        return result
+
+    monkeypatch.setattr(ingest_module, "ingest", slow_ingest)
+    finished: list[IngestDialog.Finished] = []
+
+    def record(message) -> None:
+        if isinstance(message, IngestDialog.Finished):
+            finished.append(message)
+
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        dialog = app.screen
+        apply_button = dialog.query_one("#ingest-apply")
+        await pilot.press("ctrl+r")  # preview of val share 0.15, held at its end
+        while len(gates) < 1:
+            await pilot.pause()
+        dialog.query_one("#ingest-val-share", Input).value = "0.5"  # the writer changes the form
+        await pilot.pause()
+        gates[0].set()  # the old preview arrives late
+        while not finished:
+            await pilot.pause()
+        await pilot.pause()
+        assert apply_button.disabled
+        assert dialog.result is None
+        assert "The inputs changed; press ctrl+r" in str(dialog.query_one("#ingest-preview-text").render())
+
+        await pilot.press("ctrl+r")  # a fresh preview for val share 0.5, held too
+        while len(gates) < 2:
+            await pilot.pause()
+        await pilot.pause()
+        assert apply_button.disabled  # still making it
+        gates[1].set()
+        while len(finished) < 2:
+            await pilot.pause()
+        await settle(pilot)
+        assert not apply_button.disabled
+        assert "2 pieces → 2 pairs" in str(dialog.query_one("#ingest-preview-text").render())
+        assert finished[-1].key[1] == 0.5

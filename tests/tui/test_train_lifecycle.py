@@ -188,6 +188,99 @@ async def test_quit_and_stop_waits_for_the_checkpoint(tmp_path, monkeypatch):
     assert status["status"] == "cancelled" and status["resumable"] and status["step"] == 2
 
 
+class FakeClock:
+    """The stopping dialog's clock, moved by the test (events arriving read it too)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_stopping_shows_a_countdown_and_which_key_kills(tmp_path, monkeypatch):
+    from tui.screens import train_quit
+
+    clock = FakeClock()
+    monkeypatch.setattr(train_quit, "monotonic", clock)
+    control = tmp_path / "control"
+    fake_child(monkeypatch, "steps", gates=("eval-2",), control=control)
+    app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot)
+        form_values(screen, max_steps="100")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "evaluating" in stats(screen))
+        process = screen.live.process
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        dialog = app.screen
+        assert type(dialog).__name__ == "StoppingDialog"
+
+        def shown(selector: str) -> str:
+            return str(dialog.query_one(selector).render())
+
+        # The run's first evaluation: nothing to estimate from yet.
+        assert "waiting for: evaluating (then the checkpoint)" in shown("#stopping-progress")
+        assert "estimating… (no evaluation of this run has been timed yet)" in shown("#stopping-countdown")
+        assert "k or ctrl+t" in shown("#stopping-hint") and "kill it now" in shown("#stopping-hint")
+        for selector in ("#stopping-progress", "#stopping-countdown", "#stopping-hint"):
+            assert dialog.region.contains_region(dialog.query_one(selector).region)  # all of it at 80x24
+
+        # As if this run's evaluations took 10 minutes and its saves one: the dialog counts down.
+        screen.live.timer.eval_seconds.append(600.0)
+        screen.live.timer.save_seconds.append(60.0)
+        clock.now += 90  # 1:30 into this evaluation
+        await wait_until(pilot, lambda: "about 9:30 left" in shown("#stopping-countdown"))
+        assert "waited 1:30" in shown("#stopping-progress")
+        clock.now += 600  # the evaluation overran: only the save is left to count down
+        await wait_until(pilot, lambda: "about 1:00 left" in shown("#stopping-countdown"))
+
+        await pilot.press("ctrl+q")  # a repeat of quit does not kill: it says which key does
+        await pilot.pause()
+        assert app.is_running and process.running
+        assert "press k (or ctrl+t): that kills the run" in shown("#stopping-hint")
+        await pilot.press("k")
+        await wait_until(pilot, lambda: not app.is_running)
+    assert process.wait(timeout=30) == -signal.SIGKILL and process.forced
+
+
+def test_work_timer_estimates_what_a_stop_waits_for():
+    from engine.train.events import CheckpointEvent, EvalEvent, PhaseEvent, StepEvent
+    from tui.screens.train_quit import StopEstimate, WorkTimer, estimate_text
+
+    def step(number: int):
+        return StepEvent(step=number, max_steps=10, epoch=0.0, loss=1.0, lr=1e-3, grad_norm=None, tokens_per_s=1.0,
+                         memory=1.0, world_size=1, elapsed_s=0.0, eta_s=None)
+
+    timer = WorkTimer()
+    timer.observe(PhaseEvent(phase="loading", step=0), now=0.0)
+    assert timer.stop_estimate(now=5.0) == StopEstimate(None, "loading")
+    timer.observe(PhaseEvent(phase="training", step=0), now=10.0)
+    assert timer.stop_estimate(now=11.0) == StopEstimate(None, "step")  # no step timed yet
+    timer.observe(step(1), now=12.0)  # 2 s
+    timer.observe(step(2), now=16.0)  # 4 s: a step takes 3 s on average
+    assert timer.stop_estimate(now=17.0) == StopEstimate(2.0, "step", save_untimed=True)
+    assert estimate_text(timer.stop_estimate(now=17.0)) == "about 0:02 left + the save (not timed yet)"
+    timer.observe(PhaseEvent(phase="evaluation", step=2), now=16.0)
+    timer.observe(EvalEvent(step=2, val_loss=1.0), now=26.0)  # evaluations take 10 s
+    timer.observe(PhaseEvent(phase="saving", step=2), now=26.0)
+    timer.observe(CheckpointEvent(step=2, path="checkpoint-2"), now=32.0)  # saves take 6 s
+    timer.observe(step(3), now=35.0)  # a step measured from the end of the save: 3 s
+    assert list(timer.step_seconds) == [2.0, 4.0, 3.0]
+    timer.observe(PhaseEvent(phase="evaluation", step=4), now=40.0)
+    assert timer.stop_estimate(now=44.0) == StopEstimate(6.0 + 6.0, "evaluation")  # counts down…
+    assert timer.stop_estimate(now=47.0) == StopEstimate(3.0 + 6.0, "evaluation")
+    assert timer.stop_estimate(now=80.0).seconds == 6.0  # …overdue evaluation: the save is still ahead
+    timer.observe(PhaseEvent(phase="saving", step=4), now=80.0)
+    assert timer.stop_estimate(now=82.0) == StopEstimate(4.0, "save")
+    assert estimate_text(timer.stop_estimate(now=99.0)) == "any moment now (longer than this run's saves have taken so far)"
+    timer.observe(PhaseEvent(phase="canaries", step=4, done=0, total=3, detail="checkpoint-4"), now=81.0)
+    assert estimate_text(timer.stop_estimate(now=90.0)) == "any moment now: the canary stops at its next token"
+
+
 async def test_quit_and_leave_it_running_detaches_and_the_next_start_shows_it_live(tmp_path, monkeypatch):
     fake_child(monkeypatch, "steps")
     root = write_workspace(tmp_path / "ws")

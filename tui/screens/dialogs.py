@@ -1,4 +1,5 @@
-"""Small modal dialogs of the Pairs screen: the save conflict (reload / save as / overwrite).
+"""Small modal dialogs of the Pairs screen: the save conflict (reload / save as / overwrite)
+and the ingest's source clash (overwrite / keep existing / cancel).
 
 The ingest and export dialogs, which need the engine's ingest and export modules, live in
 `tui/screens/pairs_io.py`.
@@ -92,3 +93,65 @@ class SaveConflictDialog(ModalScreen[ConflictChoice | None]):
             self.action_choose(actions[event.button.id])
         else:
             self.dismiss(None)
+
+
+CLASH_OVERWRITE = "overwrite"  # replace the files in data/sources with the ingested ones
+CLASH_KEEP = "keep"  # copy only the new files; the differing ones stay as they are
+CLASH_CANCEL = "cancel"  # copy nothing, apply nothing
+CLASHES_LISTED = 5  # files named in the question; the rest are counted
+
+
+class SourceClashDialog(ModalScreen[str]):
+    """Ingest read files whose copies in data/sources hold other text: replace them, keep
+    them, or stop. Answered with one key: o, k, or escape."""
+
+    BINDINGS = [
+        Binding("o", f"dismiss('{CLASH_OVERWRITE}')", "Overwrite", id="clash.overwrite"),
+        Binding("k", f"dismiss('{CLASH_KEEP}')", "Keep existing", id="clash.keep"),
+        Binding("escape,c", f"dismiss('{CLASH_CANCEL}')", "Cancel", id="clash.cancel"),
+    ]
+    DEFAULT_CSS = """
+    SourceClashDialog { align: center middle; }
+    SourceClashDialog > Vertical {
+        width: 84; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $warning; background: $surface; padding: 1 2;
+    }
+    SourceClashDialog .dialog--title { text-style: bold; color: $text-warning; }
+    SourceClashDialog #clash-files { margin: 1 0; }
+    SourceClashDialog Horizontal { height: auto; }
+    SourceClashDialog Button { margin-right: 1; }
+    """
+
+    def __init__(self, clashes: list[tuple[str, str]]) -> None:
+        """`clashes`: (file in data/sources, the ingested file with other text), as shown."""
+        super().__init__()
+        self.clashes = clashes
+
+    def compose(self) -> ComposeResult:
+        from engine.display import safe_text
+
+        count = len(self.clashes)
+        lines = [f"• {safe_text(target)}\n    ingested: {safe_text(source)}"
+                 for target, source in self.clashes[:CLASHES_LISTED]]
+        if count > CLASHES_LISTED:
+            lines.append(f"… and {count - CLASHES_LISTED} more")
+        with Vertical():
+            yield Label(f"{count} source{'s' if count != 1 else ''} already in the workspace with other text",
+                        classes="dialog--title")
+            yield Static("\n".join(lines), id="clash-files", markup=False)
+            them, files = ("them", "files") if count != 1 else ("it", "file")
+            yield Static(f"o: overwrite {them} with the ingested {files} (ctrl+z will not bring {them} back)\n"
+                         f"k: keep the existing {files}, copy only the new ones\n"
+                         "escape: cancel — nothing copied, no pairs applied", markup=False)
+            with Horizontal():
+                yield Button("Overwrite  o", id="clash-overwrite", variant="warning")
+                yield Button("Keep existing  k", id="clash-keep", variant="primary")
+                yield Button("Cancel  esc", id="clash-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#clash-keep", Button).focus()  # the choice that loses nothing
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        choices = {"clash-overwrite": CLASH_OVERWRITE, "clash-keep": CLASH_KEEP}
+        self.dismiss(choices.get(event.button.id, CLASH_CANCEL))

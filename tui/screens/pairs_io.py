@@ -1,9 +1,13 @@
 """Ingest and export dialogs of the Pairs screen.
 
 Ingest reads essays and notes in a thread worker (progress per file) and shows a preview —
-pairs per tier, the split, warnings and a few sample pairs — before anything changes; only
-"Apply" hands the pairs to the screen, which merges them in as one undoable step. Export
-writes the in-memory pairs (unsaved edits included) with engine/export.
+pairs per tier, the split, warnings, the sources it would copy and a few sample pairs — before
+anything changes; only "Apply" acts: files read from outside the workspace are copied into
+data/sources/ (the workspace keeps what it trains on; a file there with other text is replaced
+only if the writer says so, in `SourceClashDialog`), then the pairs go to the screen, which merges
+them in as one undoable step. A preview answers one set of inputs: once the form changes, a
+preview of the old inputs arriving late is dropped, so Apply never acts on a stale preview.
+Export writes the in-memory pairs (unsaved edits included) with engine/export.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from textual.worker import get_current_worker
 
 from engine.curate.pairs import Pair
 from engine.display import safe_text
+from tui.screens.dialogs import CLASH_CANCEL, CLASH_KEEP, SourceClashDialog
 
 INGEST_TIERS = ("continuation", "thesis", "paragraph", "note")
 SAMPLE_PAIRS = 3  # sample pairs shown in the preview
@@ -37,6 +42,8 @@ class IngestOutcome:
 
     pairs: list[Pair]
     mode: str
+    copied: tuple[str, ...] = ()  # sources copied into data/sources (workspace-relative)
+    kept: tuple[str, ...] = ()  # sources left as they were although the ingested file differs
 
 
 def merge_ingested(existing: list[Pair], ingested: list[Pair], mode: str) -> tuple[list[Pair], str]:
@@ -66,7 +73,7 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
     ]
     DEFAULT_CSS = """
     IngestDialog { align: center middle; }
-    IngestDialog > Vertical { width: 96; height: 34; border: thick $accent; background: $surface; padding: 0 1; }
+    IngestDialog > Vertical { width: 96; max-width: 100%; height: 34; max-height: 100%; border: thick $accent; background: $surface; padding: 0 1; }
     IngestDialog .io--row { height: 1; margin-top: 1; }
     IngestDialog .io--label { width: 11; color: $text-muted; text-style: bold; }
     IngestDialog Input { background: $boost; }
@@ -81,14 +88,15 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
     """
 
     class Progress(Message):
-        def __init__(self, done: int, total: int, path: str) -> None:
+        def __init__(self, done: int, total: int, path: str, key: tuple = ()) -> None:
             super().__init__()
-            self.done, self.total, self.path = done, total, path
+            self.done, self.total, self.path, self.key = done, total, path, key
 
     class Finished(Message):
-        def __init__(self, result=None, error: str = "", key: tuple = ()) -> None:
+        def __init__(self, result=None, error: str = "", key: tuple = (), copies=()) -> None:
             super().__init__()
             self.result, self.error, self.key = result, error, key
+            self.copies = copies  # engine.curate.ingest.SourceCopy plan at preview time
 
     def __init__(self, root: Path, default_sources: Path, token_model: str, existing: list[Pair]) -> None:
         super().__init__()
@@ -97,7 +105,10 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         self.token_model = token_model
         self.existing = existing
         self.result = None  # engine.curate.ingest.IngestResult of the last preview
-        self._result_key: tuple = ()
+        self.copies: list = []  # its source copy plan (engine.curate.ingest.SourceCopy)
+        # The inputs of the preview asked for last; () once the form changes after it. A
+        # preview's messages count only while their key is this one.
+        self._wanted_key: tuple = ()
 
     def compose(self) -> ComposeResult:
         try:
@@ -158,14 +169,29 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
             raise ValueError("choose at least one tier")
         return paths, val_share, seed, tiers
 
+    def _current_key(self) -> tuple:
+        """The form's inputs as a preview's key; () while the form is not valid."""
+        try:
+            paths, val_share, seed, tiers = self._form()
+        except ValueError:
+            return ()
+        return (tuple(paths), val_share, seed, tiers)
+
     def _mode(self) -> str:
         return MERGE_REPLACE if self.query_one("#ingest-mode-replace", RadioButton).value else MERGE_ADD
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
     def _form_changed(self) -> None:
-        # The preview no longer matches the form: it must be made again before applying.
+        # The preview no longer matches the form: it must be made again before applying, and
+        # one still being made for the old inputs must not count when it arrives.
+        if self._wanted_key and self._current_key() == self._wanted_key:
+            return  # the same inputs (a change reported late, or typed and undone)
+        if self._wanted_key or self.result is not None:
+            self.query_one("#ingest-preview-text", Static).update(
+                "The inputs changed; press ctrl+r to preview them (Apply waits for that preview).")
         self.result = None
+        self._wanted_key = ()
         self.query_one("#ingest-apply", Button).disabled = True
 
     @on(RadioSet.Changed)
@@ -183,11 +209,13 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         self.query_one("#ingest-apply", Button).disabled = True
         self.query_one("#ingest-preview-text", Static).update("Reading sources…")
         self.query_one(ProgressBar).update(total=None, progress=0)
-        self._run_ingest(paths, val_share, seed, tiers, (tuple(paths), val_share, seed, tiers))
+        self.result = None
+        self._wanted_key = (tuple(paths), val_share, seed, tiers)
+        self._run_ingest(paths, val_share, seed, tiers, self._wanted_key)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ingest")
     def _run_ingest(self, paths, val_share: float, seed: int, tiers, key: tuple) -> None:
-        from engine.curate.ingest import FileIngested, FileSkipped, ingest
+        from engine.curate.ingest import FileIngested, FileSkipped, ingest, plan_source_copies
         from engine.curate.tokens import TokenizerUnavailable, budgets_for, counter_for_model
 
         worker = get_current_worker()
@@ -205,24 +233,35 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
                 try:
                     event = next(events)
                 except StopIteration as stop:
-                    self.post_message(self.Finished(stop.value, key=key))
+                    copies = plan_source_copies(stop.value.pieces, self.app.workspace.sources_dir)
+                    self.post_message(self.Finished(stop.value, key=key, copies=copies))
                     return
                 if isinstance(event, FileIngested | FileSkipped):
-                    self.post_message(self.Progress(event.index, event.total, event.path))
+                    self.post_message(self.Progress(event.index, event.total, event.path, key))
         except (OSError, ValueError) as error:
             self.post_message(self.Finished(error=str(error), key=key))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
+        if message.key != self._wanted_key:
+            return  # a preview of inputs the form no longer holds
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
         self.query_one("#ingest-preview-text", Static).update(f"Reading {message.done}/{message.total}…")
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
+        if not message.key or message.key != self._wanted_key:
+            return  # made for inputs the form no longer holds: never shown, never applied
+        if message.key != self._current_key():  # the form (or a source on disk) changed meanwhile
+            self._wanted_key = ()
+            self.query_one("#ingest-preview-text", Static).update(
+                "The inputs changed while reading; press ctrl+r to preview them.")
+            return
         if message.error:
             self.query_one("#ingest-preview-text", Static).update(Text(f"Ingest failed: {message.error}", style="bold red"))
             return
         self.result = message.result
+        self.copies = list(message.copies)
         self._show_preview()
         self.query_one("#ingest-apply", Button).disabled = not self.result.pairs
 
@@ -240,6 +279,7 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         text.append(f"  ({len(pairs) - val} train, {val} val)\n")
         text.append("  " + ", ".join(f"{tier} {tiers[tier]}" for tier in INGEST_TIERS if tiers[tier]) + "\n")
         text.append(f"Apply would: {summary}.\n", style="bold")
+        text.append(self._copies_line())
         for skipped in result.skipped:
             text.append(safe_text(f"skipped {self._display(skipped.path)}: {skipped.reason}\n"), style="yellow")
         for warning in result.warnings:
@@ -262,6 +302,19 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
             "nothing. Add markdown or text files (.md, .markdown, .txt), or choose more tiers, and preview again."
         )
 
+    def _copies_line(self) -> Text:
+        """What Apply does to data/sources, as the preview's second summary line."""
+        sources = self._display(str(self.app.workspace.sources_dir))
+        new = sum(copy.state == "new" for copy in self.copies)
+        different = sum(copy.state == "different" for copy in self.copies)
+        if not new and not different:
+            return Text(f"Sources: all already in {sources}/.\n", style="dim")
+        line = Text(f"Apply would copy {new} new source{'s' if new != 1 else ''} into {sources}/")
+        if different:
+            line.append(f"; {different} already there with other text (you will be asked)", style="yellow")
+        line.append(".\n")
+        return line
+
     def _display(self, path: str) -> str:
         try:
             return Path(path).relative_to(self.root).as_posix()
@@ -274,7 +327,55 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
         if not self.result.pairs:
             self.notify(self._nothing_built(), severity="error", timeout=8, markup=False)
             return
-        self.dismiss(IngestOutcome(list(self.result.pairs), self._mode()))
+        from engine.curate.ingest import plan_source_copies
+
+        # Planned again now: a file may have changed in data/sources since the preview.
+        try:
+            plan = plan_source_copies(self.result.pieces, self.app.workspace.sources_dir)
+        except OSError as error:
+            self._copy_failed(error)
+            return
+        clashes = [copy for copy in plan if copy.state == "different"]
+        if not clashes:
+            self._copy_and_apply(plan, overwrite=False)
+            return
+        listed = [(self._display(str(copy.target)), self._display(str(copy.source))) for copy in clashes]
+
+        def decided(choice: str | None) -> None:
+            if choice is None or choice == CLASH_CANCEL:
+                self.query_one("#ingest-apply", Button).focus()  # nothing changed; still here
+                return
+            self._copy_and_apply(plan, overwrite=choice != CLASH_KEEP)
+
+        self.app.push_screen(SourceClashDialog(listed), decided)
+
+    def _copy_and_apply(self, plan: list, overwrite: bool) -> None:
+        """Copy the new sources (and the differing ones if `overwrite`), then hand the pairs over."""
+        from engine.curate.ingest import copy_sources
+
+        chosen = [copy for copy in plan if copy.state == "new" or (overwrite and copy.state == "different")]
+        kept = [copy for copy in plan if copy.state == "different" and not overwrite]
+        try:
+            written = copy_sources(chosen)
+        except OSError as error:
+            self._copy_failed(error)
+            return
+        copied = tuple(self._display(str(path)) for path in written)
+        kept_names = tuple(self._display(str(copy.target)) for copy in kept)
+        if copied or kept_names:
+            sources = self._display(str(self.app.workspace.sources_dir))
+            words = [f"copied {len(copied)} source{'s' if len(copied) != 1 else ''} into {sources}/"] if copied else []
+            if kept_names:
+                words.append(f"kept {len(kept_names)} existing source{'s' if len(kept_names) != 1 else ''} "
+                             f"as {'it was' if len(kept_names) == 1 else 'they were'}")
+            self.app.notify(safe_text("Ingest " + "; ".join(words) + "."), timeout=8, markup=False)
+        self.dismiss(IngestOutcome(list(self.result.pairs), self._mode(), copied, kept_names))
+
+    def _copy_failed(self, error: OSError) -> None:
+        self.query_one("#ingest-preview-text", Static).update(Text(safe_text(
+            f"Could not copy the sources into {self._display(str(self.app.workspace.sources_dir))}/: {error}. "
+            "No pairs were applied; fix the folder (permissions, free space) and press Apply again."),
+            style="bold red"))
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -56,7 +56,7 @@ from engine.train.runs import Curves, RunSummary, checkpoint_label, list_runs, n
 from tui.screens.base import WorkbenchScreen
 from tui.train_defaults import ModelFacts, base_config, default_method, model_facts, ordered_models
 from tui.screens.train_promote import ForceDialog, checkpoint_to_promote, gate_checkpoint, promote_checkpoint, read_best
-from tui.screens.train_quit import QuitWhileTrainingDialog, StoppingDialog
+from tui.screens.train_quit import QuitWhileTrainingDialog, StoppingDialog, WorkTimer
 from tui.train_process import (
     ENGINE_COMMAND,
     ChildEvents,
@@ -96,6 +96,7 @@ class LiveRun:
     exit_code: int | None = None
     stderr_tail: deque[str] = dataclasses.field(default_factory=lambda: deque(maxlen=STDERR_TAIL))
     quit_when_stopped: bool = False  # the writer chose "stop it" in the quit dialog
+    timer: WorkTimer = dataclasses.field(default_factory=WorkTimer)  # times work for the stop countdown
 
     @property
     def active(self) -> bool:
@@ -889,6 +890,7 @@ class TrainScreen(WorkbenchScreen):
                 self._log(item)  # not protocol: stray prints, or a newer event kind
                 continue
             live.curves.add(item.to_dict())
+            live.timer.observe(item)
             handler = getattr(self, f"_on_{item.kind}", None)
             if handler is not None:
                 handler(live, item)
@@ -1118,7 +1120,9 @@ class TrainScreen(WorkbenchScreen):
         if self.quit_ready or live is None or not live.active or not live.process.running:
             return True
         if live.quit_when_stopped:
-            return False  # already stopping; the StoppingDialog is up
+            if self.stopping is not None:
+                self.stopping.nudge()  # already stopping: say which key kills
+            return False
         if not isinstance(self.app.screen, QuitWhileTrainingDialog):
             self.app.push_screen(QuitWhileTrainingDialog(live.view.label or live.view.run_id or "A run"),
                                  self._quit_choice)
@@ -1138,7 +1142,8 @@ class TrainScreen(WorkbenchScreen):
         live.quit_when_stopped = True
         if not live.process.cancel_requested:
             self.action_cancel()
-        self.stopping = StoppingDialog(live.view.label or live.view.run_id or "the run", self._waiting_for(live))
+        self.stopping = StoppingDialog(live.view.label or live.view.run_id or "the run", self._waiting_for(live),
+                                       live.timer)
         self.app.push_screen(self.stopping, self._stopping_choice)
 
     def _waiting_for(self, live: LiveRun) -> str:

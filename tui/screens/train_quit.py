@@ -3,13 +3,27 @@
 `QuitWhileTrainingDialog` asks: stop the run (it finishes its step, saves a checkpoint,
 stays resumable; the app quits once it has) or leave it running (the trainer carries on
 after the app exits, writing runs/<id>/events.jsonl; the next start shows it live).
-`StoppingDialog` shows what the app is waiting for and for how long; the Train screen
-calls `show()` as the run's phase changes and closes it when the child exits.
+`StoppingDialog` shows what the app is waiting for, a countdown to it and how long it has
+waited; the Train screen calls `show()` as the run's phase changes and closes it when the
+child exits. `k` or `ctrl+t` (the cancel key, pressed a second time) kills the run instead.
+
+The countdown comes from `WorkTimer`, which times this run's steps, evaluations and saves by
+when their events reach the app (the engine's own RunClock stays in the child, and its ETA is
+for the whole run, not for a stop). A stop waits for the work in flight and then the save:
+
+    left = (mean time of the work in flight − time it has run so far, at least 0) + mean save time
+
+A kind of work not yet timed in this run leaves the estimate unknown ("estimating…"), except
+the save, which then counts as zero and says so. Canaries stop at their next token after a
+cancel, so a stop during one waits for no more than that.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
+from collections import deque
+from time import monotonic
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +42,94 @@ DIALOG_CSS = """
 {name} Horizontal {{ height: auto; margin-top: 1; }}
 {name} Button {{ margin-right: 1; }}
 """
+
+
+TIMINGS_KEPT = 20  # recent durations averaged per kind of work (a run's pace drifts)
+WORK_NAMES = {"training": "step", "evaluation": "evaluation", "saving": "save"}  # phase -> what it times
+
+
+def _mean(values: deque[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclasses.dataclass
+class StopEstimate:
+    """What a stop still waits for: `seconds` left (None: unknown), `work` ("step",
+    "evaluation", "save", "canary", "loading") and whether the save is counted untimed."""
+
+    seconds: float | None
+    work: str
+    save_untimed: bool = False
+
+
+@dataclasses.dataclass
+class WorkTimer:
+    """Durations of this run's steps, evaluations and saves, from its events' arrival times."""
+
+    step_seconds: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+    eval_seconds: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+    save_seconds: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+    phase: str = "loading"  # "loading", "training", "evaluation", "saving", "canaries"
+    phase_started: float | None = None
+    last_event_at: float | None = None  # the end of the last thing reported: a step starts there
+
+    def observe(self, event: Any, now: float | None = None) -> None:
+        """Feed one training event (engine/train/events.py) as it arrives."""
+        now = monotonic() if now is None else now
+        kind = event.kind
+        if kind == "phase":
+            ended = event.phase == "canaries" and event.total is not None and event.done >= event.total
+            if event.phase != self.phase or self.phase_started is None:
+                self.phase_started = now
+            self.phase = "training" if ended else event.phase
+        elif kind == "start":
+            self.phase, self.phase_started = "training", now
+        elif kind == "step":
+            if self.phase == "training" and self.last_event_at is not None:
+                self.step_seconds.append(now - self.last_event_at)
+            self.phase, self.phase_started = "training", now
+        elif kind == "eval" and self.phase == "evaluation":
+            self.eval_seconds.append(now - self.phase_started)
+            self.phase, self.phase_started = "training", now
+        elif kind == "checkpoint" and self.phase == "saving":
+            self.save_seconds.append(now - self.phase_started)
+            self.phase, self.phase_started = "training", now
+        self.last_event_at = now
+
+    def stop_estimate(self, now: float | None = None) -> StopEstimate:
+        """How long a stop asked for now still has to wait: the work in flight, then the save."""
+        now = monotonic() if now is None else now
+        save = _mean(self.save_seconds)
+        if self.phase == "loading":
+            return StopEstimate(None, "loading")
+        if self.phase == "canaries":
+            return StopEstimate(0.0, "canary")  # a canary stops at its next token after a cancel
+        if self.phase == "saving":
+            if save is None:
+                return StopEstimate(None, "save")
+            return StopEstimate(max(0.0, save - (now - (self.phase_started or now))), "save")
+        timings = self.eval_seconds if self.phase == "evaluation" else self.step_seconds
+        started = self.phase_started if self.phase == "evaluation" else self.last_event_at
+        in_flight = _mean(timings)
+        work = WORK_NAMES.get(self.phase, "step")
+        if in_flight is None:
+            return StopEstimate(None, work)
+        left = max(0.0, in_flight - (now - (started or now)))
+        return StopEstimate(left + (save or 0.0), work, save_untimed=save is None)
+
+
+def estimate_text(estimate: StopEstimate) -> str:
+    """The countdown line: "about 1:20 left", "estimating…", or "any moment now"."""
+    if estimate.seconds is None:
+        if estimate.work == "loading":
+            return "estimating… (the model is still loading; it stops once training starts)"
+        return f"estimating… (no {estimate.work} of this run has been timed yet)"
+    if estimate.seconds >= 1:
+        untimed = " + the save (not timed yet)" if estimate.save_untimed else ""
+        return f"about {format_duration(estimate.seconds)} left{untimed}"
+    if estimate.work == "canary":
+        return "any moment now: the canary stops at its next token"
+    return f"any moment now (longer than this run's {estimate.work}s have taken so far)"
 
 
 class QuitWhileTrainingDialog(ModalScreen[str | None]):
@@ -73,24 +175,39 @@ class StoppingDialog(ModalScreen[str | None]):
     or "stay" (keep the app open; the run still stops); closed with None when the run exits."""
 
     BINDINGS = [
-        Binding("ctrl+t,k", "choose('force')", "Force stop now", id="stopping.force"),
+        Binding("ctrl+t,k", "choose('force')", "Kill it now", id="stopping.force"),
         Binding("escape", "choose('stay')", "Don't quit", id="stopping.stay"),
     ]
-    DEFAULT_CSS = DIALOG_CSS.format(name="StoppingDialog")
+    DEFAULT_CSS = DIALOG_CSS.format(name="StoppingDialog") + """
+    StoppingDialog #stopping-countdown { text-style: bold; }
+    StoppingDialog #stopping-hint { margin-top: 1; }
+    StoppingDialog #stopping-hint.-nudged { color: $text-warning; text-style: bold; }
+    """
 
-    def __init__(self, run_name: str, waiting_for: str) -> None:
+    def __init__(self, run_name: str, waiting_for: str, timer: WorkTimer | None = None) -> None:
         super().__init__()
         self.run_name = run_name
         self.waiting_for = waiting_for
-        self.started = time.monotonic()
+        self.timer = timer
+        self.started = monotonic()
         self.composed = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Stopping {self.run_name} before quitting", classes="dialog--title")
             yield Static("", id="stopping-progress")
-            yield Static("k  force stop now (the step in flight is lost) and quit · esc  don't quit (it still stops)",
-                         classes="dialog--hint")
+            yield Static("", id="stopping-countdown")
+            yield Static("k or ctrl+t (a second cancel)  kill it now and quit: the step in flight is lost, "
+                         "the last checkpoint stays\nesc  don't quit (it still stops and stays resumable)",
+                         id="stopping-hint")
+
+    def nudge(self) -> None:
+        """ctrl+q again while waiting: say which key kills, rather than kill on a repeat."""
+        if self.composed:
+            hint = self.query_one("#stopping-hint", Static)
+            hint.add_class("-nudged")
+            hint.update("Still waiting for the checkpoint. To quit now, press k (or ctrl+t): that kills the run "
+                        "(the step in flight is lost, the last checkpoint stays).\nesc  don't quit")
 
     def on_mount(self) -> None:
         self.composed = True
@@ -104,8 +221,10 @@ class StoppingDialog(ModalScreen[str | None]):
     def _tick(self) -> None:
         if not self.composed:
             return  # events can arrive between push_screen and mount; on_mount shows the latest
-        elapsed = format_duration(time.monotonic() - self.started)
-        self.query_one("#stopping-progress", Static).update(f"waiting for: {self.waiting_for}  ({elapsed})")
+        elapsed = format_duration(monotonic() - self.started)
+        self.query_one("#stopping-progress", Static).update(f"waiting for: {self.waiting_for}  (waited {elapsed})")
+        countdown = estimate_text(self.timer.stop_estimate()) if self.timer is not None else "estimating…"
+        self.query_one("#stopping-countdown", Static).update(countdown)
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
