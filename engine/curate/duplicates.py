@@ -4,12 +4,17 @@ Exact: the same prompt and response after case-folding and dropping punctuation.
 Near: MinHash signatures of word trigrams, bucketed by LSH bands, give candidate pairs;
 a candidate counts when both its prompts and its responses reach NEAR_DUPLICATE_JACCARD.
 numpy is imported on first use, not at import time.
+
+Hashing runs in numpy over a batch of texts at once, with no Python object per word: each
+text becomes the UTF-8 bytes of its case-folded words separated by spaces (plain ASCII text
+by one `bytes.translate`, other text by the word pattern (`_WORD`), which agree on ASCII),
+a word's hash is a polynomial hash of its bytes from one prefix sum, and a text's hash
+(equal for "the same text") is a polynomial hash of its words' hashes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,9 +96,75 @@ def _features_of(texts: list[str]) -> list[_TextFeatures]:
     return [_FEATURES[text] for text in texts]
 
 
-def _normalised_hash(text: str) -> int:
-    """`_TextFeatures.normalised_hash` of one text, without its trigrams."""
-    return hash(" ".join(_WORD.findall(text.casefold())))
+# Plain ASCII text → its words as `\w+` finds them after case-folding: letters lower-cased,
+# digits and "_" kept, every other byte a space.
+_ASCII_WORD_BYTES = bytes(code if chr(code).isalnum() or chr(code) == "_" else 32 for code in range(128)).lower()
+_ASCII_WORD_TABLE = _ASCII_WORD_BYTES + b" " * 128
+_SPACE = 32
+# Odd bases of the polynomial hashes (odd: invertible modulo 2**64, so a hash of any span
+# comes from two prefix sums).
+_BYTE_BASE = 0x100000001B3
+_WORD_BASE = 0x9E3779B97F4A7C15
+
+
+def _word_bytes(text: str) -> bytes:
+    """The text's case-folded words as UTF-8, separated by one or more spaces."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORD_TABLE)
+    return " ".join(_WORD.findall(text.casefold())).encode("utf-8", errors="surrogatepass")
+
+
+def _mix(values: Any) -> Any:
+    """The splitmix64 finaliser: spreads a polynomial hash's bits over all 64."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+def _span_hashes(values: Any, starts: Any, ends: Any, base: int) -> Any:
+    """Polynomial hash Σ values[s + k] · base^k (mod 2**64) of each span [s, e), vectorised:
+    a prefix sum of values[i] · base^i, then each span's difference scaled by base^-s."""
+    import numpy as np
+
+    size = len(values)
+    if not size:  # no values: every span is empty
+        return np.zeros(len(starts), dtype=np.uint64)
+    powers = np.full(size, base, dtype=np.uint64)
+    inverse_powers = np.full(size, pow(base, -1, 2**64), dtype=np.uint64)
+    powers[0] = inverse_powers[0] = 1
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
+        powers = np.cumprod(powers, dtype=np.uint64)
+        inverse_powers = np.cumprod(inverse_powers, dtype=np.uint64)
+        prefix = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(values * powers, dtype=np.uint64)])
+        spans = (prefix[ends] - prefix[starts]) * inverse_powers[np.minimum(starts, size - 1)]
+    return spans
+
+
+def _words_and_text_hashes(texts: list[str]) -> tuple[Any, Any, Any]:
+    """(word hashes of all texts in order, 64-bit; words per text; one hash per text of its
+    word sequence, equal exactly when the case-folded words are — up to 2**-64 collisions)."""
+    import numpy as np
+
+    blobs = [_word_bytes(text) for text in texts]
+    data = np.frombuffer(b" ".join(blobs) + b" ", dtype=np.uint8)
+    in_word = (data != _SPACE).astype(np.int8)
+    edges = np.diff(in_word, prepend=np.int8(0))
+    word_starts, word_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    word_hashes = _mix(_span_hashes(data.astype(np.uint64), word_starts, word_ends, _BYTE_BASE))
+    blob_starts = np.cumsum([0] + [len(blob) + 1 for blob in blobs[:-1]], dtype=np.int64)
+    first_words = np.searchsorted(word_starts, blob_starts)
+    last_words = np.concatenate([first_words[1:], [len(word_starts)]]).astype(np.int64)
+    lengths = last_words - first_words
+    text_hashes = _mix(_span_hashes(word_hashes, first_words, last_words, _WORD_BASE) ^ lengths.astype(np.uint64))
+    return word_hashes, lengths, text_hashes
+
+
+def _normalised_hashes(texts: list[str]) -> list[int]:
+    """`_TextFeatures.normalised_hash` of each text, without its trigrams."""
+    return _words_and_text_hashes(texts)[2].tolist()
 
 
 def _compute_features(texts: list[str]) -> list[_TextFeatures]:
@@ -101,11 +172,8 @@ def _compute_features(texts: list[str]) -> list[_TextFeatures]:
 
     multiplier, offset = _minhash_parameters()
     mask = np.uint64(0xFFFFFFFF)
-    word_lists = [_WORD.findall(text.casefold()) for text in texts]
-    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(texts))
-    # hash() is salted per process; only comparisons within one run use these values.
-    word_hashes = np.fromiter(map(hash, itertools.chain.from_iterable(word_lists)), dtype=np.int64,
-                              count=int(lengths.sum())).astype(np.uint64) & mask
+    all_word_hashes, lengths, text_hashes = _words_and_text_hashes(texts)
+    word_hashes = all_word_hashes & mask
     padded = np.concatenate([word_hashes, np.zeros(SHINGLE_WORDS - 1, dtype=np.uint64)])
     # Trigram hash from three word hashes; uint64 arithmetic wraps, which is what we want.
     with np.errstate(over="ignore"):
@@ -129,10 +197,8 @@ def _compute_features(texts: list[str]) -> list[_TextFeatures]:
         bounds = np.concatenate([[0], np.cumsum([counts[i] for i in nonempty])[:-1]])
         minima = np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
         signatures = {i: minima[row] for row, i in enumerate(nonempty)}
-    return [
-        _TextFeatures(hash(" ".join(words)), piece, signatures.get(i))
-        for i, (words, piece) in enumerate(zip(word_lists, pieces, strict=True))
-    ]
+    return [_TextFeatures(text_hash, piece, signatures.get(i))
+            for i, (text_hash, piece) in enumerate(zip(text_hashes.tolist(), pieces, strict=True))]
 
 
 def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[tuple[int, int, float]]]:
@@ -178,7 +244,8 @@ class DuplicateFinder:
             # Prompts only need their word hash here (their trigrams are measured in
             # `finish`, for candidates); responses need signatures. Batches of
             # _FEATURE_CHUNK bound the numpy temporaries.
-            prompt_hashes = [_normalised_hash(pair.prompt) for pair in pairs]
+            prompt_hashes = [text_hash for start in range(0, len(pairs), _FEATURE_CHUNK)
+                             for text_hash in _normalised_hashes([pair.prompt for pair in pairs[start:start + _FEATURE_CHUNK]])]
             texts = [pair.response for pair in pairs]
             responses = [feature for start in range(0, len(texts), _FEATURE_CHUNK)
                          for feature in _compute_features(texts[start:start + _FEATURE_CHUNK])]
