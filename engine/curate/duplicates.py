@@ -124,6 +124,28 @@ def _mix(values: Any) -> Any:
     return values ^ (values >> np.uint64(31))
 
 
+# Powers of each hash base (and of its inverse), kept between batches up to this many.
+_POWERS: dict[int, tuple[Any, Any]] = {}
+_POWERS_KEPT = 1 << 22
+
+
+def _powers(base: int, size: int) -> tuple[Any, Any]:
+    """(base^i, base^-i) mod 2**64 for i < size."""
+    import numpy as np
+
+    cached = _POWERS.get(base)
+    if cached is None or len(cached[0]) < size:
+        length = 1 << max(16, (size - 1).bit_length())
+        powers = np.full(length, base, dtype=np.uint64)
+        inverse = np.full(length, pow(base, -1, 2**64), dtype=np.uint64)
+        powers[0] = inverse[0] = 1
+        with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
+            cached = (np.cumprod(powers, dtype=np.uint64), np.cumprod(inverse, dtype=np.uint64))
+        if length <= _POWERS_KEPT:
+            _POWERS[base] = cached
+    return cached[0][:size], cached[1][:size]
+
+
 def _span_hashes(values: Any, starts: Any, ends: Any, base: int) -> Any:
     """Polynomial hash Σ values[s + k] · base^k (mod 2**64) of each span [s, e), vectorised:
     a prefix sum of values[i] · base^i, then each span's difference scaled by base^-s."""
@@ -132,12 +154,8 @@ def _span_hashes(values: Any, starts: Any, ends: Any, base: int) -> Any:
     size = len(values)
     if not size:  # no values: every span is empty
         return np.zeros(len(starts), dtype=np.uint64)
-    powers = np.full(size, base, dtype=np.uint64)
-    inverse_powers = np.full(size, pow(base, -1, 2**64), dtype=np.uint64)
-    powers[0] = inverse_powers[0] = 1
+    powers, inverse_powers = _powers(base, size)
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
-        powers = np.cumprod(powers, dtype=np.uint64)
-        inverse_powers = np.cumprod(inverse_powers, dtype=np.uint64)
         prefix = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(values * powers, dtype=np.uint64)])
         spans = (prefix[ends] - prefix[starts]) * inverse_powers[np.minimum(starts, size - 1)]
     return spans
@@ -164,13 +182,14 @@ def _words_and_text_hashes(texts: list[str]) -> tuple[Any, Any, Any]:
 
 def _normalised_hashes(texts: list[str]) -> list[int]:
     """`_TextFeatures.normalised_hash` of each text, without its trigrams."""
-    return _words_and_text_hashes(texts)[2].tolist()
+    return _words_and_text_hashes(texts)[2].tolist() if texts else []
 
 
-def _compute_features(texts: list[str]) -> list[_TextFeatures]:
+def _shingles(texts: list[str]) -> tuple[Any, Any, Any]:
+    """(text hashes; the shingle hashes of all texts in order — 32-bit hashes of the word
+    trigrams, or of the words of a text under three words; shingles per text)."""
     import numpy as np
 
-    multiplier, offset = _minhash_parameters()
     mask = np.uint64(0xFFFFFFFF)
     all_word_hashes, lengths, text_hashes = _words_and_text_hashes(texts)
     word_hashes = all_word_hashes & mask
@@ -179,26 +198,52 @@ def _compute_features(texts: list[str]) -> list[_TextFeatures]:
     with np.errstate(over="ignore"):
         trigram = (padded[:-2] * np.uint64(0x9E3779B1) + padded[1:-1]) * np.uint64(0x85EBCA77) + padded[2:]
     trigram = (trigram ^ (trigram >> np.uint64(32))) & mask
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    pieces = []
-    for begin, length in zip(starts.tolist(), lengths.tolist(), strict=True):
-        if length >= SHINGLE_WORDS:
-            pieces.append(trigram[begin:begin + length - SHINGLE_WORDS + 1])
-        else:
-            pieces.append(word_hashes[begin:begin + length])
-    counts = [len(piece) for piece in pieces]
-    nonempty = [i for i, count in enumerate(counts) if count]
-    signatures: dict[int, Any] = {}
-    if nonempty:
-        flat = np.concatenate([pieces[i] for i in nonempty])
-        # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
-        with np.errstate(over="ignore"):
-            permuted = (multiplier * flat[None, :] + offset) >> np.uint64(32)
-        bounds = np.concatenate([[0], np.cumsum([counts[i] for i in nonempty])[:-1]])
-        minima = np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
-        signatures = {i: minima[row] for row, i in enumerate(nonempty)}
-    return [_TextFeatures(text_hash, piece, signatures.get(i))
-            for i, (text_hash, piece) in enumerate(zip(text_hashes.tolist(), pieces, strict=True))]
+    # Per word: its text's length and its place in the text. A trigram starts at each word
+    # but the last two of a text; a text under three words keeps its words instead.
+    length_of_word = np.repeat(lengths, lengths)
+    first_word = np.cumsum(lengths) - lengths
+    place = np.arange(len(word_hashes)) - np.repeat(first_word, lengths)
+    short = length_of_word < SHINGLE_WORDS
+    keep = short | (place <= length_of_word - SHINGLE_WORDS)
+    values = np.where(short, word_hashes, trigram)[keep]
+    counts = np.where(lengths < SHINGLE_WORDS, lengths, lengths - (SHINGLE_WORDS - 1))
+    return text_hashes, values, counts
+
+
+def _signatures(values: Any, counts: Any) -> Any:
+    """MinHash signature rows (texts with shingles only, in order) of flat shingle values."""
+    import numpy as np
+
+    multiplier, offset = _minhash_parameters()
+    if not len(values):
+        return np.zeros((0, len(multiplier)), dtype=np.uint64)
+    # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
+    with np.errstate(over="ignore"):
+        permuted = (multiplier * values[None, :] + offset) >> np.uint64(32)
+    bounds = (np.cumsum(counts) - counts)[counts > 0]
+    return np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
+
+
+def _compute_features(texts: list[str]) -> list[_TextFeatures]:
+    import numpy as np
+
+    if not texts:
+        return []
+    text_hashes, values, counts = _shingles(texts)
+    signatures = iter(_signatures(values, counts))
+    pieces = np.split(values, np.cumsum(counts)[:-1])
+    return [_TextFeatures(text_hash, piece, next(signatures) if len(piece) else None)
+            for text_hash, piece in zip(text_hashes.tolist(), pieces, strict=True)]
+
+
+def _hashes_and_signatures(texts: list[str]) -> tuple[list[int], list[Any]]:
+    """(`normalised_hash`, `signature` or None) of each text, as `_compute_features` gives
+    them, without a features object per text (the streaming pass keeps only these)."""
+    if not texts:
+        return [], []
+    text_hashes, values, counts = _shingles(texts)
+    signatures = iter(_signatures(values, counts))
+    return text_hashes.tolist(), [next(signatures) if count else None for count in counts.tolist()]
 
 
 def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[tuple[int, int, float]]]:
@@ -239,25 +284,27 @@ class DuplicateFinder:
         if self.cache:
             features = _features_of([text for pair in pairs for text in (pair.prompt, pair.response)])
             prompt_hashes = [feature.normalised_hash for feature in features[0::2]]
-            responses = features[1::2]
+            response_hashes = [feature.normalised_hash for feature in features[1::2]]
+            signatures = [feature.signature for feature in features[1::2]]
         else:
             # Prompts only need their word hash here (their trigrams are measured in
             # `finish`, for candidates); responses need signatures. Batches of
             # _FEATURE_CHUNK bound the numpy temporaries.
-            prompt_hashes = [text_hash for start in range(0, len(pairs), _FEATURE_CHUNK)
-                             for text_hash in _normalised_hashes([pair.prompt for pair in pairs[start:start + _FEATURE_CHUNK]])]
-            texts = [pair.response for pair in pairs]
-            responses = [feature for start in range(0, len(texts), _FEATURE_CHUNK)
-                         for feature in _compute_features(texts[start:start + _FEATURE_CHUNK])]
-        for offset, (prompt_hash, response) in enumerate(zip(prompt_hashes, responses, strict=True)):
+            prompt_hashes, response_hashes, signatures = [], [], []
+            for start in range(0, len(pairs), _FEATURE_CHUNK):
+                chunk = pairs[start:start + _FEATURE_CHUNK]
+                prompt_hashes += _normalised_hashes([pair.prompt for pair in chunk])
+                hashes, chunk_signatures = _hashes_and_signatures([pair.response for pair in chunk])
+                response_hashes += hashes
+                signatures += chunk_signatures
+        for offset, key in enumerate(zip(prompt_hashes, response_hashes, strict=True)):
             index = self.count + offset
-            key = (prompt_hash, response.normalised_hash)
             if key in self._representative:
                 self.exact.append((self._representative[key], index))
                 continue
             self._representative[key] = index
-            if response.signature is not None:
-                self._signatures[index] = response.signature
+            if signatures[offset] is not None:
+                self._signatures[index] = signatures[offset]
         self.count += len(pairs)
 
     def finish(self, fetch: Callable[[list[int]], dict[int, Pair]]) -> tuple[
