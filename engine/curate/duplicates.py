@@ -154,10 +154,13 @@ def _span_hashes(values: Any, starts: Any, ends: Any, base: int) -> Any:
     size = len(values)
     if not size:  # no values: every span is empty
         return np.zeros(len(starts), dtype=np.uint64)
-    powers, inverse_powers = _powers(base, size)
+    powers, inverse_powers = _powers(base, size + 1)
+    prefix = np.empty(size + 1, dtype=np.uint64)  # prefix[i] = Σ_{j<i} values[j] · base^j
+    prefix[0] = 0
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
-        prefix = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(values * powers, dtype=np.uint64)])
-        spans = (prefix[ends] - prefix[starts]) * inverse_powers[np.minimum(starts, size - 1)]
+        np.multiply(values, powers[:size], out=prefix[1:], dtype=np.uint64, casting="unsafe")
+        np.cumsum(prefix, out=prefix)
+        spans = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
     return spans
 
 
@@ -171,7 +174,7 @@ def _words_and_text_hashes(texts: list[str]) -> tuple[Any, Any, Any]:
     in_word = (data != _SPACE).astype(np.int8)
     edges = np.diff(in_word, prepend=np.int8(0))
     word_starts, word_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    word_hashes = _mix(_span_hashes(data.astype(np.uint64), word_starts, word_ends, _BYTE_BASE))
+    word_hashes = _mix(_span_hashes(data, word_starts, word_ends, _BYTE_BASE))
     blob_starts = np.cumsum([0] + [len(blob) + 1 for blob in blobs[:-1]], dtype=np.int64)
     first_words = np.searchsorted(word_starts, blob_starts)
     last_words = np.concatenate([first_words[1:], [len(word_starts)]]).astype(np.int64)
@@ -218,10 +221,12 @@ def _signatures(values: Any, counts: Any) -> Any:
     if not len(values):
         return np.zeros((0, len(multiplier)), dtype=np.uint64)
     # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
+    # Taking the top bits keeps order, so it is done after the minimum, on the few minima.
     with np.errstate(over="ignore"):
-        permuted = (multiplier * values[None, :] + offset) >> np.uint64(32)
+        permuted = np.multiply(multiplier, values[None, :])
+        permuted += offset
     bounds = (np.cumsum(counts) - counts)[counts > 0]
-    return np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
+    return np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T) >> np.uint64(32)
 
 
 def _compute_features(texts: list[str]) -> list[_TextFeatures]:
