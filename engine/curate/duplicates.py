@@ -170,12 +170,13 @@ def _words_and_text_hashes(texts: list[str]) -> tuple[Any, Any, Any]:
     import numpy as np
 
     blobs = [_word_bytes(text) for text in texts]
-    data = np.frombuffer(b" ".join(blobs) + b" ", dtype=np.uint8)
-    in_word = (data != _SPACE).astype(np.int8)
-    edges = np.diff(in_word, prepend=np.int8(0))
-    word_starts, word_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    # Spaces around every text, so each word has a space before and after it.
+    data = np.frombuffer(b" " + b" ".join(blobs) + b" ", dtype=np.uint8)
+    space = data == _SPACE
+    word_starts = np.flatnonzero(space[:-1] > space[1:]) + 1  # a space, then a word byte
+    word_ends = np.flatnonzero(space[:-1] < space[1:]) + 1  # a word byte, then a space
     word_hashes = _mix(_span_hashes(data, word_starts, word_ends, _BYTE_BASE))
-    blob_starts = np.cumsum([0] + [len(blob) + 1 for blob in blobs[:-1]], dtype=np.int64)
+    blob_starts = np.cumsum([1] + [len(blob) + 1 for blob in blobs[:-1]], dtype=np.int64)
     first_words = np.searchsorted(word_starts, blob_starts)
     last_words = np.concatenate([first_words[1:], [len(word_starts)]]).astype(np.int64)
     lengths = last_words - first_words
@@ -218,15 +219,20 @@ def _signatures(values: Any, counts: Any) -> Any:
     import numpy as np
 
     multiplier, offset = _minhash_parameters()
+    bounds = (np.cumsum(counts) - counts)[counts > 0]
+    signatures = np.empty((len(bounds), len(multiplier)), dtype=np.uint64)
     if not len(values):
-        return np.zeros((0, len(multiplier)), dtype=np.uint64)
+        return signatures
     # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
     # Taking the top bits keeps order, so it is done after the minimum, on the few minima.
+    # One row at a time: the buffer stays in the CPU's cache.
+    permuted = np.empty(len(values), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        permuted = np.multiply(multiplier, values[None, :])
-        permuted += offset
-    bounds = (np.cumsum(counts) - counts)[counts > 0]
-    return np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T) >> np.uint64(32)
+        for row in range(len(multiplier)):
+            np.multiply(values, multiplier[row, 0], out=permuted)
+            permuted += offset[row, 0]
+            signatures[:, row] = np.minimum.reduceat(permuted, bounds)
+    return signatures >> np.uint64(32)
 
 
 def _compute_features(texts: list[str]) -> list[_TextFeatures]:
