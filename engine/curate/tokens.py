@@ -174,6 +174,9 @@ def token_counter(model_dir_or_name: str | os.PathLike[str]) -> TokenCounter:
         if key in _COUNTERS:
             return _COUNTERS[key]
     counter = _make_counter(key)
+    # Measured now, where the counter is made (the app does that in a worker thread), not
+    # on first use (the app's table reads it on the UI thread).
+    pair_overhead(counter)
     with _COUNTERS_LOCK:
         return _COUNTERS.setdefault(key, counter)
 
