@@ -386,10 +386,22 @@ def _transformers_counter(name: str, path: str) -> TokenCounter:
     return TokenCounter(name, encode_many, layout_overhead=overhead)
 
 
+def _hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, found as huggingface_hub.constants finds it."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    home = os.environ.get("HF_HOME") or os.path.join(cache_home, "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
 def _hf_cached_file(repo_id: str, filename: str) -> str | None:
     """A file of a Hub repo if it is already in the local cache; never goes online."""
     if repo_id.count("/") > 1 or not re.fullmatch(r"[\w.\-/]+", repo_id):
         return None
+    if not (_hub_cache_dir() / f"models--{repo_id.replace('/', '--')}").is_dir():
+        return None  # not cached at all: known without importing huggingface_hub (~0.2 s)
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:

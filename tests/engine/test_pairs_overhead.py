@@ -10,6 +10,7 @@ template (EOS is its <|eot_id|>), and GPT-2 without a template (the plain layout
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -154,3 +155,30 @@ def test_a_template_training_cannot_use_falls_back_to_the_default(models, tmp_pa
         (broken / file).write_bytes((models["llama3"] / file).read_bytes())
     (broken / "chat_template.jinja").write_text("{{ raise_exception('no plain chats') }}", encoding="utf-8")
     assert tokens.token_counter(broken).pair_overhead == tokens.DEFAULT_PAIR_OVERHEAD_TOKENS
+
+
+def test_a_hub_model_in_the_cache_is_counted_with_its_layout_and_a_missing_one_needs_no_hub_import(
+        models, tmp_path, monkeypatch):
+    """A Hub id found in the local cache (the snapshot layout huggingface_hub writes) gets its
+    tokenizer and its layout; an id that is not cached is refused before huggingface_hub is
+    even imported (a 0.2 s import `pairs validate` and `stats` paid for every built-in model)."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someone--tiny-llama3" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    (cache / "models--someone--tiny-llama3" / "refs").mkdir()
+    (cache / "models--someone--tiny-llama3" / "refs" / "main").write_text("0123abc", encoding="utf-8")
+    for file in ("tokenizer.json", "tokenizer_config.json", "config.json", "chat_template.jinja"):
+        (snapshot / file).write_bytes((models["llama3"] / file).read_bytes())
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    counter = tokens.token_counter("someone/tiny-llama3")
+    assert counter.pair_overhead == tokens.token_counter(models["llama3"]).pair_overhead
+
+    probe = ("import sys\nfrom engine.curate import tokens\n"
+             "try:\n    tokens.token_counter('someone/not-here')\nexcept tokens.TokenizerUnavailable as error:\n"
+             "    print('refused', 'huggingface_hub' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={**os.environ, "HF_HUB_CACHE": str(cache)})
+    assert result.stdout.strip() == "refused False"
