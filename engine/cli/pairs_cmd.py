@@ -144,8 +144,11 @@ def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[
 
 
 def _share_identical_tokenizers(workspace, counters: dict[str, Any]) -> dict[str, Any]:
-    """Models whose tokenizer.json is byte-identical (the two demo models) get one counter,
-    so a file's texts are tokenised once for both rather than once per model."""
+    """Models whose tokenizer.json is byte-identical and whose layout adds the same tokens
+    around a pair (the two demo models) get one counter, so a file's texts are tokenised
+    once for both rather than once per model."""
+    from engine.curate.tokens import pair_overhead
+
     import hashlib
 
     shared: dict[str, Any] = {}
@@ -156,7 +159,7 @@ def _share_identical_tokenizers(workspace, counters: dict[str, Any]) -> dict[str
             digest = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest() if tokenizer_file.is_file() else None
         except Exception:  # noqa: BLE001 - sharing is an optimisation; without it each model counts alone
             digest = None
-        result[name] = shared.setdefault(digest, counter) if digest else counter
+        result[name] = shared.setdefault((digest, pair_overhead(counter)), counter) if digest else counter
     return result
 
 
@@ -350,7 +353,7 @@ class _StatsTally:
         self.tokens = {name: {"budget": budgets[name], "total": 0, "max": 0, "over_budget": 0} for name in self.counters}
 
     def add(self, pairs: list) -> None:
-        from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
+        from engine.curate.tokens import pair_overhead
 
         self.pairs += len(pairs)
         for pair in pairs:
@@ -364,8 +367,9 @@ class _StatsTally:
                 counted[id(counter)] = counter.count_many(texts)
             counts = counted[id(counter)]
             numbers = self.tokens[name]
+            overhead = pair_overhead(counter)
             for offset in range(len(pairs)):
-                length = counts[2 * offset] + counts[2 * offset + 1] + PAIR_OVERHEAD_TOKENS
+                length = counts[2 * offset] + counts[2 * offset + 1] + overhead
                 numbers["total"] += length
                 numbers["max"] = max(numbers["max"], length)
                 numbers["over_budget"] += length > numbers["budget"]

@@ -4,12 +4,17 @@ Exact: the same prompt and response after case-folding and dropping punctuation.
 Near: MinHash signatures of word trigrams, bucketed by LSH bands, give candidate pairs;
 a candidate counts when both its prompts and its responses reach NEAR_DUPLICATE_JACCARD.
 numpy is imported on first use, not at import time.
+
+Hashing runs in numpy over a batch of texts at once, with no Python object per word: each
+text becomes the UTF-8 bytes of its case-folded words separated by spaces (plain ASCII text
+by one `bytes.translate`, other text by the word pattern (`_WORD`), which agree on ASCII),
+a word's hash is a polynomial hash of its bytes from one prefix sum, and a text's hash
+(equal for "the same text") is a polynomial hash of its words' hashes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,48 +96,165 @@ def _features_of(texts: list[str]) -> list[_TextFeatures]:
     return [_FEATURES[text] for text in texts]
 
 
-def _normalised_hash(text: str) -> int:
-    """`_TextFeatures.normalised_hash` of one text, without its trigrams."""
-    return hash(" ".join(_WORD.findall(text.casefold())))
+# Plain ASCII text → its words as `\w+` finds them after case-folding: letters lower-cased,
+# digits and "_" kept, every other byte a space.
+_ASCII_WORD_BYTES = bytes(code if chr(code).isalnum() or chr(code) == "_" else 32 for code in range(128)).lower()
+_ASCII_WORD_TABLE = _ASCII_WORD_BYTES + b" " * 128
+_SPACE = 32
+# Odd bases of the polynomial hashes (odd: invertible modulo 2**64, so a hash of any span
+# comes from two prefix sums).
+_BYTE_BASE = 0x100000001B3
+_WORD_BASE = 0x9E3779B97F4A7C15
 
 
-def _compute_features(texts: list[str]) -> list[_TextFeatures]:
+def _word_bytes(text: str) -> bytes:
+    """The text's case-folded words as UTF-8, separated by one or more spaces."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORD_TABLE)
+    return " ".join(_WORD.findall(text.casefold())).encode("utf-8", errors="surrogatepass")
+
+
+def _mix(values: Any) -> Any:
+    """The splitmix64 finaliser: spreads a polynomial hash's bits over all 64."""
     import numpy as np
 
-    multiplier, offset = _minhash_parameters()
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+# Powers of each hash base (and of its inverse), kept between batches up to this many.
+_POWERS: dict[int, tuple[Any, Any]] = {}
+_POWERS_KEPT = 1 << 22
+
+
+def _powers(base: int, size: int) -> tuple[Any, Any]:
+    """(base^i, base^-i) mod 2**64 for i < size."""
+    import numpy as np
+
+    cached = _POWERS.get(base)
+    if cached is None or len(cached[0]) < size:
+        length = 1 << max(16, (size - 1).bit_length())
+        powers = np.full(length, base, dtype=np.uint64)
+        inverse = np.full(length, pow(base, -1, 2**64), dtype=np.uint64)
+        powers[0] = inverse[0] = 1
+        with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
+            cached = (np.cumprod(powers, dtype=np.uint64), np.cumprod(inverse, dtype=np.uint64))
+        if length <= _POWERS_KEPT:
+            _POWERS[base] = cached
+    return cached[0][:size], cached[1][:size]
+
+
+def _span_hashes(values: Any, starts: Any, ends: Any, base: int) -> Any:
+    """Polynomial hash Σ values[s + k] · base^k (mod 2**64) of each span [s, e), vectorised:
+    a prefix sum of values[i] · base^i, then each span's difference scaled by base^-s."""
+    import numpy as np
+
+    size = len(values)
+    if not size:  # no values: every span is empty
+        return np.zeros(len(starts), dtype=np.uint64)
+    powers, inverse_powers = _powers(base, size + 1)
+    prefix = np.empty(size + 1, dtype=np.uint64)  # prefix[i] = Σ_{j<i} values[j] · base^j
+    prefix[0] = 0
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64, as wanted
+        np.multiply(values, powers[:size], out=prefix[1:], dtype=np.uint64, casting="unsafe")
+        np.cumsum(prefix, out=prefix)
+        spans = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
+    return spans
+
+
+def _words_and_text_hashes(texts: list[str]) -> tuple[Any, Any, Any]:
+    """(word hashes of all texts in order, 64-bit; words per text; one hash per text of its
+    word sequence, equal exactly when the case-folded words are — up to 2**-64 collisions)."""
+    import numpy as np
+
+    blobs = [_word_bytes(text) for text in texts]
+    # Spaces around every text, so each word has a space before and after it.
+    data = np.frombuffer(b" " + b" ".join(blobs) + b" ", dtype=np.uint8)
+    space = data == _SPACE
+    word_starts = np.flatnonzero(space[:-1] > space[1:]) + 1  # a space, then a word byte
+    word_ends = np.flatnonzero(space[:-1] < space[1:]) + 1  # a word byte, then a space
+    word_hashes = _mix(_span_hashes(data, word_starts, word_ends, _BYTE_BASE))
+    blob_starts = np.cumsum([1] + [len(blob) + 1 for blob in blobs[:-1]], dtype=np.int64)
+    first_words = np.searchsorted(word_starts, blob_starts)
+    last_words = np.concatenate([first_words[1:], [len(word_starts)]]).astype(np.int64)
+    lengths = last_words - first_words
+    text_hashes = _mix(_span_hashes(word_hashes, first_words, last_words, _WORD_BASE) ^ lengths.astype(np.uint64))
+    return word_hashes, lengths, text_hashes
+
+
+def _normalised_hashes(texts: list[str]) -> list[int]:
+    """`_TextFeatures.normalised_hash` of each text, without its trigrams."""
+    return _words_and_text_hashes(texts)[2].tolist() if texts else []
+
+
+def _shingles(texts: list[str]) -> tuple[Any, Any, Any]:
+    """(text hashes; the shingle hashes of all texts in order — 32-bit hashes of the word
+    trigrams, or of the words of a text under three words; shingles per text)."""
+    import numpy as np
+
     mask = np.uint64(0xFFFFFFFF)
-    word_lists = [_WORD.findall(text.casefold()) for text in texts]
-    lengths = np.fromiter((len(words) for words in word_lists), dtype=np.int64, count=len(texts))
-    # hash() is salted per process; only comparisons within one run use these values.
-    word_hashes = np.fromiter(map(hash, itertools.chain.from_iterable(word_lists)), dtype=np.int64,
-                              count=int(lengths.sum())).astype(np.uint64) & mask
+    all_word_hashes, lengths, text_hashes = _words_and_text_hashes(texts)
+    word_hashes = all_word_hashes & mask
     padded = np.concatenate([word_hashes, np.zeros(SHINGLE_WORDS - 1, dtype=np.uint64)])
     # Trigram hash from three word hashes; uint64 arithmetic wraps, which is what we want.
     with np.errstate(over="ignore"):
         trigram = (padded[:-2] * np.uint64(0x9E3779B1) + padded[1:-1]) * np.uint64(0x85EBCA77) + padded[2:]
     trigram = (trigram ^ (trigram >> np.uint64(32))) & mask
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    pieces = []
-    for begin, length in zip(starts.tolist(), lengths.tolist(), strict=True):
-        if length >= SHINGLE_WORDS:
-            pieces.append(trigram[begin:begin + length - SHINGLE_WORDS + 1])
-        else:
-            pieces.append(word_hashes[begin:begin + length])
-    counts = [len(piece) for piece in pieces]
-    nonempty = [i for i, count in enumerate(counts) if count]
-    signatures: dict[int, Any] = {}
-    if nonempty:
-        flat = np.concatenate([pieces[i] for i in nonempty])
-        # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
-        with np.errstate(over="ignore"):
-            permuted = (multiplier * flat[None, :] + offset) >> np.uint64(32)
-        bounds = np.concatenate([[0], np.cumsum([counts[i] for i in nonempty])[:-1]])
-        minima = np.ascontiguousarray(np.minimum.reduceat(permuted, bounds, axis=1).T)
-        signatures = {i: minima[row] for row, i in enumerate(nonempty)}
-    return [
-        _TextFeatures(hash(" ".join(words)), piece, signatures.get(i))
-        for i, (words, piece) in enumerate(zip(word_lists, pieces, strict=True))
-    ]
+    # Per word: its text's length and its place in the text. A trigram starts at each word
+    # but the last two of a text; a text under three words keeps its words instead.
+    length_of_word = np.repeat(lengths, lengths)
+    first_word = np.cumsum(lengths) - lengths
+    place = np.arange(len(word_hashes)) - np.repeat(first_word, lengths)
+    short = length_of_word < SHINGLE_WORDS
+    keep = short | (place <= length_of_word - SHINGLE_WORDS)
+    values = np.where(short, word_hashes, trigram)[keep]
+    counts = np.where(lengths < SHINGLE_WORDS, lengths, lengths - (SHINGLE_WORDS - 1))
+    return text_hashes, values, counts
+
+
+def _signatures(values: Any, counts: Any) -> Any:
+    """MinHash signature rows (texts with shingles only, in order) of flat shingle values."""
+    import numpy as np
+
+    multiplier, offset = _minhash_parameters()
+    bounds = (np.cumsum(counts) - counts)[counts > 0]
+    signatures = np.empty((len(bounds), len(multiplier)), dtype=np.uint64)
+    if not len(values):
+        return signatures
+    # h_i(x) = top 32 bits of (a_i * x + b_i) mod 2**64: one independent-enough hash per row.
+    # Taking the top bits keeps order, so it is done after the minimum, on the few minima.
+    # One row at a time: the buffer stays in the CPU's cache.
+    permuted = np.empty(len(values), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(len(multiplier)):
+            np.multiply(values, multiplier[row, 0], out=permuted)
+            permuted += offset[row, 0]
+            signatures[:, row] = np.minimum.reduceat(permuted, bounds)
+    return signatures >> np.uint64(32)
+
+
+def _compute_features(texts: list[str]) -> list[_TextFeatures]:
+    import numpy as np
+
+    if not texts:
+        return []
+    text_hashes, values, counts = _shingles(texts)
+    signatures = iter(_signatures(values, counts))
+    pieces = np.split(values, np.cumsum(counts)[:-1])
+    return [_TextFeatures(text_hash, piece, next(signatures) if len(piece) else None)
+            for text_hash, piece in zip(text_hashes.tolist(), pieces, strict=True)]
+
+
+def _hashes_and_signatures(texts: list[str]) -> tuple[list[int], list[Any]]:
+    """(`normalised_hash`, `signature` or None) of each text, as `_compute_features` gives
+    them, without a features object per text (the streaming pass keeps only these)."""
+    if not texts:
+        return [], []
+    text_hashes, values, counts = _shingles(texts)
+    signatures = iter(_signatures(values, counts))
+    return text_hashes.tolist(), [next(signatures) if count else None for count in counts.tolist()]
 
 
 def find_duplicates(pairs: Sequence[Pair]) -> tuple[list[tuple[int, int]], list[tuple[int, int, float]]]:
@@ -173,24 +295,27 @@ class DuplicateFinder:
         if self.cache:
             features = _features_of([text for pair in pairs for text in (pair.prompt, pair.response)])
             prompt_hashes = [feature.normalised_hash for feature in features[0::2]]
-            responses = features[1::2]
+            response_hashes = [feature.normalised_hash for feature in features[1::2]]
+            signatures = [feature.signature for feature in features[1::2]]
         else:
             # Prompts only need their word hash here (their trigrams are measured in
             # `finish`, for candidates); responses need signatures. Batches of
             # _FEATURE_CHUNK bound the numpy temporaries.
-            prompt_hashes = [_normalised_hash(pair.prompt) for pair in pairs]
-            texts = [pair.response for pair in pairs]
-            responses = [feature for start in range(0, len(texts), _FEATURE_CHUNK)
-                         for feature in _compute_features(texts[start:start + _FEATURE_CHUNK])]
-        for offset, (prompt_hash, response) in enumerate(zip(prompt_hashes, responses, strict=True)):
+            prompt_hashes, response_hashes, signatures = [], [], []
+            for start in range(0, len(pairs), _FEATURE_CHUNK):
+                chunk = pairs[start:start + _FEATURE_CHUNK]
+                prompt_hashes += _normalised_hashes([pair.prompt for pair in chunk])
+                hashes, chunk_signatures = _hashes_and_signatures([pair.response for pair in chunk])
+                response_hashes += hashes
+                signatures += chunk_signatures
+        for offset, key in enumerate(zip(prompt_hashes, response_hashes, strict=True)):
             index = self.count + offset
-            key = (prompt_hash, response.normalised_hash)
             if key in self._representative:
                 self.exact.append((self._representative[key], index))
                 continue
             self._representative[key] = index
-            if response.signature is not None:
-                self._signatures[index] = response.signature
+            if signatures[offset] is not None:
+                self._signatures[index] = signatures[offset]
         self.count += len(pairs)
 
     def finish(self, fetch: Callable[[list[int]], dict[int, Pair]]) -> tuple[

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from engine.events import Event
-from engine.curate.pairs import PAIR_OVERHEAD_TOKENS, Pair, find_duplicates, split_by_source
+from engine.curate.pairs import Pair, find_duplicates, split_by_source
+from engine.curate.tokens import pair_overhead
 from engine.curate.tokens import split_sentences
 
 NOTE_WORD_LIMIT = 300  # a cleaned piece under this many words is a note, else an essay
@@ -314,7 +315,7 @@ class Budget:
 
     def room(self, prompt: str) -> int:
         """Tokens left for the response after this prompt and the template overhead."""
-        return self.tokens - PAIR_OVERHEAD_TOKENS - self.count(prompt)
+        return self.tokens - pair_overhead(self.count) - self.count(prompt)
 
 
 def _fit_blocks(blocks: Sequence[str], room: int, count: Counter) -> str:
@@ -428,7 +429,7 @@ def paragraph_pairs(piece: Piece, budget: Budget) -> list[Pair]:
         response = _fit_blocks([block], budget.tokens // 2, budget.count)
         if not response:
             continue
-        context_room = budget.tokens - PAIR_OVERHEAD_TOKENS - budget.count(header) - budget.count(response) - 2
+        context_room = budget.tokens - pair_overhead(budget.count) - budget.count(header) - budget.count(response) - 2
         context = _tail_blocks(piece.blocks[:index], context_room, budget.count)
         if not context or all(is_heading(part) for part in context.split("\n\n")):
             continue

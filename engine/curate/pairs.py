@@ -33,9 +33,10 @@ from typing import Any, Protocol
 
 from engine.atomic import write_atomic
 from engine.curate.duplicates import NEAR_DUPLICATE_JACCARD, find_duplicates, jaccard, normalise_text
+from engine.curate.tokens import pair_overhead
 
 __all__ = [
-    "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "PAIR_OVERHEAD_TOKENS", "Pair", "PairFile", "PairsFileError",
+    "BadLine", "Fingerprint", "NEAR_DUPLICATE_JACCARD", "Pair", "PairFile", "PairsFileError",
     "FileReport", "Problem", "SaveConflict", "iter_pairs_lines", "lock_path", "validate_file", "duplicate_pair", "filter_pairs", "find_duplicates", "jaccard", "load_pairs", "new_id",
     "normalise_text", "pair_token_count", "save_pairs", "split_by_source", "validate",
 ]
@@ -44,10 +45,6 @@ KNOWN_KEYS = ("id", "prompt", "response", "source", "tier", "split", "tags", "no
 TIERS = ("continuation", "thesis", "paragraph", "note", "manual")
 SPLITS = ("train", "val")
 BACKUP_SUFFIX = ".bak"
-
-# Tokens a chat template / EOS adds around a pair when training; counted against budgets
-# so a pair that "just fits" as raw text does not overflow once formatted.
-PAIR_OVERHEAD_TOKENS = 8
 
 class SaveConflict(Exception):
     """The file on disk changed since it was loaded; reload it or save to another path."""
@@ -636,7 +633,8 @@ class _Checks:
             if id(owner) not in counted:
                 smallest = min(other for _, other, many in self.budgets
                                if getattr(many, "__self__", many) is owner)
-                counted[id(owner)] = _pair_tokens(pairs, count_many, smallest if getattr(owner, "at_most_bytes", False) else None)
+                counted[id(owner)] = _pair_tokens(pairs, count_many, pair_overhead(owner),
+                                                  smallest if getattr(owner, "at_most_bytes", False) else None)
             for offset, tokens in enumerate(counted[id(owner)]):
                 if tokens is not None and tokens > budget:
                     pair = pairs[offset]
@@ -678,19 +676,21 @@ class _Checks:
         return problems
 
 
-def _pair_tokens(pairs: list[Pair], count_many: Callable[[list[str]], list[int]], fits_in_bytes: int | None) -> list[int | None]:
-    """Tokens of each pair when trained, or None for a pair that cannot exceed `fits_in_bytes`
-    tokens: with a counter whose tokens each cover at least one byte, a pair of at most that
-    many UTF-8 bytes (plus the template overhead) fits, uncounted."""
+def _pair_tokens(pairs: list[Pair], count_many: Callable[[list[str]], list[int]], overhead: int,
+                 fits_in_bytes: int | None) -> list[int | None]:
+    """Tokens of each pair when trained (its texts' counts + the layout's `overhead`), or None
+    for a pair that cannot exceed `fits_in_bytes` tokens: with a counter whose tokens each
+    cover at least one byte, a pair of at most that many UTF-8 bytes (plus the overhead)
+    fits, uncounted."""
     if fits_in_bytes is None:
         wanted = list(range(len(pairs)))
     else:
         wanted = [index for index, pair in enumerate(pairs)
-                  if _utf8_length(pair.prompt) + _utf8_length(pair.response) + PAIR_OVERHEAD_TOKENS > fits_in_bytes]
+                  if _utf8_length(pair.prompt) + _utf8_length(pair.response) + overhead > fits_in_bytes]
     counts = count_many([text for index in wanted for text in (pairs[index].prompt, pairs[index].response)])
     tokens: list[int | None] = [None] * len(pairs)
     for position, index in enumerate(wanted):
-        tokens[index] = counts[2 * position] + counts[2 * position + 1] + PAIR_OVERHEAD_TOKENS
+        tokens[index] = counts[2 * position] + counts[2 * position + 1] + overhead
     return tokens
 
 
@@ -699,8 +699,10 @@ def _utf8_length(text: str) -> int:
 
 
 def pair_token_count(pair: Pair, count: Callable[[str], int]) -> int:
-    """Tokens a pair takes when trained: prompt + response + template overhead."""
-    return count(pair.prompt) + count(pair.response) + PAIR_OVERHEAD_TOKENS
+    """Tokens a pair takes when trained: prompt + response + the layout's overhead (the
+    counter's model's own when `count` is a TokenCounter or its `count`; see
+    engine.curate.tokens.pair_overhead)."""
+    return count(pair.prompt) + count(pair.response) + pair_overhead(count)
 
 
 def _counter_for(counter: CounterArg, model: str) -> Callable[[str], int] | None:

@@ -7,6 +7,10 @@
 - `tiktoken:<encoding>` (e.g. `tiktoken:gpt2`, `tiktoken:cl100k_base`) — only when the
   encoding's files are already in tiktoken's local cache: tiktoken would otherwise download
   them on first use, and nothing here may touch the network.
+A counter also knows its model's `pair_overhead`: the tokens training's layout
+(`engine.train.data.encode_pair`: chat turns, headers, BOS, EOS) adds around a pair's prompt
+and response, measured once on a probe pair with the model's own tokenizer and template, so
+`count(prompt) + count(response) + pair_overhead` is the length training sees.
 Counts are cached by a hash of the text, so recounting a 10,000-pair file after one edit
 costs one tokenisation. A byte-level BPE tokenizer's counts are summed per pre-token from a
 table (exact; see "Counting by pre-token"), and such a counter says `at_most_bytes`: no text
@@ -54,6 +58,11 @@ TIKTOKEN_FILES: dict[str, tuple[str, ...]] = {
 
 _CACHE_LIMIT = 200_000  # entries per counter before the cache is emptied
 
+# Tokens assumed around a pair when no model's layout is known (a word estimate, a plain
+# counting function): a chat template's turn markers and EOS are rarely more. A counter
+# made from a model measures its own (`TokenCounter.pair_overhead`).
+DEFAULT_PAIR_OVERHEAD_TOKENS = 8
+
 
 class TokenizerUnavailable(Exception):
     """No tokenizer for this model is on this machine; the message says how to get one."""
@@ -62,14 +71,27 @@ class TokenizerUnavailable(Exception):
 class TokenCounter:
     """Counts tokens of text with one tokenizer, caching counts by text hash."""
 
-    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]], *, at_most_bytes: bool = False):
+    def __init__(self, name: str, encode_many: Callable[[list[str]], list[int]], *, at_most_bytes: bool = False,
+                 layout_overhead: Callable[[], int] | None = None):
         self.name = name  # what the counter was made from (a folder, an HF id, tiktoken:<enc>)
+        # Measures the model's pair overhead (see `pair_overhead`); None: not a model's tokenizer.
+        self._layout_overhead = layout_overhead
+        self._pair_overhead: int | None = None
         # True when no text ever has more tokens than UTF-8 bytes (byte-level BPE: every token
         # covers at least one byte), so a text short enough in bytes needs no counting to fit.
         self.at_most_bytes = at_most_bytes
         self._encode_many = encode_many  # texts -> token counts, no special tokens added
         self._cache: dict[bytes, int] = {}
         self._lock = threading.Lock()  # the TUI counts in a worker thread while the UI reads
+
+    @property
+    def pair_overhead(self) -> int:
+        """Tokens training's layout adds around a pair (measured once; the default when this
+        counter has no model layout)."""
+        if self._pair_overhead is None:
+            measured = self._layout_overhead() if self._layout_overhead is not None else None
+            self._pair_overhead = DEFAULT_PAIR_OVERHEAD_TOKENS if measured is None else measured
+        return self._pair_overhead
 
     def count(self, text: str) -> int:
         return self.count_many([text])[0]
@@ -98,6 +120,41 @@ class TokenCounter:
         return f"TokenCounter({self.name!r})"
 
 
+def pair_overhead(counter: Any) -> int:
+    """The `pair_overhead` of a counter (a TokenCounter, or anything with that attribute, or
+    its bound `count`/`count_many`); the documented default for anything else (a word
+    estimate, a plain function)."""
+    owner = getattr(counter, "__self__", counter)
+    overhead = getattr(owner, "pair_overhead", None)
+    return overhead if isinstance(overhead, int) and not isinstance(overhead, bool) else DEFAULT_PAIR_OVERHEAD_TOKENS
+
+
+def _measured_overhead(make_tokenizer: Callable[[], Any], model_type: Callable[[], str]) -> Callable[[], int | None]:
+    """A function measuring `engine.train.data.layout_overhead` for a model's tokenizer with
+    the template training picks by default (template = "auto"), or None when the tokenizer
+    cannot lay a pair out (training reports that template's error itself)."""
+
+    def measure() -> int | None:
+        from engine.train.data import layout_overhead, resolve_template
+
+        try:
+            tokenizer = make_tokenizer()
+            return layout_overhead(tokenizer, resolve_template("auto", tokenizer, model_type()))
+        except Exception:  # noqa: BLE001 - a broken or unsupported template: fall back to the default
+            return None
+
+    return measure
+
+
+def _model_type_in(folder: Path) -> str:
+    """config.json's model_type in a model folder ("" when there is none)."""
+    try:
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
 def _text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", errors="surrogatepass"), digest_size=16).digest()
 
@@ -117,6 +174,9 @@ def token_counter(model_dir_or_name: str | os.PathLike[str]) -> TokenCounter:
         if key in _COUNTERS:
             return _COUNTERS[key]
     counter = _make_counter(key)
+    # Measured now, where the counter is made (the app does that in a worker thread), not
+    # on first use (the app's table reads it on the UI thread).
+    pair_overhead(counter)
     with _COUNTERS_LOCK:
         return _COUNTERS.setdefault(key, counter)
 
@@ -165,10 +225,20 @@ def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
 
     config = json.loads(tokenizer.to_str())
     at_most_bytes = _at_most_one_token_per_byte(config)
+    # The folder holding tokenizer.json (a model folder, or a Hub snapshot in the cache) has
+    # the chat template and config.json that decide the layout.
+    folder = tokenizer_json.parent
+
+    def file_tokenizer() -> Any:
+        from engine.curate.file_tokenizer import FileTokenizer
+
+        return FileTokenizer(folder)
+
+    overhead = _measured_overhead(file_tokenizer, lambda: _model_type_in(folder))
     if _counts_by_piece(config):
         added = [token.content for token in tokenizer.get_added_tokens_decoder().values()]
-        return TokenCounter(name, _PieceCounts(encode_many, added), at_most_bytes=at_most_bytes)
-    return TokenCounter(name, encode_many, at_most_bytes=at_most_bytes)
+        return TokenCounter(name, _PieceCounts(encode_many, added), at_most_bytes=at_most_bytes, layout_overhead=overhead)
+    return TokenCounter(name, encode_many, at_most_bytes=at_most_bytes, layout_overhead=overhead)
 
 
 # Pre-tokenizers that only cut text (or map bytes to characters one for one, as ByteLevel
@@ -308,13 +378,30 @@ def _transformers_counter(name: str, path: str) -> TokenCounter:
     def encode_many(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
-    return TokenCounter(name, encode_many)
+    def model_type() -> str:  # from the folder, or from the Hub snapshot in the cache
+        cached = None if Path(path).is_dir() else _hf_cached_file(path, "config.json")
+        return _model_type_in(Path(cached).parent if cached else Path(path))
+
+    overhead = _measured_overhead(lambda: tokenizer, model_type)
+    return TokenCounter(name, encode_many, layout_overhead=overhead)
+
+
+def _hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, found as huggingface_hub.constants finds it."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    home = os.environ.get("HF_HOME") or os.path.join(cache_home, "huggingface")
+    return Path(home).expanduser() / "hub"
 
 
 def _hf_cached_file(repo_id: str, filename: str) -> str | None:
     """A file of a Hub repo if it is already in the local cache; never goes online."""
     if repo_id.count("/") > 1 or not re.fullmatch(r"[\w.\-/]+", repo_id):
         return None
+    if not (_hub_cache_dir() / f"models--{repo_id.replace('/', '--')}").is_dir():
+        return None  # not cached at all: known without importing huggingface_hub (~0.2 s)
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
@@ -391,7 +478,25 @@ def _tiktoken_counter(encoding_name: str) -> TokenCounter:
         return [len(ids) for ids in encoding.encode_ordinary_batch(texts)]
 
     # tiktoken's encodings are byte-level BPE over the text as given: a token per byte at most.
-    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many, at_most_bytes=True)
+    # They are GPT-2-family encodings without a chat template: the plain layout.
+    overhead = _measured_overhead(lambda: _TiktokenLayout(encoding), lambda: "gpt2")
+    return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many, at_most_bytes=True, layout_overhead=overhead)
+
+
+class _TiktokenLayout:
+    """The slice of a tokenizer `engine.train.data.encode_pair` needs, over a tiktoken
+    encoding: GPT-2's tokenizer adds no special tokens to a text, and ends a text with its
+    end-of-text token (the encoding's `eot_token`)."""
+
+    chat_template = None
+    pad_token_id = None
+
+    def __init__(self, encoding: Any) -> None:
+        self._encoding = encoding
+        self.eos_token_id = encoding.eot_token
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": self._encoding.encode_ordinary(text)}
 
 
 # Budgets and workspace models --------------------------------------------------------------

@@ -198,6 +198,18 @@ def encode_pair(tokenizer: Any, prompt: str, response: str, template: str) -> tu
     return ids, len(prompt_ids)
 
 
+def layout_overhead(tokenizer: Any, template: str) -> int:
+    """Tokens this layout adds around a pair's own text: `encode_pair`'s length for a probe
+    pair minus the prompt's and the response's tokens encoded alone (no special tokens) —
+    the chat turns, headers, BOS and EOS. For the usual templates (a special token or a
+    newline on each side of a message) lengths add up, so for any pair
+    `prompt tokens + response tokens + layout_overhead == len(encode_pair(...)[0])`; where a
+    template's text merges with a message's first or last word, it is off by that merge."""
+    ids, _ = encode_pair(tokenizer, _PROBE_PROMPT, _PROBE_REPLY, template)
+    alone = sum(len(_ids(tokenizer(text, add_special_tokens=False)["input_ids"])) for text in (_PROBE_PROMPT, _PROBE_REPLY))
+    return len(ids) - alone
+
+
 def build_examples(tokenizer: Any, pairs: list[TrainingPair], template: str, max_length: int) -> tuple[list[Example], int]:
     """Examples for the pairs, and how many were skipped because the prompt fills max_length."""
     examples, skipped = [], 0

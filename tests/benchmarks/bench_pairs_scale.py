@@ -1,6 +1,6 @@
 """Benchmark: `voicebench pairs validate` and `stats` on a 50,000-pair file (~77 MB).
 
-Run: python tests/benchmarks/bench_pairs_scale.py [PAIR_COUNT]
+Run: python tests/benchmarks/bench_pairs_scale.py [PAIR_COUNT] [--against OTHER_CHECKOUT]
 
 Generates the file in a temporary folder (the same generator as bench_pairs.py) and runs
 each command as its own process in the repo's demo workspace, so the demo models'
@@ -8,7 +8,13 @@ tokenizer counts tokens for the budgets. For each it prints wall time, CPU time 
 system) and peak resident memory, and the ratio of its CPU time to a baseline measured in
 the same run: a process that only `json.loads` every line of the same file.
 Both commands stream the file (engine.curate.pairs.validate_file, engine.cli.pairs_cmd.file_stats);
-the demo tokenizer (byte-level BPE) counts tokens per pre-token (engine.curate.tokens._PieceCounts).
+the demo tokenizer (byte-level BPE) counts tokens per pre-token (engine.curate.tokens._PieceCounts);
+duplicate detection hashes words, trigrams and MinHash signatures in numpy batches
+(engine/curate/duplicates.py).
+
+`--against` runs each command also with another checkout of the repo (e.g. an older commit
+from `git worktree add` or `git archive | tar -x`), alternating with this one, so before and
+after are measured in the same run under the same load.
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ from bench_pairs import generate  # noqa: E402
 BASELINE = "import json, sys\nfor line in open(sys.argv[1], 'rb'):\n    json.loads(line)\n"
 
 
-def measure(command: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MB) of one child process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def measure(command: list[str], root: Path = ROOT) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one child process run from `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -44,7 +50,13 @@ def measure(command: list[str]) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    arguments = sys.argv[1:]
+    other = None
+    if "--against" in arguments:
+        at = arguments.index("--against")
+        other = Path(arguments[at + 1]).resolve()
+        del arguments[at:at + 2]
+    count = int(arguments[0]) if arguments else 50_000
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "pairs.jsonl"
         generate(path, count)
@@ -58,10 +70,11 @@ def main() -> None:
         }
         baseline_cpu = None
         for name, command in runs.items():
-            wall, cpu, rss = measure(command)
-            baseline_cpu = baseline_cpu or cpu
-            print(f"  {name:<32} wall {wall:6.1f} s   cpu {cpu:6.1f} s ({cpu / baseline_cpu:4.1f}x baseline)   "
-                  f"peak RSS {rss:6.0f} MB")
+            for label, root in [("", ROOT)] + ([(" [against]", other)] if other and baseline_cpu else []):
+                wall, cpu, rss = measure(command, root)
+                baseline_cpu = baseline_cpu or cpu
+                print(f"  {name + label:<42} wall {wall:6.1f} s   cpu {cpu:6.1f} s ({cpu / baseline_cpu:4.1f}x baseline)   "
+                      f"peak RSS {rss:6.0f} MB")
 
 
 if __name__ == "__main__":

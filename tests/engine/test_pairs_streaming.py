@@ -103,7 +103,6 @@ def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, m
     from tokenizers import Tokenizer
 
     from engine.curate import tokens
-    from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
 
     monkeypatch.setattr(tokens, "_COUNTERS", {})
     model = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-ar"
@@ -112,6 +111,8 @@ def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, m
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
 
     class ExactCounter:
+        pair_overhead = fast.pair_overhead  # the demo model's layout, as the fast counter measures it
+
         def count(self, text):
             return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
@@ -124,7 +125,7 @@ def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, m
     with path.open("a", encoding="utf-8") as handle:  # texts the fast path must hand to the tokenizer
         handle.write(json.dumps({"id": "accents", "prompt": "Café  naïve — “quoted”", "response": "end <|end|> x"}) + "\n")
         handle.write(json.dumps({"id": "spaces", "prompt": "a   b\n\n c ", "response": "tab\there\r\nthen"}) + "\n")
-    lengths = sorted({exact.count(pair.prompt) + exact.count(pair.response) + PAIR_OVERHEAD_TOKENS
+    lengths = sorted({exact.count(pair.prompt) + exact.count(pair.response) + fast.pair_overhead
                       for pair in load_pairs(path).pairs})
     limit = lengths[len(lengths) // 2]
     budgets = {"at-limit": limit, "one-under": limit - 1, "roomy": lengths[-1]}
@@ -147,8 +148,7 @@ def test_budgets_and_stats_with_counts_by_piece_equal_exact_counting(tmp_path, m
 def test_pairs_short_enough_in_bytes_are_not_tokenised_and_problems_stay_exact(tmp_path):
     """A counter whose tokens each cover a byte (at_most_bytes) need not count a pair whose
     UTF-8 length already fits the smallest budget; the problems are those of counting all."""
-    from engine.curate.pairs import PAIR_OVERHEAD_TOKENS
-    from engine.curate.tokens import TokenCounter
+    from engine.curate.tokens import DEFAULT_PAIR_OVERHEAD_TOKENS, TokenCounter
 
     path = tmp_path / "pairs.jsonl"
     _problem_file(path)
@@ -163,7 +163,8 @@ def test_pairs_short_enough_in_bytes_are_not_tokenised_and_problems_stay_exact(t
     pairs = load_pairs(path).pairs
 
     def size(pair):
-        return len(pair.prompt.encode()) + len(pair.response.encode()) + PAIR_OVERHEAD_TOKENS
+        # A counter made from no model adds the default overhead.
+        return len(pair.prompt.encode()) + len(pair.response.encode()) + DEFAULT_PAIR_OVERHEAD_TOKENS
 
     sizes = sorted(size(pair) for pair in pairs)
     for budgets in ({"roomy": sizes[-1]}, {"tight": sizes[len(sizes) // 2], "roomy": sizes[-1]}, {"accents": 60}):
