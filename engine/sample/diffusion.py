@@ -403,21 +403,41 @@ def _propose(
 
     Random draws always cover the whole block (see the module docstring), so the stream of
     random numbers does not depend on how many masks are left.
+
+    The same float64 arithmetic as a softmax per row, done in as few passes over the
+    (rows × vocabulary) numbers as torch allows — at LLaDA's 126k vocabulary these passes,
+    not the model, would otherwise dominate a small model's step:
+    - the masked rows are copied once (`index_select`; fancy indexing is several times
+      slower) and the banned ids are set to −inf in that copy, in place;
+    - the row maximum and the argmax come from one `max` (first maximal index, as argmax);
+      float64 holds every float32/bfloat16 value exactly, so both are those of the float64 row;
+    - e = exp(l − max) is computed once in float64 and serves both the Gumbel weights and
+      the probability of the chosen token, e_tok / Σ e — no full softmax and gather;
+    - the Gumbel arithmetic (−log U)^T runs in place on the block's uniforms.
     """
     import torch
 
     block_length, vocab_size = block_logits.shape
     device = block_logits.device
-    logits = block_logits[rows].to(torch.float64)  # (r, vocab)
-    logits[:, banned_ids] = float("-inf")
-    if settings.temperature > 0:
-        uniforms = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)[rows]
-        # Gumbel-max in the form exp(l) / (−log U)^T; shifting l by its max keeps the argmax.
-        weights = (logits - logits.max(dim=-1, keepdim=True).values).exp() / (-uniforms.log()) ** settings.temperature
-        tokens = weights.argmax(dim=-1)
+    if rows.numel() == block_length:
+        logits = block_logits.clone()  # every row masked: a plain copy
     else:
-        tokens = logits.argmax(dim=-1)
-    probabilities = torch.softmax(logits, dim=-1).gather(1, tokens[:, None]).squeeze(1)
+        logits = torch.index_select(block_logits, 0, rows)  # (r, vocab), ours to change
+    logits[:, banned_ids] = float("-inf")
+    row_max, tokens = logits.max(dim=-1)
+    exponentials = logits.to(torch.float64).sub_(row_max.to(torch.float64)[:, None]).exp_()  # e = exp(l − max)
+    del logits
+    if settings.temperature > 0:
+        uniforms = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)
+        if rows.numel() != block_length:
+            uniforms = torch.index_select(uniforms, 0, rows)
+        # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax).
+        noise = uniforms.log_().neg_()
+        if settings.temperature != 1.0:
+            noise.pow_(settings.temperature)
+        tokens = torch.div(exponentials, noise, out=noise).max(dim=-1).indices
+        del noise, uniforms
+    probabilities = exponentials.gather(1, tokens[:, None]).squeeze(1) / exponentials.sum(dim=-1)
     if settings.remasking == "random":
         scores = torch.rand((block_length,), dtype=torch.float64, generator=generator, device=device)[rows]
     else:
