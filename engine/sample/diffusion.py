@@ -404,40 +404,40 @@ def _propose(
     Random draws always cover the whole block (see the module docstring), so the stream of
     random numbers does not depend on how many masks are left.
 
-    The same float64 arithmetic as a softmax per row, done in as few passes over the
-    (rows × vocabulary) numbers as torch allows — at LLaDA's 126k vocabulary these passes,
-    not the model, would otherwise dominate a small model's step:
-    - the masked rows are copied once (`index_select`; fancy indexing is several times
-      slower) and the banned ids are set to −inf in that copy, in place;
-    - the row maximum and the argmax come from one `max` (first maximal index, as argmax);
-      float64 holds every float32/bfloat16 value exactly, so both are those of the float64 row;
-    - e = exp(l − max) is computed once in float64 and serves both the Gumbel weights and
-      the probability of the chosen token, e_tok / Σ e — no full softmax and gather;
-    - the Gumbel arithmetic (−log U)^T runs in place on the block's uniforms.
+    Per masked row, in float64 (which holds every float32/bfloat16 logit exactly):
+    e = exp(l − max l) once, in place in one reused row buffer; the token is the first index
+    of the largest logit (T = 0) or of the Gumbel weight e / (−log U)^T (T > 0, computed in
+    place on that row of the block's uniforms); its probability is e_tok / Σ e — the softmax's
+    value at the token without a softmax over the whole vocabulary. Row by row, a row
+    (1 MB at LLaDA's 126k vocabulary) stays in cache across these passes; over the whole
+    (rows × vocabulary) block at once, each pass went out to memory and the proposal cost
+    more than a small model's forward pass.
     """
     import torch
 
     block_length, vocab_size = block_logits.shape
     device = block_logits.device
-    if rows.numel() == block_length:
-        logits = block_logits.clone()  # every row masked: a plain copy
-    else:
-        logits = torch.index_select(block_logits, 0, rows)  # (r, vocab), ours to change
-    logits[:, banned_ids] = float("-inf")
-    row_max, tokens = logits.max(dim=-1)
-    exponentials = logits.to(torch.float64).sub_(row_max.to(torch.float64)[:, None]).exp_()  # e = exp(l − max)
-    del logits
+    noise = None
     if settings.temperature > 0:
-        uniforms = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)
-        if rows.numel() != block_length:
-            uniforms = torch.index_select(uniforms, 0, rows)
-        # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax).
-        noise = uniforms.log_().neg_()
-        if settings.temperature != 1.0:
-            noise.pow_(settings.temperature)
-        tokens = torch.div(exponentials, noise, out=noise).max(dim=-1).indices
-        del noise, uniforms
-    probabilities = exponentials.gather(1, tokens[:, None]).squeeze(1) / exponentials.sum(dim=-1)
+        noise = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)
+    banned = torch.tensor(banned_ids, dtype=torch.long, device=device)
+    exponentials = torch.empty(vocab_size, dtype=torch.float64, device=device)  # e, reused row after row
+    tokens, probabilities = [], []
+    for row in rows.tolist():
+        exponentials.copy_(block_logits[row])
+        exponentials[banned] = float("-inf")
+        row_max, token = exponentials.max(dim=0)  # first maximal index, as argmax
+        exponentials.sub_(row_max).exp_()
+        if noise is not None:
+            # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax).
+            weights = noise[row].log_().neg_()
+            if settings.temperature != 1.0:
+                weights.pow_(settings.temperature)
+            token = torch.div(exponentials, weights, out=weights).max(dim=0).indices
+        tokens.append(token)
+        probabilities.append(exponentials[token] / exponentials.sum())
+    tokens = torch.stack(tokens) if tokens else torch.empty(0, dtype=torch.long, device=device)
+    probabilities = torch.stack(probabilities) if probabilities else torch.empty(0, dtype=torch.float64, device=device)
     if settings.remasking == "random":
         scores = torch.rand((block_length,), dtype=torch.float64, generator=generator, device=device)[rows]
     else:
