@@ -62,6 +62,9 @@ REMASKING_CHOICES = ("low_confidence", "random")
 END_OF_TURN_TOKENS = ("<|end|>", "<|eot_id|>", "<|im_end|>")
 # Deprioritised proposals lose this much score: below every probability or uniform draw.
 DEPRIORITISE_PENALTY = 2.0
+# The proposal works through a block's masked rows in chunks of about this many logits (1 MB of
+# float64: one row of LLaDA's 126,464-token vocabulary), small enough to stay in cache.
+PROPOSAL_CHUNK = 1 << 17
 
 
 class SamplerSettingsError(ValueError):
@@ -406,13 +409,14 @@ def _propose(
     random numbers does not depend on how many masks are left.
 
     Per masked row, in float64 (which holds every float32/bfloat16 logit exactly):
-    e = exp(l − max l) once, in place in one reused row buffer; the token is the first index
-    of the largest logit (T = 0) or of the Gumbel weight e / (−log U)^T (T > 0, computed in
-    place on that row of the block's uniforms); its probability is e_tok / Σ e — the softmax's
-    value at the token without a softmax over the whole vocabulary. Row by row, a row
-    (1 MB at LLaDA's 126k vocabulary) stays in cache across these passes; over the whole
-    (rows × vocabulary) block at once, each pass went out to memory and the proposal cost
-    more than a small model's forward pass.
+    e = exp(l − max l) once, in place in one reused buffer; the token is the first index of
+    the largest logit (T = 0) or of the Gumbel weight e / (−log U)^T (T > 0, computed in place
+    on the block's uniforms); its probability is e_tok / Σ e — the softmax's value at the token
+    without a softmax over the whole vocabulary. Rows go through in chunks of about
+    `PROPOSAL_CHUNK` numbers, so a chunk stays in cache across these passes: over the whole
+    (rows × 126k) block at once each pass went out to memory, and at LLaDA's vocabulary the
+    proposal cost several times a small model's forward pass; a small vocabulary still takes
+    the block in one chunk.
     """
     import torch
 
@@ -422,23 +426,27 @@ def _propose(
     if settings.temperature > 0:
         noise = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)
     banned = torch.tensor(banned_ids, dtype=torch.long, device=device)
-    exponentials = torch.empty(vocab_size, dtype=torch.float64, device=device)  # e, reused row after row
+    chunk_rows = max(1, PROPOSAL_CHUNK // vocab_size)
+    buffer = torch.empty((min(chunk_rows, len(rows)), vocab_size), dtype=torch.float64, device=device)
     tokens, probabilities = [], []
-    for row in rows.tolist():
-        exponentials.copy_(block_logits[row])
-        exponentials[banned] = float("-inf")
-        row_max, token = exponentials.max(dim=0)  # first maximal index, as argmax
-        exponentials.sub_(row_max).exp_()
+    for first in range(0, len(rows), chunk_rows):
+        chunk = rows[first:first + chunk_rows]
+        exponentials = buffer[: len(chunk)]
+        exponentials.copy_(_rows_of(block_logits, chunk))
+        exponentials[:, banned] = float("-inf")
+        row_max, chunk_tokens = exponentials.max(dim=1)  # first maximal index, as argmax
+        exponentials.sub_(row_max[:, None]).exp_()  # e = exp(l − max)
         if noise is not None:
-            # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax).
-            weights = noise[row].log_().neg_()
+            # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax);
+            # the uniforms are ours: the arithmetic runs in place on them.
+            weights = _rows_of(noise, chunk).log_().neg_()
             if settings.temperature != 1.0:
                 weights.pow_(settings.temperature)
-            token = torch.div(exponentials, weights, out=weights).max(dim=0).indices
-        tokens.append(token)
-        probabilities.append(exponentials[token] / exponentials.sum())
-    tokens = torch.stack(tokens) if tokens else torch.empty(0, dtype=torch.long, device=device)
-    probabilities = torch.stack(probabilities) if probabilities else torch.empty(0, dtype=torch.float64, device=device)
+            chunk_tokens = torch.div(exponentials, weights, out=weights).max(dim=1).indices
+        tokens.append(chunk_tokens)
+        probabilities.append(exponentials.gather(1, chunk_tokens[:, None]).squeeze(1) / exponentials.sum(dim=1))
+    tokens = torch.cat(tokens) if tokens else torch.empty(0, dtype=torch.long, device=device)
+    probabilities = torch.cat(probabilities) if probabilities else torch.empty(0, dtype=torch.float64, device=device)
     if settings.remasking == "random":
         scores = torch.rand((block_length,), dtype=torch.float64, generator=generator, device=device)[rows]
     else:
@@ -446,3 +454,12 @@ def _propose(
     if deprioritised.numel():
         scores = torch.where(torch.isin(tokens, deprioritised), scores - DEPRIORITISE_PENALTY, scores)
     return tokens, probabilities, scores
+
+
+def _rows_of(matrix: Any, rows: Any) -> Any:
+    """matrix[rows] for ascending row indices: a view when they are consecutive (the usual case),
+    else an `index_select` copy (fancy indexing is several times slower on large rows)."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == len(rows):
+        return matrix[first:last + 1]
+    return matrix.index_select(0, rows)

@@ -18,7 +18,8 @@
    Gumbel arithmetic in fresh tensors), once with the signals recomputed from the whole canvas
    every step (`live_signals`, as before), interleaved; the three must give the same tokens.
 3. The proposal alone (`_propose` now and before) on one block of random logits, 32 rows by
-   126,464 (LLaDA's vocabulary), all rows masked, at T = 0, 0.9 and 1: CPU ms and the ratio.
+   126,464 (LLaDA's vocabulary) and by 2,048 (the demo model's), all rows masked, at T = 0,
+   0.9 and 1: CPU ms and the ratio.
 4. Fast mode (confidence threshold) vs exact mode at gen_length 256: forward passes and CPU
    time ratios, with distinct-2 and seq-rep-4 of both outputs beside them.
 """
@@ -35,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 import engine.sample.diffusion as diffusion  # noqa: E402
-from engine.sample.diffusion import LLADA_MASK_ID, SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
+from engine.sample.diffusion import SamplerSettings, encode_prompt, sample, sample_ids, special_ids  # noqa: E402
 from engine.judge.metrics import LiveSignals, distinct_n, live_signals, seq_rep_n, text_metrics  # noqa: E402
 from engine.models.loading import load_model  # noqa: E402
 from tests.reference_sampler import reference_sample  # noqa: E402
@@ -238,11 +239,11 @@ def step_vs_model_call(label: str, loaded, settings: SamplerSettings, repeats: i
           f"{(seconds[0] / steps - call - proposals[0]) / call:.1%} of the call")
 
 
-def proposal_alone(repeats: int) -> None:
-    """`_propose` now and before on one block of LLaDA-sized random logits, all rows masked."""
+def proposal_alone(repeats: int, vocab_size: int) -> None:
+    """`_propose` now and before on one block of random logits, all rows masked."""
     import torch
 
-    block_length, vocab_size = 32, 126_464
+    block_length = 32
     logits = torch.randn((block_length, vocab_size), generator=torch.Generator().manual_seed(0)) * 3
     rows = torch.arange(block_length)
     nothing = torch.tensor([], dtype=torch.long)
@@ -252,7 +253,7 @@ def proposal_alone(repeats: int) -> None:
         settings = SamplerSettings(temperature=temperature)
         (now, before), (ours, theirs) = best_times([
             lambda propose=propose: propose(logits, rows, settings, torch.Generator().manual_seed(1),
-                                            [LLADA_MASK_ID], nothing)
+                                            [vocab_size - 1], nothing)
             for propose in (diffusion._propose, propose_before)
         ], repeats)
         same = torch.equal(ours[0], theirs[0])
@@ -299,7 +300,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     if "propose" in args.only:
-        proposal_alone(args.repeats)
+        for vocab_size in (126_464, 2_048):
+            proposal_alone(args.repeats, vocab_size)
     if not {"exact", "step", "fast"} & set(args.only):
         return
     with tempfile.TemporaryDirectory() as scratch:

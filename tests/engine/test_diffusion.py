@@ -245,12 +245,18 @@ def test_sampler_matches_the_naive_reference(case, family_fixture, request):
     assert [len(frame.committed) for frame in frames] == reference_counts
 
 
+@pytest.mark.parametrize("chunk", [1 << 17, 150, 50], ids=["one-chunk", "three-rows", "one-row"])
 @pytest.mark.parametrize("temperature", [0.0, 0.9, 1.0])
-def test_proposal_is_softmax_argmax_or_gumbel_max_of_the_masked_rows_by_definition(temperature):
-    """`_propose` computes row by row in a reused buffer: check it against the definition on
-    the whole block in float64 — tokens equal, probabilities to float64 rounding, the random
-    stream advanced by exactly one (block, vocab) draw, the model's logits left untouched."""
+def test_proposal_is_softmax_argmax_or_gumbel_max_of_the_masked_rows_by_definition(temperature, chunk, monkeypatch):
+    """`_propose` works through the masked rows in chunks in a reused buffer: check it against
+    the definition on the whole block in float64 — tokens equal, probabilities to float64
+    rounding, the random stream advanced by exactly one (block, vocab) draw, the model's logits
+    left untouched — whether the rows go in one chunk, by three (rows 1, 2, 4 are not
+    consecutive) or one by one."""
+    import engine.sample.diffusion as diffusion
     from engine.sample.diffusion import _propose
+
+    monkeypatch.setattr(diffusion, "PROPOSAL_CHUNK", chunk)
 
     block_length, vocab_size, banned = 6, 50, [FAKE_MASK, 0]
     logits = torch.randn((block_length, vocab_size), generator=torch.Generator().manual_seed(5)) * 3
