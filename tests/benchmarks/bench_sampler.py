@@ -251,15 +251,16 @@ def proposal_alone(repeats: int, vocab_size: int) -> None:
           f"CPU ms, best of {repeats} interleaved")
     for temperature in (0.0, 0.9, 1.0):
         settings = SamplerSettings(temperature=temperature)
-        (now, before), (ours, theirs) = best_times([
+        (now, before, draw), (ours, theirs, _) = best_times([
             lambda propose=propose: propose(logits, rows, settings, torch.Generator().manual_seed(1),
                                             [vocab_size - 1], nothing)
             for propose in (diffusion._propose, propose_before)
-        ], repeats)
+        ] + [lambda: torch.rand((block_length, vocab_size), dtype=torch.float64, generator=torch.Generator())], repeats)
+        floor = f"; of it drawing the block's uniforms (kept as they were) {draw * 1e3:.1f} ms" if temperature > 0 else ""
         same = torch.equal(ours[0], theirs[0])
         largest = float(((ours[1] - theirs[1]).abs() / theirs[1]).max())
         print(f"    T={temperature}: now {now * 1e3:.1f} ms, before {before * 1e3:.1f} ms -> before/now {before / now:.2f}x; "
-              f"same tokens: {same}; probabilities differ by at most {largest:.1e} (relative)")
+              f"same tokens: {same}; probabilities differ by at most {largest:.1e} (relative){floor}")
 
 
 def fast_vs_exact(loaded, repeats: int, thresholds: list[float]) -> None:
