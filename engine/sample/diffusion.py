@@ -32,8 +32,8 @@ Choices beyond the paper, all deterministic given the seed:
 - `suppress_eos` forbids EOS; `deprioritise_eos` ranks EOS/EOT proposals after all others.
 
 Work that cannot change the result is skipped: the LM head runs on the current block only
-(`model_logits(rows=…)`); the float64 arithmetic touches only its masked rows, one row at a
-time, and yields only the chosen token's probability (e_tok / Σ e, no whole softmax); the live
+(`model_logits(rows=…)`); the float64 arithmetic touches only its masked rows, in cache-sized
+chunks of rows, and yields only the chosen token's probability (e_tok / Σ e, no whole softmax); the live
 signals follow each step's commits (`LiveSignals`) instead of re-reading the whole canvas.
 
 There is no prefix KV cache: with bidirectional attention the prompt's keys depend on the
