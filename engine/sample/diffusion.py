@@ -434,7 +434,10 @@ def _propose(
         exponentials = buffer[: len(chunk)]
         exponentials.copy_(_rows_of(block_logits, chunk))
         exponentials[:, banned] = float("-inf")
-        row_max, chunk_tokens = exponentials.max(dim=1)  # first maximal index, as argmax
+        if noise is None:
+            row_max, chunk_tokens = exponentials.max(dim=1)  # first maximal index, as argmax
+        else:
+            row_max = exponentials.amax(dim=1)  # the token comes from the noise: no index needed
         exponentials.sub_(row_max[:, None]).exp_()  # e = exp(l − max)
         if noise is not None:
             # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax);
