@@ -32,7 +32,8 @@ Choices beyond the paper, all deterministic given the seed:
 - `suppress_eos` forbids EOS; `deprioritise_eos` ranks EOS/EOT proposals after all others.
 
 Work that cannot change the result is skipped: the LM head runs on the current block only
-(`model_logits(rows=…)`), guidance, float64 and softmax touch only its masked rows; the live
+(`model_logits(rows=…)`); the float64 arithmetic touches only its masked rows, in cache-sized
+chunks of rows, and yields only the chosen token's probability (e_tok / Σ e, no whole softmax); the live
 signals follow each step's commits (`LiveSignals`) instead of re-reading the whole canvas.
 
 There is no prefix KV cache: with bidirectional attention the prompt's keys depend on the
@@ -61,6 +62,9 @@ REMASKING_CHOICES = ("low_confidence", "random")
 END_OF_TURN_TOKENS = ("<|end|>", "<|eot_id|>", "<|im_end|>")
 # Deprioritised proposals lose this much score: below every probability or uniform draw.
 DEPRIORITISE_PENALTY = 2.0
+# The proposal works through a block's masked rows in chunks of about this many logits (1 MB of
+# float64: one row of LLaDA's 126,464-token vocabulary), small enough to stay in cache.
+PROPOSAL_CHUNK = 1 << 17
 
 
 class SamplerSettingsError(ValueError):
@@ -403,21 +407,49 @@ def _propose(
 
     Random draws always cover the whole block (see the module docstring), so the stream of
     random numbers does not depend on how many masks are left.
+
+    Per masked row, in float64 (which holds every float32/bfloat16 logit exactly):
+    e = exp(l − max l) once, in place in one reused buffer; the token is the first index of
+    the largest logit (T = 0) or of the Gumbel weight e / (−log U)^T (T > 0, computed in place
+    on the block's uniforms); its probability is e_tok / Σ e — the softmax's value at the token
+    without a softmax over the whole vocabulary. Rows go through in chunks of about
+    `PROPOSAL_CHUNK` numbers, so a chunk stays in cache across these passes: over the whole
+    (rows × 126k) block at once each pass went out to memory, and at LLaDA's vocabulary the
+    proposal cost several times a small model's forward pass; a small vocabulary still takes
+    the block in one chunk.
     """
     import torch
 
     block_length, vocab_size = block_logits.shape
     device = block_logits.device
-    logits = block_logits[rows].to(torch.float64)  # (r, vocab)
-    logits[:, banned_ids] = float("-inf")
+    noise = None
     if settings.temperature > 0:
-        uniforms = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)[rows]
-        # Gumbel-max in the form exp(l) / (−log U)^T; shifting l by its max keeps the argmax.
-        weights = (logits - logits.max(dim=-1, keepdim=True).values).exp() / (-uniforms.log()) ** settings.temperature
-        tokens = weights.argmax(dim=-1)
-    else:
-        tokens = logits.argmax(dim=-1)
-    probabilities = torch.softmax(logits, dim=-1).gather(1, tokens[:, None]).squeeze(1)
+        noise = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=generator, device=device)
+    banned = torch.tensor(banned_ids, dtype=torch.long, device=device)
+    chunk_rows = max(1, PROPOSAL_CHUNK // vocab_size)
+    buffer = torch.empty((min(chunk_rows, len(rows)), vocab_size), dtype=torch.float64, device=device)
+    tokens, probabilities = [], []
+    for first in range(0, len(rows), chunk_rows):
+        chunk = rows[first:first + chunk_rows]
+        exponentials = buffer[: len(chunk)]
+        exponentials.copy_(_rows_of(block_logits, chunk))
+        exponentials[:, banned] = float("-inf")
+        if noise is None:
+            row_max, chunk_tokens = exponentials.max(dim=1)  # first maximal index, as argmax
+        else:
+            row_max = exponentials.amax(dim=1)  # the token comes from the noise: no index needed
+        exponentials.sub_(row_max[:, None]).exp_()  # e = exp(l − max)
+        if noise is not None:
+            # Gumbel-max in the form exp(l − max) / (−log U)^T (the max shift keeps the argmax);
+            # the uniforms are ours: the arithmetic runs in place on them.
+            weights = _rows_of(noise, chunk).log_().neg_()
+            if settings.temperature != 1.0:
+                weights.pow_(settings.temperature)
+            chunk_tokens = torch.div(exponentials, weights, out=weights).max(dim=1).indices
+        tokens.append(chunk_tokens)
+        probabilities.append(exponentials.gather(1, chunk_tokens[:, None]).squeeze(1) / exponentials.sum(dim=1))
+    tokens = torch.cat(tokens) if tokens else torch.empty(0, dtype=torch.long, device=device)
+    probabilities = torch.cat(probabilities) if probabilities else torch.empty(0, dtype=torch.float64, device=device)
     if settings.remasking == "random":
         scores = torch.rand((block_length,), dtype=torch.float64, generator=generator, device=device)[rows]
     else:
@@ -425,3 +457,12 @@ def _propose(
     if deprioritised.numel():
         scores = torch.where(torch.isin(tokens, deprioritised), scores - DEPRIORITISE_PENALTY, scores)
     return tokens, probabilities, scores
+
+
+def _rows_of(matrix: Any, rows: Any) -> Any:
+    """matrix[rows] for ascending row indices: a view when they are consecutive (the usual case),
+    else an `index_select` copy (fancy indexing is several times slower on large rows)."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == len(rows):
+        return matrix[first:last + 1]
+    return matrix.index_select(0, rows)

@@ -245,6 +245,47 @@ def test_sampler_matches_the_naive_reference(case, family_fixture, request):
     assert [len(frame.committed) for frame in frames] == reference_counts
 
 
+@pytest.mark.parametrize("chunk", [1 << 17, 150, 50], ids=["one-chunk", "three-rows", "one-row"])
+@pytest.mark.parametrize("temperature", [0.0, 0.9, 1.0])
+def test_proposal_is_softmax_argmax_or_gumbel_max_of_the_masked_rows_by_definition(temperature, chunk, monkeypatch):
+    """`_propose` works through the masked rows in chunks in a reused buffer: check it against
+    the definition on the whole block in float64 — tokens equal, probabilities to float64
+    rounding, the random stream advanced by exactly one (block, vocab) draw, the model's logits
+    left untouched — whether the rows go in one chunk, by three (rows 1, 2, 4 are not
+    consecutive) or one by one."""
+    import engine.sample.diffusion as diffusion
+    from engine.sample.diffusion import _propose
+
+    monkeypatch.setattr(diffusion, "PROPOSAL_CHUNK", chunk)
+
+    block_length, vocab_size, banned = 6, 50, [FAKE_MASK, 0]
+    logits = torch.randn((block_length, vocab_size), generator=torch.Generator().manual_seed(5)) * 3
+    logits[4] = logits[1]  # two identical rows: at T = 0 the same token and the very same probability
+    logits[2, 0] = 50.0  # a banned id with the largest logit is never proposed
+    rows = torch.tensor([1, 2, 4, 5])
+    kept = logits.clone()
+    settings = SamplerSettings(temperature=temperature)
+    generator = torch.Generator().manual_seed(7)
+    tokens, probabilities, scores = _propose(logits, rows, settings, generator, banned, torch.tensor([], dtype=torch.long))
+
+    expected_generator = torch.Generator().manual_seed(7)
+    definition = logits.double()
+    definition[:, banned] = float("-inf")
+    if temperature > 0:
+        uniforms = torch.rand((block_length, vocab_size), dtype=torch.float64, generator=expected_generator)
+        expected = (definition.softmax(-1) / (-uniforms.log()) ** temperature)[rows].argmax(-1)
+    else:
+        expected = definition[rows].argmax(-1)
+    assert torch.equal(tokens, expected) and 0 not in tokens.tolist()
+    softmax = definition[rows].softmax(-1).gather(1, expected[:, None]).squeeze(1)
+    assert torch.allclose(probabilities, softmax, rtol=1e-13, atol=0)
+    assert torch.equal(scores, probabilities)
+    if temperature == 0:
+        assert tokens[0] == tokens[2] and probabilities[0] == probabilities[2]
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=expected_generator))
+    assert torch.equal(logits, kept)
+
+
 # LLaDA family --------------------------------------------------------------------------
 def test_llada_loads_natively_and_uses_llada_ids(llada, tiny_llada_dir):
     assert llada.family == FAMILY_LLADA
