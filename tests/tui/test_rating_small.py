@@ -5,7 +5,6 @@ long output scrolls in its own pane, and a writer rates, flags and notes with ke
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Footer
 
 from engine.judge import rubric as rubric_store
 from engine.judge import session as judging
@@ -13,6 +12,7 @@ from engine.judge.workspace_store import open_workspace_store
 from tests.tui.test_judge import make_workspace
 from tui.app import make_app
 from tui.widgets.judge_item import BlindItemView
+from tui.widgets.nav import KeyBar
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +43,7 @@ def assert_on_screen(app, selector: str) -> None:
     region = widget.region
     assert widget.display and region.height > 0, f"{selector} is not drawn"
     assert screen.region.contains_region(region), f"{selector} at {region} is outside {screen.region}"
-    footer_top = screen.query_one(Footer).region.y
+    footer_top = screen.query_one(KeyBar).region.y
     assert region.bottom <= footer_top, f"{selector} at {region} runs under the footer (row {footer_top})"
 
 
