@@ -407,7 +407,7 @@ def _hf_cached_file(repo_id: str, filename: str) -> str | None:
     except ImportError:
         return None
     try:
-        found = try_to_load_from_cache(repo_id, filename)
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=_hub_cache_dir())
     except Exception:  # an invalid repo id raises; treat it as "not cached"
         return None
     return found if isinstance(found, str) else None
