@@ -22,7 +22,7 @@ from tui.app import make_app
 from tui.screens.judge import JudgeScreen
 from tui.screens.leaderboard import LeaderboardScreen
 from tui.screens.rubric_editor import RubricEditorScreen, parse_anchors
-from tui.widgets.judge_builder import CanaryTarget
+from tui.widgets.judge_builder import CanaryTarget, JudgeBuilder
 from tui.widgets.judge_reveal import RevealTable
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +54,13 @@ def make_workspace(root: Path, repo_root: Path) -> Workspace:
     (root / "data").mkdir(parents=True)
     shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
     workspace = Workspace.open(root)
+    store_outputs(workspace)
+    return workspace
+
+
+def store_outputs(workspace: Workspace) -> None:
+    """The three contestants' canary outputs, written through a connection of their own."""
+    root = workspace.root
     db = open_workspace_store(workspace)
     with db.atomic():
         for index, (label, model_name, run_id, checkpoint) in enumerate(CONTESTANTS):
@@ -75,7 +82,6 @@ def make_workspace(root: Path, repo_root: Path) -> Workspace:
                     "metrics": {"distinct_1": 0.6 + index / 10, "seq_rep_4": 0.0, "length_words": 9},
                 })
     db.close()
-    return workspace
 
 
 @pytest.fixture
@@ -368,6 +374,28 @@ async def test_run_canaries_for_a_model_in_a_worker_then_offer_it(tmp_path, repo
         contestants = screen.query_one("#builder-contestants", SelectionList)
         assert [str(contestants.get_option_at_index(0).prompt)] == ["tiny-llama (1)"]
         assert screen.db["generations"].count == 1  # written by the worker's own connection
+
+
+async def test_the_no_outputs_hint_goes_when_another_process_stores_outputs(tmp_path, repo_root):
+    """`voicebench canary` in a shell while the Judge screen is open: the builder lists the new
+    outputs and the "no canary outputs yet" hint stops claiming otherwise; a later message stays."""
+    root = tmp_path / "fresh"
+    (root / "data").mkdir(parents=True)
+    shutil.copy(repo_root / "data" / "rubric.toml", root / "data" / "rubric.toml")
+    app = make_app(Workspace.open(root))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_judge(pilot)
+        assert "No canary outputs yet" in screen_text(app)
+        store_outputs(Workspace.open(root))  # as `voicebench canary` in a shell would
+        screen.poll_store()  # what the timer does every STORE_POLL_SECONDS
+        await pilot.pause()
+        assert "No canary outputs yet" not in screen_text(app)
+        contestants = screen.query_one("#builder-contestants", SelectionList)
+        assert contestants.option_count == len(CONTESTANTS)
+        screen.query_one(JudgeBuilder).set_status("a later message")
+        screen.refresh_builder()  # a refresh clears only the hint, never another message
+        await pilot.pause()
+        assert "a later message" in screen_text(app)
 
 
 def test_the_rubric_refuses_flag_letters_the_judge_screen_uses_while_rating():

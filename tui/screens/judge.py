@@ -54,6 +54,8 @@ from tui.widgets.voice_summary import result_text
 RATING_ACTIONS = {"score", "flag", "choose", "criterion_down", "criterion_up", "next", "prev", "skip",
                   "next_pending", "note", "leave", "end", "scroll_output"}
 BUILDER_ACTIONS = {"start", "resume", "run_canaries", "fill_canaries", "toggle_mode", "voice_score"}
+NO_OUTPUTS_HINT = ("No canary outputs yet. Pick a model or checkpoint in 'Canaries for' and press ctrl+r, "
+                   "or run `voicebench canary --model NAME` in a shell.")
 STORE_POLL_SECONDS = 2.0  # builder refresh while outputs arrive (two small queries and a folder scan)
 MAX_SCORE_KEY = 9  # number keys 1–9; rubric scales have at most 10 scores, 1-based in practice
 
@@ -162,10 +164,6 @@ class JudgeScreen(WorkbenchScreen):
         self.db = open_workspace_store(self.app.workspace)
         self._load_rubric()
         self.refresh_builder()
-        if not self.db["generations"].count_where("canary_id is not null"):
-            self.query_one(JudgeBuilder).set_status(
-                "No canary outputs yet. Pick a model or checkpoint in 'Canaries for' and press ctrl+r, "
-                "or run `voicebench canary --model NAME` in a shell.")
         self.set_interval(STORE_POLL_SECONDS, self.poll_store, name="judge-store-poll")
 
     def on_unmount(self) -> None:
@@ -208,8 +206,13 @@ class JudgeScreen(WorkbenchScreen):
         contestants = judging.contestants(self.db, names)
         self._names = {c.label: c.name or c.label for c in contestants}
         voice = {label: row["auc"] for label, row in latest_voice_scores(self.db).items()}
-        self.query_one(JudgeBuilder).fill(contestants, canary_ids, judging.open_sessions(self.db),
-                                          self._canary_targets(names), voice)
+        builder = self.query_one(JudgeBuilder)
+        builder.fill(contestants, canary_ids, judging.open_sessions(self.db), self._canary_targets(names), voice)
+        # The hint stays only while it is true: outputs stored by another process clear it.
+        if not canary_ids:
+            builder.set_status(NO_OUTPUTS_HINT)
+        elif builder.status_text == NO_OUTPUTS_HINT:
+            builder.set_status("")
 
     def _canary_targets(self, names: dict[str, str]) -> list[tuple[str, str]]:
         """'Canaries for' options: workspace models, then every run checkpoint with its canary count."""

@@ -144,7 +144,10 @@ class JudgeBuilder(Vertical):
         select = self.query_one("#builder-canary-model", Select)
         return None if select.is_blank() else CanaryTarget.parse(str(select.value))
 
+    status_text = ""  # what the status line says, so a screen can tell whether its hint still stands
+
     def set_status(self, message: str, error: bool = False) -> None:
+        self.status_text = message
         status = self.query_one("#builder-status", Static)
         status.update(message)
         status.set_class(error, "error")
