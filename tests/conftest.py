@@ -35,3 +35,15 @@ def tiny_masked_dir(tmp_path_factory) -> Path:
 def tiny_llada_dir(tmp_path_factory) -> Path:
     """A tiny native LLaDA folder: published config keys and parameter names, LLaDA's token ids."""
     return tiny_models.build_tiny_llada(tmp_path_factory.mktemp("tiny-llada"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module that trains or samples: on a shared 2-core machine two
+    OpenMP threads per process spin against each other (steps measured ~30x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

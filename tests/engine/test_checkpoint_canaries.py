@@ -3,11 +3,14 @@ exactly as training would have (same label, same text for the same seed)."""
 
 from __future__ import annotations
 
+import pytest
 
 from engine.judge import store
 from engine.judge.checkpoint_canaries import fill_missing_canaries, missing_canaries, run_checkpoints
 from engine.workspace import Workspace
-from tests.engine.test_train_run import of, one_torch_thread, train, workspace  # noqa: F401 — fixtures
+from tests.engine.test_train_run import of, train, workspace  # noqa: F401 — fixtures
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 CANARIES = "".join(
     f'[[canary]]\nid = "{name}"\nkind = "known-topic-short"\nprompt = "Write about the {name}."\nmax_new_tokens = 8\n\n'

@@ -13,19 +13,10 @@ import pytest
 from engine.train.run import run_training
 from tests.engine.versions_data import demo_workspace, run_cli
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_ROWS = 8
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Oversubscribed OpenMP threads make tiny steps far slower on a shared 2-core box."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def response_logprob(model, tokenizer, prompt: str, response: str) -> float:

@@ -21,17 +21,9 @@ import pytest
 from engine.models import loading
 from engine.workspace import ModelEntry, Workspace
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 CANARY = '[[canary]]\nid = "c1"\nkind = "known-topic-short"\nprompt = "Write about bread."\nmax_new_tokens = 3\n'
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -11,6 +11,8 @@ import pytest
 from engine.models.memory import (GIB, TrainPlan, estimate_training, llada_parameter_count, model_shape,
                                   sampling_bytes)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 # LLaDA-8B-Instruct's published config.json (GSAI-ML/LLaDA-8B-Instruct), the keys that size it.
 # Its model.safetensors.index.json gives total_size 16,031,162,368 bytes in bf16: 8,015,581,184.
 LLADA_8B_CONFIG = {
@@ -22,16 +24,6 @@ LLADA_8B_CONFIG = {
     "vocab_size": 126464, "weight_tying": False,
 }
 LLADA_8B_PARAMETERS = 16031162368 // 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,7 @@ from engine.models.memory import TrainPlan, estimate_training, model_shape, trai
 from tests.engine.test_memory import deep_llama_dir  # noqa: F401  (a fixture: 8 layers, 64 wide)
 from tests.memory_probe import measured_training_peak, quantisation_tensors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

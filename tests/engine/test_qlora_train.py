@@ -19,6 +19,8 @@ pytest.importorskip("bitsandbytes")
 
 from engine.train.run import run_training
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 LLADA_TARGETS = {"q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"}
 LLAMA_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 RESPONSES = [
@@ -27,16 +29,6 @@ RESPONSES = [
     "Every essay is an argument with the person I was last year.",
     "Notes on walking, bread, weather and small repairs.",
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -109,18 +109,6 @@ def test_presets_round_trip_and_feed_sweep_and_canary(workspace):
         save_preset(workspace, "no spaces", {"temperature": 0.1})
 
 
-@pytest.fixture
-def one_torch_thread():
-    """On a shared 2-core machine two torch threads per process spin against each other
-    (measured: a demo-model reply took 20x longer); one thread keeps this test short."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_a_two_variable_sweep_yields_contestants_a_blind_session_can_rate(workspace, one_torch_thread):
     db = open_store(workspace.db_path)

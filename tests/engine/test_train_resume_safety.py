@@ -20,7 +20,9 @@ import pytest
 from engine.judge import store
 from engine.train.run import run_training
 from engine.train.runs import STALE_STATUS, checkpoint_problem, list_runs, newest_complete_checkpoint
-from tests.engine.test_train_run import of, one_torch_thread, train, workspace  # noqa: F401 - fixtures
+from tests.engine.test_train_run import of, train, workspace  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max default: no such process
 

@@ -13,24 +13,14 @@ import pytest
 from engine.train.config import load_config
 from engine.train.run import run_training
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
 RESPONSES = [
     "The river keeps its own counsel, and the town keeps the river's.",
     "I wrote this in the kitchen, with the window open.",
     "Every essay is an argument with the person I was last year.",
     "Notes on walking, bread, weather and small repairs.",
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Spinning OpenMP threads on an oversubscribed 2-core box made steps ~30x slower; one
-    thread keeps these runs fast. Restored afterwards for other modules."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -204,16 +204,6 @@ def test_migration_adds_voice_and_setting_tables_with_unique_keys():
         db["voice_replies"].insert({"identity_key": "k", "label": "b", "prompt": "p", "text": "t"})
 
 
-@pytest.fixture
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads per process spin against each other on a shared 2-core machine
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp_path, demo_calibration,
                                                                              one_torch_thread):
