@@ -181,3 +181,19 @@ def build_tiny_llada(folder: Path, *, seed: int = 0) -> Path:
     }
     config_path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
     return folder
+
+
+def build_llada_64(folder: Path, **overrides) -> Path:
+    """A native LLaDA 64 wide (the narrowest bitsandbytes' CPU 4-bit kernels take) with LLaDA's
+    tokenizer ids and full 126,464-row vocabulary, default init, seed 0."""
+    import torch
+
+    from engine.models.llada.modeling import LLaDAModelLM
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    build_llada_tokenizer(folder)
+    torch.manual_seed(0)
+    sizes = {"d_model": 64, "n_heads": 4, "n_kv_heads": 4, "mlp_hidden_size": 128}
+    LLaDAModelLM(tiny_llada_config(**{**sizes, **overrides})).save_pretrained(folder)
+    return folder

@@ -29,17 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 @pytest.fixture(scope="module")
 def llada_dir(tmp_path_factory) -> Path:
     """A native LLaDA with LLaDA's tokenizer ids and 126,464-entry vocabulary, 64 wide, 4 blocks."""
-    import torch
+    from tests.tiny_models import build_llada_64
 
-    from engine.models.llada.modeling import LLaDAModelLM
-    from tests.tiny_models import build_llada_tokenizer, tiny_llada_config
-
-    folder = tmp_path_factory.mktemp("llada-qlora-memory")
-    build_llada_tokenizer(folder)
-    torch.manual_seed(0)
-    LLaDAModelLM(tiny_llada_config(d_model=64, n_heads=4, n_kv_heads=4, n_layers=4, mlp_hidden_size=128,
-                                   include_bias=True)).save_pretrained(folder)
-    return folder
+    return build_llada_64(tmp_path_factory.mktemp("llada-qlora-memory"), n_layers=4, include_bias=True)
 
 
 def stored_bytes(tensors) -> int:

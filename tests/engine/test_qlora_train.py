@@ -34,16 +34,9 @@ RESPONSES = [
 @pytest.fixture(scope="module")
 def llada_64_dir(tmp_path_factory) -> Path:
     """A native LLaDA folder: LLaDA's tokenizer ids and 126,464-row vocabulary, 64 wide, 2 blocks."""
-    import torch
+    from tests.tiny_models import build_llada_64
 
-    from engine.models.llada.modeling import LLaDAModelLM
-    from tests.tiny_models import build_llada_tokenizer, tiny_llada_config
-
-    folder = tmp_path_factory.mktemp("llada-64")
-    build_llada_tokenizer(folder)
-    torch.manual_seed(0)
-    LLaDAModelLM(tiny_llada_config(d_model=64, n_heads=4, n_kv_heads=4, mlp_hidden_size=128)).save_pretrained(folder)
-    return folder
+    return build_llada_64(tmp_path_factory.mktemp("llada-64"))
 
 
 @pytest.fixture(scope="module")
