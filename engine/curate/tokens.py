@@ -129,17 +129,18 @@ def pair_overhead(counter: Any) -> int:
     return overhead if isinstance(overhead, int) and not isinstance(overhead, bool) else DEFAULT_PAIR_OVERHEAD_TOKENS
 
 
-def _measured_overhead(make_tokenizer: Callable[[], Any], model_type: Callable[[], str]) -> Callable[[], int | None]:
+def _measured_overhead(make_tokenizer: Callable[[], Any], model_type: Callable[[], str],
+                       template: str) -> Callable[[], int | None]:
     """A function measuring `engine.train.data.layout_overhead` for a model's tokenizer with
-    the template training picks by default (template = "auto"), or None when the tokenizer
-    cannot lay a pair out (training reports that template's error itself)."""
+    the template training would use (`[train] template`, "auto" by default), or None when the
+    tokenizer cannot lay a pair out that way (training reports that template's error itself)."""
 
     def measure() -> int | None:
         from engine.train.data import layout_overhead, resolve_template
 
         try:
             tokenizer = make_tokenizer()
-            return layout_overhead(tokenizer, resolve_template("auto", tokenizer, model_type()))
+            return layout_overhead(tokenizer, resolve_template(template, tokenizer, model_type()))
         except Exception:  # noqa: BLE001 - a broken or unsupported template: fall back to the default
             return None
 
@@ -160,42 +161,43 @@ def _text_key(text: str) -> bytes:
 
 
 # Counters are shared, so every screen and command reuses one cache per tokenizer.
-_COUNTERS: dict[str, TokenCounter] = {}
+_COUNTERS: dict[tuple[str, str], TokenCounter] = {}
 _COUNTERS_LOCK = threading.Lock()
 
 
-def token_counter(model_dir_or_name: str | os.PathLike[str]) -> TokenCounter:
-    """A counter for a model folder, a cached Hugging Face id, or `tiktoken:<encoding>`.
+def token_counter(model_dir_or_name: str | os.PathLike[str], template: str = "auto") -> TokenCounter:
+    """A counter for a model folder, a cached Hugging Face id, or `tiktoken:<encoding>`, whose
+    pair overhead is that of training's `template` (auto, chat or plain).
 
     Raises TokenizerUnavailable when nothing usable is on this machine.
     """
     key = str(model_dir_or_name)
     with _COUNTERS_LOCK:
-        if key in _COUNTERS:
-            return _COUNTERS[key]
-    counter = _make_counter(key)
+        if (key, template) in _COUNTERS:
+            return _COUNTERS[key, template]
+    counter = _make_counter(key, template)
     # Measured now, where the counter is made (the app does that in a worker thread), not
     # on first use (the app's table reads it on the UI thread).
     pair_overhead(counter)
     with _COUNTERS_LOCK:
-        return _COUNTERS.setdefault(key, counter)
+        return _COUNTERS.setdefault((key, template), counter)
 
 
-def _make_counter(key: str) -> TokenCounter:
+def _make_counter(key: str, template: str) -> TokenCounter:
     if key.startswith(TIKTOKEN_PREFIX):
-        return _tiktoken_counter(key[len(TIKTOKEN_PREFIX):])
+        return _tiktoken_counter(key[len(TIKTOKEN_PREFIX):], template)
     folder = Path(key).expanduser()
     if folder.is_dir():
         if (folder / "tokenizer.json").is_file():
-            return _tokenizers_counter(key, folder / "tokenizer.json")
-        return _transformers_counter(key, str(folder))
+            return _tokenizers_counter(key, folder / "tokenizer.json", template)
+        return _transformers_counter(key, str(folder), template)
     if _is_local_path(key, folder):
         raise TokenizerUnavailable(f"{key}: no such model folder, so no tokenizer to count tokens with")
     cached = _hf_cached_file(key, "tokenizer.json")
     if cached is not None:
-        return _tokenizers_counter(key, Path(cached))
+        return _tokenizers_counter(key, Path(cached), template)
     if _hf_cached_file(key, "tokenizer_config.json") is not None:
-        return _transformers_counter(key, key)
+        return _transformers_counter(key, key, template)
     raise TokenizerUnavailable(
         f"{key}: no tokenizer found — not a folder, and not in the local Hugging Face cache. "
         f"Download the model first (e.g. `huggingface-cli download {key}`) or give a local folder."
@@ -210,7 +212,7 @@ def _is_local_path(key: str, folder: Path) -> bool:
     return folder.parent != Path(".") and folder.parent.is_dir()
 
 
-def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
+def _tokenizers_counter(name: str, tokenizer_json: Path, template: str = "auto") -> TokenCounter:
     from tokenizers import Tokenizer
 
     try:
@@ -234,7 +236,7 @@ def _tokenizers_counter(name: str, tokenizer_json: Path) -> TokenCounter:
 
         return FileTokenizer(folder)
 
-    overhead = _measured_overhead(file_tokenizer, lambda: _model_type_in(folder))
+    overhead = _measured_overhead(file_tokenizer, lambda: _model_type_in(folder), template)
     if _counts_by_piece(config):
         added = [token.content for token in tokenizer.get_added_tokens_decoder().values()]
         return TokenCounter(name, _PieceCounts(encode_many, added), at_most_bytes=at_most_bytes, layout_overhead=overhead)
@@ -367,7 +369,7 @@ class _PieceCounts:
         spaced.update(zip(new_spaced, counted[len(new_bare):], strict=True))
 
 
-def _transformers_counter(name: str, path: str) -> TokenCounter:
+def _transformers_counter(name: str, path: str, template: str = "auto") -> TokenCounter:
     try:
         from transformers import AutoTokenizer
 
@@ -382,7 +384,7 @@ def _transformers_counter(name: str, path: str) -> TokenCounter:
         cached = None if Path(path).is_dir() else _hf_cached_file(path, "config.json")
         return _model_type_in(Path(cached).parent if cached else Path(path))
 
-    overhead = _measured_overhead(lambda: tokenizer, model_type)
+    overhead = _measured_overhead(lambda: tokenizer, model_type, template)
     return TokenCounter(name, encode_many, layout_overhead=overhead)
 
 
@@ -458,7 +460,7 @@ class _NoDownload:
         self._lock.release()
 
 
-def _tiktoken_counter(encoding_name: str) -> TokenCounter:
+def _tiktoken_counter(encoding_name: str, template: str = "auto") -> TokenCounter:
     if encoding_name not in TIKTOKEN_FILES:
         raise TokenizerUnavailable(
             f"tiktoken:{encoding_name}: unknown encoding; known: {', '.join(sorted(TIKTOKEN_FILES))}"
@@ -479,7 +481,7 @@ def _tiktoken_counter(encoding_name: str) -> TokenCounter:
 
     # tiktoken's encodings are byte-level BPE over the text as given: a token per byte at most.
     # They are GPT-2-family encodings without a chat template: the plain layout.
-    overhead = _measured_overhead(lambda: _TiktokenLayout(encoding), lambda: "gpt2")
+    overhead = _measured_overhead(lambda: _TiktokenLayout(encoding), lambda: "gpt2", template)
     return TokenCounter(TIKTOKEN_PREFIX + encoding_name, encode_many, at_most_bytes=True, layout_overhead=overhead)
 
 
@@ -516,13 +518,21 @@ def budgets_for(workspace: Any) -> dict[str, int]:
 
 def counter_for_model(workspace: Any, name: str) -> TokenCounter:
     """The counter for a workspace model: its own tokenizer, else a local tiktoken encoding
-    for GPT-2-family names. Raises TokenizerUnavailable."""
+    for GPT-2-family names; pairs are laid out with the workspace's `[train] template`, as
+    training lays them out. Raises TokenizerUnavailable."""
+    template = training_template(workspace)
     try:
-        return token_counter(workspace.model(name).path)
+        return token_counter(workspace.model(name).path, template)
     except TokenizerUnavailable:
         if "gpt2" in name.casefold() and tiktoken_available("gpt2"):
-            return token_counter(TIKTOKEN_PREFIX + "gpt2")
+            return token_counter(TIKTOKEN_PREFIX + "gpt2", template)
         raise
+
+
+def training_template(workspace: Any) -> str:
+    """The template a run in this workspace uses unless told otherwise (`[train] template`)."""
+    template = workspace.section("train").get("template", "auto") if hasattr(workspace, "section") else "auto"
+    return template if isinstance(template, str) else "auto"
 
 
 def counters_for(workspace: Any, names: Iterable[str]) -> tuple[dict[str, TokenCounter], dict[str, str]]:

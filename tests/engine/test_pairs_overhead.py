@@ -81,10 +81,10 @@ def pairs_path(tmp_path) -> Path:
     return path
 
 
-def trained_lengths(folder: Path) -> list[int]:
-    """What training lays out: encode_pair with the template it picks (template = auto)."""
+def trained_lengths(folder: Path, setting: str = "auto") -> list[int]:
+    """What training lays out: encode_pair with the template it picks for `setting`."""
     tokenizer = FileTokenizer(folder)
-    template = resolve_template("auto", tokenizer, json.loads((folder / "config.json").read_text())["model_type"])
+    template = resolve_template(setting, tokenizer, json.loads((folder / "config.json").read_text())["model_type"])
     return [len(encode_pair(tokenizer, prompt, response, template)[0]) for prompt, response in PAIRS]
 
 
@@ -140,6 +140,22 @@ def test_the_cli_counts_each_model_with_its_own_layout(models, pairs_path, tmp_p
         assert counted[name]["total"] == sum(trained_lengths(folder))
     demo_lengths = [len(encode_pair(FileTokenizer(demo), prompt, response, "chat")[0]) for prompt, response in PAIRS]
     assert counted["demo"]["total"] == sum(demo_lengths) != counted["gpt2"]["total"]
+
+
+def test_the_workspace_training_template_decides_the_layout_counted(models, pairs_path, tmp_path, capsys):
+    """`[train] template = "plain"` makes runs lay a chat model's pairs out without its chat
+    template, so `pairs stats` counts them that way too."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    settings = f'[models.llama3]\npath = "{models["llama3"]}"\ncontext_length = 4096\n'
+    (workspace / "voicebench.toml").write_text(settings, encoding="utf-8")
+    assert main(["-w", str(workspace), "pairs", "stats", "--json", str(pairs_path), "--model", "llama3"]) == 0
+    chat_total = json.loads(capsys.readouterr().out)["tokens"]["llama3"]["total"]
+    (workspace / "voicebench.toml").write_text(settings + '\n[train]\ntemplate = "plain"\n', encoding="utf-8")
+    assert main(["-w", str(workspace), "pairs", "stats", "--json", str(pairs_path), "--model", "llama3"]) == 0
+    plain_total = json.loads(capsys.readouterr().out)["tokens"]["llama3"]["total"]
+    assert chat_total == sum(trained_lengths(models["llama3"]))
+    assert plain_total == sum(trained_lengths(models["llama3"], "plain")) < chat_total
 
 
 def test_without_a_model_layout_the_documented_default_is_used():

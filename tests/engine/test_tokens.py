@@ -87,7 +87,7 @@ def test_tokenizer_json_path_does_not_import_transformers(tmp_path):
 
 def test_folder_without_tokenizer_json_falls_back_to_transformers(tmp_path, monkeypatch):
     routed: list[str] = []
-    monkeypatch.setattr(tokens, "_transformers_counter", lambda name, path: routed.append(path) or "fallback")
+    monkeypatch.setattr(tokens, "_transformers_counter", lambda name, path, template: routed.append(path) or "fallback")
     (tmp_path / "gpt2-like").mkdir()
     assert token_counter(tmp_path / "gpt2-like") == "fallback"
     assert routed == [str(tmp_path / "gpt2-like")]
