@@ -17,7 +17,7 @@ Feature groups (the names' prefixes):
 - `word:` word-length mean and the share of long words;
 - `order:` what the order of the sentences adds (see `_order`): neighbours that pick up
   each other's words and names, openers that point back, long-short rhythm, quotations
-  closed where they opened. It is what tells a paragraph from the same sentences shuffled
+  closed where they opened, tense and persons kept from one sentence to the next. It is what tells a paragraph from the same sentences shuffled
   together, which none of the counts above can see.
 Character n-grams, the other strong stylometric signal, are taken by the classifier's own
 vectoriser (engine.judge.voice) so their vocabulary is learned inside each fold.
@@ -61,6 +61,17 @@ LONG_WORD_LETTERS = 7
 STEM_LETTERS = 5  # "mending"/"mended" count as the same content word for cohesion
 MIN_CONTENT_LETTERS = 3
 ORDER_GRAM = 4  # letters per n-gram when neighbouring sentences are compared
+# A sentence's frame: its tense and the persons it speaks of, which a passage keeps for a
+# while (a scene stays in the past with "he"; an aside turns to "I" and the present).
+PAST_MARKERS = frozenset(("was", "were", "had", "did", "went", "said", "came", "took", "got", "made", "knew",
+                          "thought"))
+PRESENT_MARKERS = frozenset(("is", "are", "am", "has", "have", "does", "do", "goes", "says", "comes", "takes",
+                             "gets"))
+PAST_SUFFIX, PAST_SUFFIX_MIN_LETTERS = "ed", 5  # "pushed", "mended"; not "red", "bed"
+PERSON_OF = {"i": "I", "me": "I", "my": "I", "we": "we", "us": "we", "our": "we", "you": "you", "your": "you",
+             "he": "he", "him": "he", "his": "he", "she": "she", "her": "she", "they": "they", "them": "they",
+             "their": "they", "it": "it", "its": "it"}
+QUOTE_MARKS = ("“", "”", '"')
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
 
 PUNCTUATION = {
@@ -192,7 +203,16 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
       any two sentences);
     - a quotation that runs over several sentences opens and closes in one paragraph;
     - a paragraph's first and last sentences have their own lengths (on the demo, a short
-      opening and a long close), against the paragraph's mean.
+      opening and a long close), against the paragraph's mean;
+    - neighbours keep a frame: the same tense, the same persons ("I", "he", "they"), in
+      the paragraph and across it, much the same function words, and dialogue follows
+      dialogue.
+
+    On the demo's own text against its sentences shuffled within each source, the frame
+    features are the strongest single signals (persons kept: AUC ≈ 0.33 alone, i.e. 0.67
+    the other way; function words kept ≈ 0.35); words and names shared by neighbours are
+    weaker (≈ 0.44), and an entity grid of content words (Barzilay & Lapata 2008, presence
+    only) added nothing.
     """
     sentences = [sentence for paragraph in paragraphs for sentence in paragraph]
     stems = [_content_stems(sentence) for sentence in sentences]
@@ -234,7 +254,36 @@ def _order(paragraphs: Sequence[Sequence[str]]) -> dict[str, float]:
     features["order:unclosed_quote_paragraphs"] = _mean(open_quotes)
     features["order:paragraph_first_length"] = _mean(first_lengths) if first_lengths else 1.0
     features["order:paragraph_last_length"] = _mean(last_lengths) if last_lengths else 1.0
+
+    tenses = [_tense(sentence) for sentence in sentences]
+    persons = [_persons(sentence) for sentence in sentences]
+    spoken = [any(mark in sentence for mark in QUOTE_MARKS) for sentence in sentences]
+    features["order:tense_kept"], features["order:tense_gain"] = _neighbours_and_rest(
+        tenses, lambda a, b: float(bool(a) and a == b))
+    features["order:persons_kept"], features["order:persons_gain"] = _neighbours_and_rest(persons, _overlap)
+    features["order:persons_kept_two_on"] = _mean([_overlap(a, b) for a, b in zip(persons, persons[2:])])
+    features["order:paragraph_persons_kept"] = _mean([
+        _overlap(_persons(a), _persons(b)) for paragraph in paragraphs for a, b in pairwise(paragraph)])
+    function_words = [{word for word in words_of(sentence) if word in _FUNCTION_SET} for sentence in sentences]
+    features["order:function_words_kept"], features["order:function_words_gain"] = _neighbours_and_rest(
+        function_words, _overlap)
+    features["order:speech_kept"], features["order:speech_gain"] = _neighbours_and_rest(
+        spoken, lambda a, b: float(a == b))
     return features
+
+
+def _tense(sentence: str) -> str:
+    """"past", "present", or "" when a sentence shows neither or both equally."""
+    word_list = words_of(sentence)
+    past = sum(word in PAST_MARKERS or (word.endswith(PAST_SUFFIX) and len(word) >= PAST_SUFFIX_MIN_LETTERS)
+               for word in word_list)
+    present = sum(word in PRESENT_MARKERS for word in word_list)
+    return "past" if past > present else "present" if present > past else ""
+
+
+def _persons(sentence: str) -> set[str]:
+    """The grammatical persons a sentence mentions ("I", "we", "you", "he", "she", "they", "it")."""
+    return {PERSON_OF[word] for word in words_of(sentence) if word in PERSON_OF}
 
 
 # Chunks --------------------------------------------------------------------------------------

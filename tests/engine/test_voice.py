@@ -73,12 +73,11 @@ def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_c
     same = calibration.same_writer
     assert same.low <= 0.5 <= same.high  # her text against her other text: the interval covers 0.5
     # Shuffling sentences keeps every word habit, so only the `order:` features can give it
-    # away. With 25 chunks a side the bootstrap interval is about ±0.16, so a point estimate
-    # of at least 0.65 is what keeps its lower end clear of 0.5. Seed 0 gives 0.69 [0.53, 0.85];
-    # other shuffles of the demo give 0.56–0.78 (mean 0.66 over seeds 0–7, lower end clear
-    # of 0.5 in 4 of 8): the instrument sees order, but on 2,700 words not strongly (README).
+    # away. With 25 chunks a side the bootstrap interval is about ±0.16. Seed 0 gives
+    # 0.75 [0.59, 0.89]; seeds 0–7 give 0.72–0.80 (mean 0.77), the lower end clear of 0.5 at
+    # all eight (lowest 0.54, seed 6), while you-vs-you covers 0.5 at all eight (README).
     shuffled = calibration.shuffled
-    assert shuffled.low > 0.5 and shuffled.auc >= 0.65
+    assert shuffled.low > 0.55 and shuffled.auc >= 0.7
     assert calibration.delta_own < 0.5
 
 
@@ -92,6 +91,8 @@ def test_order_features_see_shuffling_and_nothing_else_does():
     changed = {name for name in first if first[name] != pytest.approx(second[name])}
     assert changed and all(name.startswith("order:") for name in changed)
     for name in ("order:same_opener", "order:names_picked_up", "order:neighbour_overlap"):
+        assert first[name] > second[name], name
+    for name in ("order:persons_kept", "order:speech_kept"):
         assert first[name] > second[name], name
     assert style_features("“Stop pushing.\n\nHold it.”")["order:unclosed_quote_paragraphs"] == 1.0
     assert style_features("“Stop pushing. Hold it.”")["order:unclosed_quote_paragraphs"] == 0.0
