@@ -47,15 +47,20 @@ def assert_on_screen(app, selector: str) -> None:
     assert region.bottom <= footer_top, f"{selector} at {region} runs under the footer (row {footer_top})"
 
 
+
+async def resume_session(pilot) -> None:
+    """F4, then ctrl+o: resume the open session the workspace holds."""
+    await pilot.press("f4")
+    await pilot.pause()
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+
 async def test_every_rating_control_is_visible_at_80x24(tmp_path, repo_root):
     workspace = make_workspace(tmp_path / "workspace", repo_root)
     long_output_session(workspace)
     app = make_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f4")
-        await pilot.pause()
-        await pilot.press("ctrl+o")
-        await pilot.pause()
+        await resume_session(pilot)
         view = app.screen.query_one(BlindItemView)
         assert view.compact
         for row in range(4):  # every criterion focused in turn: its anchors change size
@@ -78,10 +83,7 @@ async def test_rate_flag_and_note_with_keys_at_80x24(tmp_path, repo_root):
     session_id = long_output_session(workspace)
     app = make_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f4")
-        await pilot.pause()
-        await pilot.press("ctrl+o")
-        await pilot.pause()
+        await resume_session(pilot)
         screen = app.screen
         await pilot.press("4", "3", "5", "2")  # one key per criterion; the focus moves on
         await pilot.press("d", "m")  # flags: degenerate, memorised
@@ -114,10 +116,7 @@ async def test_shrinking_the_terminal_mid_item_keeps_the_controls_on_screen(tmp_
     long_output_session(workspace)
     app = make_app(workspace)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f4")
-        await pilot.pause()
-        await pilot.press("ctrl+o")
-        await pilot.pause()
+        await resume_session(pilot)
         view = app.screen.query_one(BlindItemView)
         assert not view.compact
         for selector in CONTROLS:  # the roomy layout has room for everything too

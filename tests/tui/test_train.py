@@ -49,6 +49,15 @@ async def wait_until(pilot, condition, seconds: float = WAIT_SECONDS) -> None:
         await pilot.pause(0.05)
 
 
+async def run_to_exit(pilot, screen) -> None:
+    """Start a run with ctrl+s and let it end: the child has exited and the screen's workers
+    (its reader and exit handler) are done."""
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: screen.live.exit_code is not None)
+    await workers_done(pilot.app)
+    await pilot.pause()
+
+
 async def open_train(pilot) -> TrainScreen:
     await pilot.press("f2")
     await pilot.pause()
@@ -175,9 +184,7 @@ async def test_fake_run_streams_events_into_plot_and_stats(tmp_path, monkeypatch
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
         screen.query_one("TrainForm").input("max_steps").value = "6"
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.live.exit_code is not None)
-        await pilot.pause()
+        await run_to_exit(pilot, screen)
         assert screen.live.exit_code == 0 and screen.live.view.status == "done"
         assert [step for step, _ in screen.live.curves.train] == [1, 2, 3, 4, 5, 6]
         assert screen.live.curves.val == [(2.0, 2.75), (4.0, 1.375), (6.0, 5.5 / 6)]
@@ -197,10 +204,7 @@ async def test_child_printing_garbage_and_crashing_shows_the_exit_code(tmp_path,
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.live.exit_code is not None)
-        await workers_done(app)
-        await pilot.pause()
+        await run_to_exit(pilot, screen)
         assert screen.live.view.status == "failed"
         error = screen.query_one("#train-error")
         assert error.display
@@ -216,9 +220,7 @@ async def test_error_event_advice_is_shown(tmp_path, monkeypatch):
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.live.exit_code is not None)
-        await pilot.pause()
+        await run_to_exit(pilot, screen)
         assert screen.live.view.status == "failed"
         shown = str(screen.query_one("#train-error").render())
         assert "exit code 1" in shown and "no-such-model" in shown and "Give a local model folder." in shown

@@ -18,7 +18,7 @@ import pytest
 from textual.widgets import Select
 
 from engine.workspace import Workspace
-from tests.tui.test_train import fake_child, open_train, wait_until
+from tests.tui.test_train import fake_child, open_train, run_to_exit, wait_until
 from tests.tui.train_fixtures import write_workspace
 from tests.tui.waiting import workers_done
 from tui.app import make_app
@@ -323,10 +323,7 @@ async def test_the_cause_is_the_error_event_not_a_library_warning(tmp_path, monk
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.live.exit_code is not None)
-        await workers_done(app)
-        await pilot.pause()
+        await run_to_exit(pilot, screen)
         shown = str(screen.query_one("#train-error").render())
         assert screen.live.view.status == "interrupted"
         assert "the optimizer state is corrupt" in shown and "Resume from the previous checkpoint." in shown
