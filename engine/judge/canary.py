@@ -144,7 +144,8 @@ def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int
     """The exact settings a canary generates with; stored with (and identifying) the output."""
     from engine.models.loading import FAMILY_CAUSAL
 
-    precision = {"dtype": load_precision(workspace)} if load_precision(workspace) else {}
+    dtype = load_precision(workspace)
+    precision = {"dtype": dtype} if dtype else {}
     if family == FAMILY_CAUSAL:
         section = workspace.section("canary")
         return {
