@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.judge.canary import CanaryFileError
-    from engine.judge.voice import MIN_WRITER_WORDS, VoiceError, VoiceReply, VoiceScored, VoiceStarted, calibrate, held_out, voice_score
+    from engine.judge.voice import VoiceError, VoiceReply, VoiceScored, VoiceStarted, voice_score
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
     from engine.workspace import Workspace, WorkspaceError
@@ -44,14 +44,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         workspace = Workspace.open(args.workspace)
         db = open_workspace_store(workspace)
-        heldout = held_out(workspace)
-        calibration = None
         unscored = 0
-        for name in args.contestants:
-            if calibration is None and heldout.words >= MIN_WRITER_WORDS:
-                calibration = calibrate(heldout, seed=args.seed)  # her text only: once for every contestant
-            for event in voice_score(db, workspace, name, seed=args.seed, reply_tokens=args.reply_tokens,
-                                     calibration=calibration):
+        for name in args.contestants:  # her text's calibration is computed once (engine.judge.voice.calibrate)
+            for event in voice_score(db, workspace, name, seed=args.seed, reply_tokens=args.reply_tokens):
                 if args.json:
                     print(event.to_json(), flush=True)
                 elif isinstance(event, VoiceStarted):

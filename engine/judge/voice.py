@@ -29,6 +29,7 @@ model bytes, adapter, settings, prompt and seed are unchanged; scores go to `voi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import random
@@ -144,9 +145,17 @@ def shuffle_sentences(texts: Sequence[str], groups: Sequence[str], seed: int) ->
 
 
 def calibrate(heldout: HeldOut, *, seed: int = 0, chunk_words: int = CHUNK_WORDS) -> Calibration:
-    chunks = chunk_pieces(heldout.texts, heldout.groups, chunk_words)
+    """The calibration of her held-out text, computed once per process for the same text, seed
+    and chunk length (a few seconds each time otherwise: the Judge screen scores contestants
+    one by one)."""
+    return _calibrate(heldout.texts, heldout.groups, seed, chunk_words)
+
+
+@functools.lru_cache(maxsize=4)
+def _calibrate(texts: tuple[str, ...], groups: tuple[str, ...], seed: int, chunk_words: int) -> Calibration:
+    chunks = chunk_pieces(texts, groups, chunk_words)
     first, second = split_halves(chunks, seed)
-    shuffled = chunk_pieces(shuffle_sentences(heldout.texts, heldout.groups, seed), heldout.groups, chunk_words)
+    shuffled = chunk_pieces(shuffle_sentences(texts, groups, seed), groups, chunk_words)
     return Calibration(same_writer=discriminate(first, second, seed=seed),
                        shuffled=discriminate(chunks, shuffled, seed=seed),
                        delta_own=burrows_delta([c.text for c in first], [c.text for c in second]))

@@ -81,6 +81,24 @@ def test_calibration_same_writer_is_indistinguishable_and_shuffled_is_not(demo_c
     assert calibration.delta_own < 0.5
 
 
+def test_calibration_is_computed_once_per_text_and_seed(demo_heldout, monkeypatch):
+    import dataclasses
+
+    from engine.judge import voice
+
+    calls = []
+    real = voice.discriminate
+    monkeypatch.setattr(voice, "discriminate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    voice._calibrate.cache_clear()
+    first = calibrate(demo_heldout, seed=3)
+    assert len(calls) == 2  # you vs you, and shuffled
+    assert calibrate(demo_heldout, seed=3) is first and len(calls) == 2
+    calibrate(demo_heldout, seed=4)
+    fewer = dataclasses.replace(demo_heldout, texts=demo_heldout.texts[1:], groups=demo_heldout.groups[1:])
+    calibrate(fewer, seed=3)  # her held-out text changed: computed again
+    assert len(calls) == 6
+
+
 def test_order_features_see_shuffling_and_nothing_else_does():
     """The same sentences in their order and shuffled: only `order:` features differ."""
     ordered = ("He did not press. He did not hurry. I gave the knife and the stone to Jory. Then Jory ran his "
@@ -221,6 +239,9 @@ def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp
     assert isinstance(events[-2], VoiceStage)
     result = events[-1]
     assert result.status == STATUS_SCORED and 0.0 <= result.auc_low <= result.auc <= result.auc_high <= 1.0
+    # The demo base model writes a generic register, the issue's other "near 1" check
+    # (measured 0.97 [0.87, 1.00] with these 24-token replies; 0.95 [0.88, 0.99] at 128).
+    assert result.auc >= 0.85 and result.auc_low > 0.7
     assert db["voice_replies"].count == 44 and db["voice_scores"].count == 1
     again = list(voice_score(db, workspace, "demo-ar", reply_tokens=24, calibration=demo_calibration))
     assert again[0].to_generate == 0 and all(e.reused for e in again if isinstance(e, VoiceReply))
