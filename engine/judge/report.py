@@ -39,6 +39,7 @@ from sqlite_utils import Database
 from engine.display import safe_text, terminal_json
 from engine.judge import rating
 from engine.judge.names import display_name, run_names
+from engine.judge.voice import latest_voice_scores
 
 FORMATS = ("markdown", "csv", "json")
 # Metrics shown in the markdown leaderboard when present (all of them go to JSON/CSV).
@@ -533,8 +534,7 @@ def voice_agreement(db: Database, leaderboard: list[dict[str, Any]]) -> dict[str
     contestants have both. Higher "likeness" (1 − AUC) means harder to tell from her."""
     if not db["voice_scores"].exists():
         return {"rows": [], "agreement": {}}
-    scores = {row["label"]: row for row in db.query(
-        "select * from voice_scores where id in (select max(id) from voice_scores group by label)")}
+    scores = latest_voice_scores(db)
     rows = []
     for entry in leaderboard:
         score = scores.get(entry["label"])

@@ -210,6 +210,22 @@ def test_report_shows_the_voice_score_beside_ratings_with_rank_agreement():
     assert spearman([1, 2], [1, 2]) is None
 
 
+def test_a_newer_too_little_text_replaces_an_older_score_everywhere():
+    from engine.judge.report import build_report
+    from engine.judge.voice import latest_voice_scores
+
+    db = open_store(memory=True)
+    assert latest_voice_scores(db) == {}
+    db["voice_scores"].insert({"label": "a", "status": STATUS_SCORED, "auc": 0.9, "auc_low": 0.8, "auc_high": 1.0})
+    db["voice_scores"].insert({"label": "b", "status": STATUS_SCORED, "auc": 0.7, "auc_low": 0.6, "auc_high": 0.8})
+    db["voice_scores"].insert({"label": "a", "status": STATUS_TOO_LITTLE, "auc": None, "message": "too little"})
+    latest = latest_voice_scores(db)
+    assert latest["a"]["status"] == STATUS_TOO_LITTLE and latest["a"]["auc"] is None
+    assert latest["b"]["auc"] == 0.7
+    rows = {row["label"]: row for row in build_report(db)["voice"]["rows"]}
+    assert rows["a"]["status"] == STATUS_TOO_LITTLE and rows["a"]["auc"] is None
+
+
 def test_migration_adds_voice_and_setting_tables_with_unique_keys():
     import sqlite3
 

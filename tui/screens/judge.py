@@ -205,7 +205,7 @@ class JudgeScreen(WorkbenchScreen):
         names = run_names(self.db, self.app.workspace.runs_dir)
         contestants = judging.contestants(self.db, names)
         self._names = {c.label: c.name or c.label for c in contestants}
-        voice = {label: row["auc"] for label, row in latest_voice_scores(self.db).items()}
+        voice = {label: row["auc"] for label, row in latest_voice_scores(self.db).items() if row["auc"] is not None}
         builder = self.query_one(JudgeBuilder)
         builder.fill(contestants, canary_ids, judging.open_sessions(self.db), self._canary_targets(names), voice)
         # The hint stays only while it is true: outputs stored by another process clear it.
