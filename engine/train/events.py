@@ -31,9 +31,9 @@ A run that cannot start (bad flag values, unreadable config) prints only `error`
 | --- | --- |
 | phase | phase ("loading", "canaries", "evaluation", "saving", "training"), step, done, total (null if unknown), detail, eta_s |
 | start | run_id, run_dir, model, family, objective, method, max_steps, start_step, resumed_from (checkpoint path or null), world_size, train_examples, val_examples, skipped_examples, trainable_parameters, total_parameters, lr, lr_note, label (the run's name, "demo-ar lora #3") |
-| step | step (1-based optimizer step), max_steps, epoch, loss, lr, grad_norm (null if unknown), tokens_per_s (all ranks; tokens the loss sees: non-padding for causal, every position incl. EOS padding for diffusion), memory (MiB: peak CUDA allocation on a GPU, peak process RSS on CPU), world_size, elapsed_s, eta_s |
-| eval | step, val_loss |
-| checkpoint | step, path (folder holding adapter_model.safetensors or model.safetensors plus optimizer/scheduler/RNG state) |
+| step | step (1-based optimizer step), max_steps, epoch, loss, lr, grad_norm (null if unknown), tokens_per_s (all ranks; tokens the loss sees: non-padding for causal, every position incl. EOS padding for diffusion), memory (MiB: peak CUDA allocation on a GPU, peak process RSS on CPU), world_size, elapsed_s, eta_s, step_s (this step's own time) |
+| eval | step, val_loss, seconds (the evaluation's time) |
+| checkpoint | step, path (folder holding adapter_model.safetensors or model.safetensors plus optimizer/scheduler/RNG state), seconds (the save's time; canaries after it are timed apart) |
 | canary | step (0 = base model), canary_id, prompt, text, seed, settings (sampler settings dict), seconds |
 | memorisation | step, val_loss, best_val_loss, train_loss, best_train_loss, stopping (true when --early-stop ends the run) |
 | log | level ("info" or "warning"), message |
@@ -103,6 +103,7 @@ class StepEvent(Event):
     world_size: int
     elapsed_s: float
     eta_s: float | None
+    step_s: float | None = None  # this step's own time (forward, backward, optimizer); None from older writers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +111,7 @@ class EvalEvent(Event):
     kind: ClassVar[str] = "eval"
     step: int
     val_loss: float
+    seconds: float | None = None  # how long this evaluation took
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +119,7 @@ class CheckpointEvent(Event):
     kind: ClassVar[str] = "checkpoint"
     step: int
     path: str
+    seconds: float | None = None  # how long writing it took (its canaries come after, timed apart)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,6 +145,7 @@ class EventCallback(TrainerCallback):
         self._start_step: int | None = None
         self.clock = clock
         self._step_started: float | None = None
+        self._step_seconds: float | None = None  # the last step's own time, reported with its step event
         self._phase_started = 0.0  # when the evaluation or save in progress began
 
     # --- helpers ---------------------------------------------------------------------------
@@ -185,8 +186,10 @@ class EventCallback(TrainerCallback):
             self.phase("saving", state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self._step_started is not None and self.clock is not None:
-            self.clock.step_seconds.append(time.perf_counter() - self._step_started)
+        if self._step_started is not None:
+            self._step_seconds = time.perf_counter() - self._step_started
+            if self.clock is not None:
+                self.clock.step_seconds.append(self._step_seconds)
         if self._agreed(self.cancel_requested(), args):
             # Finish this step, save it, stop: the run can resume from exactly here.
             self.emit(LogEvent(level="info", message=(
@@ -222,6 +225,7 @@ class EventCallback(TrainerCallback):
             tokens_per_s=round(tokens_per_s, 2), memory=round(peak_memory_mib(args.device), 1),
             world_size=self.world_size, elapsed_s=round(elapsed, 3),
             eta_s=None if eta is None else round(eta, 2),
+            step_s=None if self._step_seconds is None else round(self._step_seconds, 3),
         ))
         self._begin_phase_after_step(state, control)
 
@@ -229,9 +233,10 @@ class EventCallback(TrainerCallback):
         if not metrics or "eval_loss" not in metrics:
             return
         val_loss = float(metrics["eval_loss"])
+        seconds = time.perf_counter() - self._phase_started
         if self.clock is not None:
-            self.clock.eval_seconds.append(time.perf_counter() - self._phase_started)
-        self.emit(EvalEvent(step=state.global_step, val_loss=val_loss))
+            self.clock.eval_seconds.append(seconds)
+        self.emit(EvalEvent(step=state.global_step, val_loss=val_loss, seconds=round(seconds, 3)))
         train_loss = sum(self._train_losses) / len(self._train_losses) if self._train_losses else None
         self._train_losses = []
         # Every rank sees the same gathered eval loss, so every rank takes the same decision.
@@ -257,9 +262,10 @@ class EventCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
         self.last_checkpoint = path
+        seconds = time.perf_counter() - self._phase_started
         if self.clock is not None:
-            self.clock.save_seconds.append(time.perf_counter() - self._phase_started)
-        self.emit(CheckpointEvent(step=state.global_step, path=path))
+            self.clock.save_seconds.append(seconds)
+        self.emit(CheckpointEvent(step=state.global_step, path=path, seconds=round(seconds, 3)))
         if self.on_checkpoint is not None and self.is_main:
             self.on_checkpoint(state.global_step, path, kwargs.get("model"))
         if not control.should_training_stop and state.global_step < state.max_steps:

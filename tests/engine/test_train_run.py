@@ -58,6 +58,9 @@ def test_lora_run_lowers_loss_and_records_the_run(workspace, tiny_llama_dir):
     assert [event["step"] for event in of(events, "step")] == [1, 2, 3, 4, 5, 6]
     assert losses[-1] < losses[0] - 0.05
     assert [event["step"] for event in of(events, "eval")] == [3, 6]
+    # Each kind of work reports its own time (the app's stop countdown reads these).
+    assert all(0 < event["step_s"] <= event["elapsed_s"] for event in of(events, "step"))
+    assert all(event["seconds"] > 0 for event in of(events, "eval") + of(events, "checkpoint"))
     start, done = events[0], events[-1]
     assert start["trainable_parameters"] < start["total_parameters"] / 2
     assert start["train_examples"] == 4 and start["val_examples"] == 1

@@ -175,23 +175,24 @@ def main() -> int:
         step += 1
         record.emit(StepEvent(step=step, max_steps=max_steps, epoch=step / 4, loss=5.0 / step, lr=1e-3, grad_norm=1.0,
                               tokens_per_s=100.0, memory=800.0, world_size=1, elapsed_s=step * 0.1,
-                              eta_s=(max_steps - step) * 0.1))
+                              eta_s=(max_steps - step) * 0.1, step_s=TICK_SECONDS))
         if step % 2 == 0:
             record.emit(PhaseEvent(phase="evaluation", step=step))
+            evaluation_started = time.monotonic()
             wait_gate(f"eval-{step}")
-            record.emit(EvalEvent(step=step, val_loss=5.5 / step))
+            record.emit(EvalEvent(step=step, val_loss=5.5 / step, seconds=time.monotonic() - evaluation_started))
         if step == 4:
             record.emit(MemorisationEvent(step=4, val_loss=2.0, best_val_loss=1.5, train_loss=1.0, best_train_loss=1.2,
                                           stopping=False))
         if save_every and step % save_every == 0 and step < max_steps and not cancelled:
-            record.emit(CheckpointEvent(step=step, path=f"{run_dir}/checkpoints/checkpoint-{step}"))
+            record.emit(CheckpointEvent(step=step, path=f"{run_dir}/checkpoints/checkpoint-{step}", seconds=0.0))
             skipped = canaries(record, step, f"checkpoint-{step}", canary_count)
             if skipped:
                 break
     checkpoint = f"{run_dir}/checkpoints/checkpoint-{step}"
     if not skipped:
         record.emit(PhaseEvent(phase="saving", step=step))
-        record.emit(CheckpointEvent(step=step, path=checkpoint))
+        record.emit(CheckpointEvent(step=step, path=checkpoint, seconds=0.0))
         if cancelled:
             skipped = canary_count
     status = "cancelled" if cancelled else "done"

@@ -251,25 +251,30 @@ def test_work_timer_estimates_what_a_stop_waits_for():
     from engine.train.events import CheckpointEvent, EvalEvent, PhaseEvent, StepEvent
     from tui.screens.train_quit import StopEstimate, WorkTimer, estimate_text
 
-    def step(number: int):
+    def step(number: int, seconds: float | None):
         return StepEvent(step=number, max_steps=10, epoch=0.0, loss=1.0, lr=1e-3, grad_norm=None, tokens_per_s=1.0,
-                         memory=1.0, world_size=1, elapsed_s=0.0, eta_s=None)
+                         memory=1.0, world_size=1, elapsed_s=0.0, eta_s=None, step_s=seconds)
 
     timer = WorkTimer()
     timer.observe(PhaseEvent(phase="loading", step=0), now=0.0)
     assert timer.stop_estimate(now=5.0) == StopEstimate(None, "loading")
     timer.observe(PhaseEvent(phase="training", step=0), now=10.0)
     assert timer.stop_estimate(now=11.0) == StopEstimate(None, "step")  # no step timed yet
-    timer.observe(step(1), now=12.0)  # 2 s
-    timer.observe(step(2), now=16.0)  # 4 s: a step takes 3 s on average
+    timer.observe(step(1, None), now=12.0)  # an event that carries no time times nothing
+    assert timer.stop_estimate(now=12.5) == StopEstimate(None, "step")
+    # Durations come from the events, not from when they arrive: these two reach the app together.
+    timer.observe(step(2, 2.0), now=16.0)
+    timer.observe(step(3, 4.0), now=16.0)  # a step takes 3 s on average
     assert timer.stop_estimate(now=17.0) == StopEstimate(2.0, "step", save_untimed=True)
     assert estimate_text(timer.stop_estimate(now=17.0)) == "about 0:02 left + the save (not timed yet)"
-    timer.observe(PhaseEvent(phase="evaluation", step=2), now=16.0)
-    timer.observe(EvalEvent(step=2, val_loss=1.0), now=26.0)  # evaluations take 10 s
-    timer.observe(PhaseEvent(phase="saving", step=2), now=26.0)
-    timer.observe(CheckpointEvent(step=2, path="checkpoint-2"), now=32.0)  # saves take 6 s
-    timer.observe(step(3), now=35.0)  # a step measured from the end of the save: 3 s
+    timer.observe(PhaseEvent(phase="evaluation", step=3), now=16.0)
+    timer.observe(EvalEvent(step=3, val_loss=1.0, seconds=10.0), now=26.0)  # evaluations take 10 s
+    timer.observe(PhaseEvent(phase="saving", step=3), now=26.0)
+    timer.observe(CheckpointEvent(step=3, path="checkpoint-3", seconds=6.0), now=26.0)  # saves take 6 s
+    timer.observe(step(4, 3.0), now=35.0)
     assert list(timer.step_seconds) == [2.0, 4.0, 3.0]
+    assert list(timer.eval_seconds) == [10.0] and list(timer.save_seconds) == [6.0]
+    assert timer.stop_estimate(now=36.0) == StopEstimate(2.0 + 6.0, "step")  # the step in flight began at 35
     timer.observe(PhaseEvent(phase="evaluation", step=4), now=40.0)
     assert timer.stop_estimate(now=44.0) == StopEstimate(6.0 + 6.0, "evaluation")  # counts down…
     assert timer.stop_estimate(now=47.0) == StopEstimate(3.0 + 6.0, "evaluation")

@@ -7,9 +7,10 @@ after the app exits, writing runs/<id>/events.jsonl; the next start shows it liv
 waited; the Train screen calls `show()` as the run's phase changes and closes it when the
 child exits. `k` or `ctrl+t` (the cancel key, pressed a second time) kills the run instead.
 
-The countdown comes from `WorkTimer`, which times this run's steps, evaluations and saves by
-when their events reach the app (the engine's own RunClock stays in the child, and its ETA is
-for the whole run, not for a stop). A stop waits for the work in flight and then the save:
+The countdown comes from `WorkTimer`. It keeps the durations the run reports for its
+steps, evaluations and saves (`step_s` and `seconds` on their events, measured in the child,
+so events that reach the app in one batch still count right) and times only the work in
+flight, from when the app saw it begin. A stop waits for the work in flight and then the save:
 
     left = (mean time of the work in flight − time it has run so far, at least 0) + mean save time
 
@@ -48,6 +49,11 @@ TIMINGS_KEPT = 20  # recent durations averaged per kind of work (a run's pace dr
 WORK_NAMES = {"training": "step", "evaluation": "evaluation", "saving": "save"}  # phase -> what it times
 
 
+def _keep(durations: deque[float], seconds: float | None) -> None:
+    if seconds is not None:  # None: an event from a writer that did not time it
+        durations.append(seconds)
+
+
 def _mean(values: deque[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -64,7 +70,7 @@ class StopEstimate:
 
 @dataclasses.dataclass
 class WorkTimer:
-    """Durations of this run's steps, evaluations and saves, from its events' arrival times."""
+    """Durations of this run's steps, evaluations and saves, as its events report them."""
 
     step_seconds: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
     eval_seconds: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
@@ -85,14 +91,12 @@ class WorkTimer:
         elif kind == "start":
             self.phase, self.phase_started = "training", now
         elif kind == "step":
-            if self.phase == "training" and self.last_event_at is not None:
-                self.step_seconds.append(now - self.last_event_at)
-            self.phase, self.phase_started = "training", now
-        elif kind == "eval" and self.phase == "evaluation":
-            self.eval_seconds.append(now - self.phase_started)
-            self.phase, self.phase_started = "training", now
-        elif kind == "checkpoint" and self.phase == "saving":
-            self.save_seconds.append(now - self.phase_started)
+            _keep(self.step_seconds, event.step_s)
+        elif kind == "eval":
+            _keep(self.eval_seconds, event.seconds)
+        elif kind == "checkpoint":
+            _keep(self.save_seconds, event.seconds)
+        if kind in ("step", "eval", "checkpoint"):  # the work it reports is over: training goes on
             self.phase, self.phase_started = "training", now
         self.last_event_at = now
 
