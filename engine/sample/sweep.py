@@ -408,12 +408,19 @@ class SweepDone(Event):
 
 
 def record_setting(db: Database, setting: Setting, label: str, workspace: Workspace, sweep_id: str | None) -> None:
-    """Keep what a label runs with, so the voice score and the report can reproduce it."""
+    """Keep what a label runs with, so the voice score and the report can reproduce it.
+
+    The adapter is kept as the folder it resolved to, and a `voice` model's own adapter is kept
+    too: the stored path alone must name the weights that generated (the base path without its
+    adapter would be another model)."""
+    from engine.judge.canary import adapter_folder
     from engine.judge.store import now
 
     entry = workspace.model(setting.model)
+    adapter = setting.adapter or entry.adapter
+    adapter_path = str(adapter_folder(workspace, adapter).resolve()) if adapter else None
     db["contestant_settings"].upsert({
-        "label": label, "model_name": setting.model, "model_path": entry.path, "adapter_path": setting.adapter,
+        "label": label, "model_name": setting.model, "model_path": entry.path, "adapter_path": adapter_path,
         "family": setting.family, "settings_json": json.dumps(setting.settings, sort_keys=True),
         "varied_json": json.dumps(dict(setting.varied), sort_keys=True), "sweep_id": sweep_id, "created_at": now(),
     }, pk="label")
