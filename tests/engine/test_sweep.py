@@ -224,6 +224,21 @@ def lora_adapter(tmp_path_factory) -> Path:
     return folder
 
 
+def _record_loads(monkeypatch) -> list:
+    """Every model the load path returns from now on, in order."""
+    from engine.models import loading
+
+    loads = []
+    original = loading.load_entry
+
+    def recording_load_entry(entry, **kwargs):
+        loads.append(original(entry, **kwargs))
+        return loads[-1]
+
+    monkeypatch.setattr(loading, "load_entry", recording_load_entry)
+    return loads
+
+
 def _last_logits(loaded):
     import torch
 
@@ -241,18 +256,9 @@ def test_a_precision_sweep_with_an_adapter_runs_the_adapter_at_each_precision(wo
     from engine.judge.canary import canary_settings, describe_contestant, load_canaries
     from engine.judge.store import content_hash
     from engine.judge.voice import resolve_contestant
-    from engine.models import loading
     from engine.sample.sweep import workspace_with
 
-    loads = []
-    original = loading.load_entry
-
-    def recording_load_entry(entry, **kwargs):
-        loaded = original(entry, **kwargs)
-        loads.append(loaded)
-        return loaded
-
-    monkeypatch.setattr(loading, "load_entry", recording_load_entry)
+    loads = _record_loads(monkeypatch)
     # Through the entry point the CLI uses, with the adapter inside the workspace given relative to it.
     shutil.copytree(lora_adapter, workspace.root / "adapters" / "lora")
     adapter = str((workspace.root / "adapters" / "lora").resolve())
@@ -322,16 +328,14 @@ def test_sweeping_the_voice_model_applies_its_adapter_once_and_keeps_it_in_the_p
     demo_ar = str(workspace.model("demo-ar").path)
     monkeypatch.setattr(versions, "current_voice_entry",
                         lambda _: ModelEntry(name="voice@v1", path=demo_ar, adapter=str(lora_adapter)))
-    loads = []
-    original = loading.load_entry
-    monkeypatch.setattr(loading, "load_entry", lambda entry, **kwargs: loads.append(original(entry, **kwargs)) or loads[-1])
+    loads = _record_loads(monkeypatch)
     assert main(["--workspace", str(workspace.root), "sweep", "--model", "voice", "--vary", "dtype=float32,4bit",
                  "--canaries", "river-short"]) == 0
 
     # Once, not twice: the float32 model is exactly the base with the adapter merged once, and
     # the 4-bit one carries one LoRA layer per adapted module, not a stack.
     float32_model, four_bit_model = loads
-    reference = original(ModelEntry(name="ref", path=demo_ar, adapter=str(lora_adapter)))
+    reference = loading.load_model(demo_ar, adapter=str(lora_adapter))
     assert torch.equal(_last_logits(float32_model), _last_logits(reference))
     lora_layers = [m for m in four_bit_model.model.modules() if isinstance(m, LoraLayer)]
     assert len(lora_layers) == 3 * 4 and not any(isinstance(m.base_layer, LoraLayer) for m in lora_layers)
@@ -340,3 +344,27 @@ def test_sweeping_the_voice_model_applies_its_adapter_once_and_keeps_it_in_the_p
     db = open_store(workspace.db_path)
     contestant = resolve_contestant(db, workspace, "voice@v1 · dtype=4bit")
     assert contestant.adapter == str(lora_adapter.resolve()) and dict(contestant.overrides) == {"dtype": "4bit"}
+
+
+def test_precision_sweeps_that_cannot_mean_what_they_say_are_refused_before_anything_runs(workspace, capsys):
+    from engine.cli import main
+
+    # An entry that always quantises would run every dtype 4-bit: the labels would lie.
+    (workspace.root / "voicebench.toml").write_text(
+        '[models.demo-ar-4bit]\npath = "data/models/demo-ar"\nload_in_4bit = true\n', encoding="utf-8")
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar-4bit",
+                 "--vary", "dtype=float32,4bit"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--vary dtype: model 'demo-ar-4bit' has load_in_4bit = true" in err
+    configured = Workspace.open(workspace.root)
+    save_preset(configured, "wide", {"dtype": "float32"})
+    with pytest.raises(SweepError, match="preset 'wide': model 'demo-ar-4bit' has load_in_4bit = true"):
+        apply_preset(configured, "demo-ar-4bit", "wide")
+    assert plan_sweep(configured, "demo-ar-4bit", {"temperature": ["0.7", "1.0"]}).settings  # other variables vary
+    # A missing adapter folder is named before the store is opened.
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar", "--adapter", "runs/nowhere",
+                 "--vary", "dtype=float32,4bit"])
+    err = capsys.readouterr().err
+    assert code == 2 and "runs/nowhere: no adapter_config.json" in err and len(err.strip().splitlines()) == 1
+    assert not workspace.db_path.exists()
