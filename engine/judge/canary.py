@@ -318,21 +318,19 @@ def run_canaries(
 
 def _load(entry: ModelEntry, who: Contestant, precision: str | None = None) -> Any:
     """The contestant's model through the one load path, with its workspace entry's settings
-    (remote code, 4-bit), at the folder and family `describe_contestant` resolved, and at a
-    swept `precision` ("4bit" quantises as the entry's load_in_4bit does; others are the dtype)."""
+    (remote code, 4-bit), at the folder, family and adapter `describe_contestant` resolved, and
+    at a swept `precision` ("4bit" quantises as the entry's load_in_4bit does; others are the dtype).
+
+    The adapter goes through the load path too, which merges it into full-precision weights
+    but keeps it as live LoRA layers over 4-bit ones (re-quantising merged weights would round
+    most of a small adapter away), and applies it once: a `voice` entry's adapter is the one
+    `describe_contestant` resolved, not a second copy on top."""
     from engine.models.loading import load_entry
 
-    entry = dataclasses.replace(entry, path=who.model_path, family=who.family)
+    entry = dataclasses.replace(entry, path=who.model_path, family=who.family, adapter=who.adapter_path)
     if precision == "4bit":
         entry, precision = dataclasses.replace(entry, load_in_4bit=True), None
-    loaded = load_entry(entry, dtype=precision)
-    if who.adapter_path:
-        from peft import PeftModel
-
-        # Merging makes sampling as fast as the base model; the adapter file is untouched.
-        loaded.model = PeftModel.from_pretrained(loaded.model, who.adapter_path).merge_and_unload()
-        loaded.model.eval()
-    return loaded
+    return load_entry(entry, dtype=precision)
 
 
 def _generate(loaded: Any, family: str, prompt: str, settings: dict[str, Any],

@@ -25,7 +25,9 @@ goes into a `[load]` table that canary runs and the voice score pass to the one 
 (engine.models.loading.load_entry; 4bit sets the entry's load_in_4bit), and into the
 output's settings, so a float16 output never shares an identity with a float32 one. A
 precision this machine cannot run (4bit without bitsandbytes, a dtype its torch cannot
-compute in) is refused before anything loads.
+compute in) is refused before anything loads, and so is any dtype for a model whose entry
+says load_in_4bit (it would load 4-bit whatever the label says). An adapter (--adapter, or
+the `voice` model's own) loads with the model at every precision through that same path.
 
 Variables: temperature, steps, block_length, cfg_scale, remasking, threshold, eos
 (keep | suppress | deprioritise), use_template, dtype; causal models: temperature,
@@ -48,7 +50,7 @@ from sqlite_utils import Database
 from engine.atomic import write_atomic
 from engine.events import Event
 from engine.settings import toml_value
-from engine.workspace import Workspace
+from engine.workspace import ModelEntry, Workspace
 
 PRESETS_NAME = "presets.toml"
 EOS_MODES = ("keep", "suppress", "deprioritise")
@@ -174,6 +176,16 @@ def check_variables(family: str, overrides: Mapping[str, Any], where: str) -> No
             raise SweepError(f"{where}: remasking={value!r} is not one of {', '.join(REMASKING_CHOICES)}.")
 
 
+def check_precision_applies(entry: ModelEntry, overrides: Mapping[str, Any], where: str) -> None:
+    """Refuse a precision for a model whose workspace entry always quantises: with
+    `load_in_4bit = true` every setting would load 4-bit whatever its dtype says, so the
+    labels would lie (float32 would be the 4-bit base, 4bit a copy of it)."""
+    if "dtype" in overrides and entry.load_in_4bit:
+        raise SweepError(f"{where}: model {entry.name!r} has load_in_4bit = true in voicebench.toml, so it loads "
+                         "4-bit whatever dtype says; give dtype only for a model entry without load_in_4bit "
+                         "(4bit is one of its values).")
+
+
 def _short(variable: str, value: Any) -> str:
     return f"{SHORT_NAMES.get(variable, variable)}={value}"
 
@@ -223,6 +235,7 @@ def apply_preset(workspace: Workspace, model: str, name: str) -> Workspace:
     family = read_family(entry.path, entry.family)
     values = preset(workspace, name)
     check_variables(family, values, f"preset {name!r}")
+    check_precision_applies(entry, values, f"preset {name!r}")
     return workspace_with(workspace, family, values)
 
 
@@ -296,17 +309,21 @@ def plan_sweep(workspace: Workspace, model: str, vary: Mapping[str, Sequence[str
                base: Mapping[str, Any] | None = None, adapter: str | None = None,
                canaries: Sequence[str] | None = None, seed: int = 0) -> SweepPlan:
     """Every setting of the sweep, checked against every chosen canary before anything runs."""
-    from engine.judge.canary import canary_settings, load_canaries, read_family, select_canaries
+    from engine.judge.canary import adapter_folder, canary_settings, load_canaries, read_family, select_canaries
 
     entry = workspace.model(model)
     family = read_family(entry.path, entry.family)
     model_name = entry.name
+    if adapter:
+        adapter_folder(workspace, adapter)  # FileNotFoundError naming the folder, before anything runs
     base = dict(base or {})
     check_variables(family, base, "base setting")
+    check_precision_applies(entry, base, "base setting")
     typed = {variable: [parse_value(variable, text) for text in values] for variable, values in vary.items()}
     for variable, values in typed.items():
         for value in values:
             check_variables(family, {variable: value}, f"--vary {variable}")
+            check_precision_applies(entry, {variable: value}, f"--vary {variable}")
         if not values:
             raise SweepError(f"--vary {variable}: give at least one value, like {variable}=0,0.8.")
     all_canaries = load_canaries(workspace.canaries_path)
@@ -408,12 +425,19 @@ class SweepDone(Event):
 
 
 def record_setting(db: Database, setting: Setting, label: str, workspace: Workspace, sweep_id: str | None) -> None:
-    """Keep what a label runs with, so the voice score and the report can reproduce it."""
+    """Keep what a label runs with, so the voice score and the report can reproduce it.
+
+    The adapter is kept as the folder it resolved to, and a `voice` model's own adapter is kept
+    too: the stored path alone must name the weights that generated (the base path without its
+    adapter would be another model)."""
+    from engine.judge.canary import adapter_folder
     from engine.judge.store import now
 
     entry = workspace.model(setting.model)
+    adapter = setting.adapter or entry.adapter
+    adapter_path = str(adapter_folder(workspace, adapter).resolve()) if adapter else None
     db["contestant_settings"].upsert({
-        "label": label, "model_name": setting.model, "model_path": entry.path, "adapter_path": setting.adapter,
+        "label": label, "model_name": setting.model, "model_path": entry.path, "adapter_path": adapter_path,
         "family": setting.family, "settings_json": json.dumps(setting.settings, sort_keys=True),
         "varied_json": json.dumps(dict(setting.varied), sort_keys=True), "sweep_id": sweep_id, "created_at": now(),
     }, pk="label")

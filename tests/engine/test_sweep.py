@@ -201,3 +201,170 @@ def test_an_unusable_precision_is_refused_before_anything_loads(workspace, monke
     monkeypatch.setattr(torch.nn.functional, "layer_norm", no_half)  # a CPU whose torch cannot compute in it
     with pytest.raises(SweepError, match=r"--vary dtype: dtype=float16 does not run on this cpu"):
         plan_sweep(workspace, "demo-diffusion", {"dtype": ["float16"]})
+
+
+# Precision sweeps of a model with an adapter ---------------------------------------------------
+@pytest.fixture(scope="module")
+def lora_adapter(tmp_path_factory) -> Path:
+    """A LoRA adapter for demo-ar whose B matrices are not zero (a fresh adapter changes nothing),
+    large enough that 4-bit rounding cannot hide it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(REPO / "data" / "models" / "demo-ar")
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    folder = tmp_path_factory.mktemp("adapter") / "lora"
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def _record_loads(monkeypatch) -> list:
+    """Every model the load path returns from now on, in order."""
+    from engine.models import loading
+
+    loads = []
+    original = loading.load_entry
+
+    def recording_load_entry(entry, **kwargs):
+        loads.append(original(entry, **kwargs))
+        return loads[-1]
+
+    monkeypatch.setattr(loading, "load_entry", recording_load_entry)
+    return loads
+
+
+def _last_logits(loaded):
+    import torch
+
+    with torch.no_grad():
+        return loaded.model(torch.tensor([[1, 40, 41, 42, 43, 44]])).logits[0, -1]
+
+
+def test_a_precision_sweep_with_an_adapter_runs_the_adapter_at_each_precision(workspace, lora_adapter, tmp_path,
+                                                                             one_torch_thread, monkeypatch):
+    import torch
+    from bitsandbytes.nn import Linear4bit
+    from peft.tuners.lora import LoraLayer
+
+    from engine.cli import main
+    from engine.judge.canary import canary_settings, describe_contestant, load_canaries
+    from engine.judge.store import content_hash
+    from engine.judge.voice import resolve_contestant
+    from engine.sample.sweep import workspace_with
+
+    loads = _record_loads(monkeypatch)
+    # Through the entry point the CLI uses, with the adapter inside the workspace given relative to it.
+    shutil.copytree(lora_adapter, workspace.root / "adapters" / "lora")
+    adapter = str((workspace.root / "adapters" / "lora").resolve())
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar", "--adapter", "adapters/lora",
+                 "--vary", "dtype=float32,4bit", "--canaries", "river-short"])
+    assert code == 0
+
+    # Two contestants: float32 is what this CPU loads anyway, so it is the base setting.
+    db = open_store(workspace.db_path)
+    provenance = {row["label"]: row for row in db.query("select * from contestant_settings")}
+    assert sorted(provenance) == ["demo-ar · base", "demo-ar · dtype=4bit"]
+    assert {label: json.loads(row["settings_json"]) for label, row in provenance.items()} == {
+        "demo-ar · base": {}, "demo-ar · dtype=4bit": {"dtype": "4bit"}}
+    assert all(row["adapter_path"] == adapter for row in provenance.values())
+    outputs = {row["label"]: row for row in db.query("select * from generations")}
+    assert sorted(outputs) == sorted(provenance)
+    assert {row["adapter_hash"] for row in outputs.values()} == {content_hash(adapter)}
+    assert "dtype" not in json.loads(outputs["demo-ar · base"]["settings_json"])
+    assert json.loads(outputs["demo-ar · dtype=4bit"]["settings_json"])["dtype"] == "4bit"
+
+    # What generated: float32 with the adapter merged in; 4-bit layers with the adapter live on
+    # top (merging into 4-bit weights would re-round them and lose most of the adapter).
+    float32_model, four_bit_model = loads
+    assert not any(isinstance(m, (LoraLayer, Linear4bit)) for m in float32_model.model.modules())
+    assert next(float32_model.model.parameters()).dtype == torch.float32
+    lora_layers = [m for m in four_bit_model.model.modules() if isinstance(m, LoraLayer)]
+    assert len(lora_layers) == 3 * 4 and all(isinstance(m.base_layer, Linear4bit) for m in lora_layers)
+    with_adapter = _last_logits(four_bit_model)
+    with four_bit_model.model.disable_adapter():
+        without_adapter = _last_logits(four_bit_model)
+    assert (with_adapter - without_adapter).abs().max() > 0.1
+
+    # float32 with the adapter is exactly what a plain canary run with that adapter gives.
+    other = Workspace.open(_copy_workspace(workspace, tmp_path / "other"))
+    assert main(["--workspace", str(other.root), "canary", "--model", "demo-ar", "--adapter", adapter,
+                 "--set", "river-short"]) == 0
+    plain = next(open_store(other.db_path).query("select * from generations"))
+    assert (plain["text"], plain["identity_key"]) == (outputs["demo-ar · base"]["text"],
+                                                      outputs["demo-ar · base"]["identity_key"])
+
+    # The voice score generates a setting's replies with its adapter, at its precision.
+    contestant = resolve_contestant(db, workspace, "demo-ar · dtype=4bit")
+    assert contestant.adapter == adapter and dict(contestant.overrides) == {"dtype": "4bit"}
+    who = describe_contestant(db, workspace, contestant.model, contestant.adapter, contestant.label)
+    assert who.adapter_hash == content_hash(adapter)
+    canary = load_canaries(workspace.canaries_path)[0]
+    assert canary_settings(workspace_with(workspace, who.family, dict(contestant.overrides)), who.family, canary,
+                           0)["dtype"] == "4bit"
+
+
+def _copy_workspace(workspace: Workspace, root: Path) -> Path:
+    shutil.copytree(workspace.root / "data", root / "data", symlinks=True)
+    return root
+
+
+def test_sweeping_the_voice_model_applies_its_adapter_once_and_keeps_it_in_the_provenance(
+        workspace, lora_adapter, one_torch_thread, monkeypatch):
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    from engine.cli import main
+    from engine.judge.voice import resolve_contestant
+    from engine.models import loading, versions
+    from engine.workspace import ModelEntry
+
+    # `voice` is the current version: the demo model with this adapter (as a promoted LoRA version is).
+    demo_ar = str(workspace.model("demo-ar").path)
+    monkeypatch.setattr(versions, "current_voice_entry",
+                        lambda _: ModelEntry(name="voice@v1", path=demo_ar, adapter=str(lora_adapter)))
+    loads = _record_loads(monkeypatch)
+    assert main(["--workspace", str(workspace.root), "sweep", "--model", "voice", "--vary", "dtype=float32,4bit",
+                 "--canaries", "river-short"]) == 0
+
+    # Once, not twice: the float32 model is exactly the base with the adapter merged once, and
+    # the 4-bit one carries one LoRA layer per adapted module, not a stack.
+    float32_model, four_bit_model = loads
+    reference = loading.load_model(demo_ar, adapter=str(lora_adapter))
+    assert torch.equal(_last_logits(float32_model), _last_logits(reference))
+    lora_layers = [m for m in four_bit_model.model.modules() if isinstance(m, LoraLayer)]
+    assert len(lora_layers) == 3 * 4 and not any(isinstance(m.base_layer, LoraLayer) for m in lora_layers)
+
+    # The provenance names the adapter, so the voice score of a setting is the version's, not the bare base.
+    db = open_store(workspace.db_path)
+    contestant = resolve_contestant(db, workspace, "voice@v1 · dtype=4bit")
+    assert contestant.adapter == str(lora_adapter.resolve()) and dict(contestant.overrides) == {"dtype": "4bit"}
+
+
+def test_precision_sweeps_that_cannot_mean_what_they_say_are_refused_before_anything_runs(workspace, capsys):
+    from engine.cli import main
+
+    # An entry that always quantises would run every dtype 4-bit: the labels would lie.
+    (workspace.root / "voicebench.toml").write_text(
+        '[models.demo-ar-4bit]\npath = "data/models/demo-ar"\nload_in_4bit = true\n', encoding="utf-8")
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar-4bit",
+                 "--vary", "dtype=float32,4bit"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--vary dtype: model 'demo-ar-4bit' has load_in_4bit = true" in err
+    configured = Workspace.open(workspace.root)
+    save_preset(configured, "wide", {"dtype": "float32"})
+    with pytest.raises(SweepError, match="preset 'wide': model 'demo-ar-4bit' has load_in_4bit = true"):
+        apply_preset(configured, "demo-ar-4bit", "wide")
+    assert plan_sweep(configured, "demo-ar-4bit", {"temperature": ["0.7", "1.0"]}).settings  # other variables vary
+    # A missing adapter folder is named before the store is opened.
+    code = main(["--workspace", str(workspace.root), "sweep", "--model", "demo-ar", "--adapter", "runs/nowhere",
+                 "--vary", "dtype=float32,4bit"])
+    err = capsys.readouterr().err
+    assert code == 2 and "runs/nowhere: no adapter_config.json" in err and len(err.strip().splitlines()) == 1
+    assert not workspace.db_path.exists()
