@@ -45,7 +45,7 @@ from engine.judge import store
 from engine.judge.discriminator import Discrimination, TooFewChunks, discriminate
 from engine.judge.memorisation import CopyIndex, longest_passage
 from engine.judge.stylometry import Chunk, burrows_delta, chunk_pieces, paragraphs_of, sentences_of, word_count
-from engine.workspace import Workspace
+from engine.workspace import VOICE_MODEL, Workspace, WorkspaceError
 
 MIN_WRITER_WORDS = 2000
 CHUNK_WORDS = 100
@@ -242,22 +242,41 @@ def resolve_contestant(db: Database, workspace: Workspace, name: str) -> VoiceCo
     """A swept setting's label, any stored contestant label, or a workspace model name/folder."""
     row = next(db.query("select * from contestant_settings where label = ?", [name]), None)
     if row:
-        return VoiceContestant(label=name, model=row["model_path"] or row["model_name"], adapter=row["adapter_path"],
-                               overrides=tuple(json.loads(row["settings_json"]).items()))
+        return VoiceContestant(label=name, model=_model_to_load(workspace, row["model_name"], row["model_path"]),
+                               adapter=row["adapter_path"], overrides=tuple(json.loads(row["settings_json"]).items()))
     generation = next(db.query(
-        "select g.adapter_path, g.settings_json, m.path from generations g join models m on m.id = g.model_id "
+        "select g.adapter_path, g.settings_json, m.path, m.name from generations g join models m on m.id = g.model_id "
         "where g.label = ? order by g.id desc limit 1", [name]), None)
     if generation:
         stored = json.loads(generation["settings_json"] or "{}")
         overrides = {key: value for key, value in stored.items() if key not in _PER_CANARY}
         if stored.get("suppress_eos") or stored.get("deprioritise_eos"):
             overrides["eos"] = "suppress" if stored.get("suppress_eos") else "deprioritise"
-        return VoiceContestant(label=name, model=generation["path"], adapter=generation["adapter_path"],
-                               overrides=tuple(overrides.items()))
+        return VoiceContestant(label=name, model=_model_to_load(workspace, generation["name"], generation["path"]),
+                               adapter=generation["adapter_path"], overrides=tuple(overrides.items()))
     if name in workspace.models or (workspace.root / name).exists() or Path(name).expanduser().exists():
         return VoiceContestant(label=workspace.model(name).name, model=name, adapter=None, overrides=())
     raise VoiceError(f"{name!r} is neither a contestant in judgments.db (run `voicebench canary` or `voicebench sweep` "
                      f"first) nor a workspace model (known: {', '.join(sorted(workspace.models))}).")
+
+
+def _model_to_load(workspace: Workspace, name: str | None, path: str | None) -> str:
+    """The workspace model `name` while it still points at the stored folder, so its settings
+    (4-bit, remote code, context length) come with it; otherwise the stored folder itself (the
+    entry has since moved to other weights, and the label belongs to the ones that generated)."""
+    from engine.models.loading import ModelNotFoundError, resolve_model_path
+
+    if name and (name in workspace.models or name == VOICE_MODEL):
+        if not path:
+            return name
+        try:
+            here = Path(resolve_model_path(workspace.model(name).path)).resolve()
+            stored = Path(resolve_model_path(workspace.model(path).path)).resolve()
+        except (ModelNotFoundError, WorkspaceError):  # gone from disk, or no voice version any more
+            return path
+        if here == stored:
+            return name
+    return path or name or ""
 
 
 # Events -----------------------------------------------------------------------------------------

@@ -482,8 +482,9 @@ def setting_row(db: Database, ids: Sequence[int], label: str, setting: Setting) 
         values = [float(m[name]) for m in metrics if isinstance(m.get(name), (int, float, bool))]
         return sum(values) / len(values) if values else None
 
-    voice = next(db.query("select auc from voice_scores where label = ? and status = 'scored' "
-                          "order by id desc limit 1", [label]), None)
+    from engine.judge.voice import latest_voice_scores
+
+    voice = latest_voice_scores(db).get(label)
     return SweepSettingDone(
         label=label, requested_label=setting.label, settings=setting.settings, generations=len(rows),
         forward_passes=sum(row["forward_passes"] or 0 for row in rows),

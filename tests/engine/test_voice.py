@@ -264,6 +264,27 @@ def test_voice_score_answers_every_validation_prompt_then_reuses_the_replies(tmp
     assert again[-1].auc == result.auc  # same replies, same seed: the same score
 
 
+def test_a_contestant_keeps_its_workspace_entry_settings_while_the_entry_points_at_its_weights(tmp_path):
+    from engine.judge.voice import resolve_contestant
+
+    shutil.copytree(REPO / "data", tmp_path / "data", ignore=shutil.ignore_patterns("models"))
+    (tmp_path / "data" / "models").symlink_to(REPO / "data" / "models")
+    (tmp_path / "voicebench.toml").write_text(
+        '[models.ar4]\npath = "data/models/demo-ar"\nload_in_4bit = true\ncontext_length = 256\n', encoding="utf-8")
+    workspace = Workspace.open(tmp_path)
+    db = open_store(workspace.db_path)
+    db["contestant_settings"].insert({"label": "ar4 · T=0.9", "model_name": "ar4", "model_path": "data/models/demo-ar",
+                                      "settings_json": json.dumps({"temperature": 0.9}), "family": "causal"})
+    contestant = resolve_contestant(db, workspace, "ar4 · T=0.9")
+    entry = workspace.model(contestant.model)
+    assert contestant.model == "ar4" and entry.load_in_4bit and entry.context_length == 256
+    # The entry later points at other weights: the label still names the weights that generated.
+    (tmp_path / "voicebench.toml").write_text(
+        '[models.ar4]\npath = "data/models/demo-diffusion"\nload_in_4bit = true\n', encoding="utf-8")
+    moved = resolve_contestant(db, Workspace.open(tmp_path), "ar4 · T=0.9")
+    assert moved.model == "data/models/demo-ar"
+
+
 def test_a_swept_setting_is_refused_when_the_reply_length_would_bend_it(tmp_path):
     from engine.judge.voice import VoiceError
 
