@@ -8,6 +8,7 @@ from textual.widgets import Input, TextArea
 from engine.curate.pairs import load_pairs
 from tests.tui.pairs_fixtures import BAD_LINE, BAD_LINE_NUMBER, RIVER, make_workspace, settle
 from tui.app import make_app
+from tui.screens import pairs as pairs_screen
 from tui.screens.dialogs import SaveConflictDialog
 from tui.screens.pairs import PairsScreen
 from tui.widgets.pair_editor import PairEditor
@@ -166,16 +167,42 @@ async def test_filter_updates_as_you_type_and_escape_clears(workspace):
         assert app.focused is app.screen.query_one("#pairs-filter", Input)
         await pilot.press(*"radi")
         await pilot.pause()
-        assert row_ids(app) == ["library-note"]
+        assert row_ids(app) == ["library-note"]  # the rows follow each key at once
+        await settle(pilot)  # the editor follows once typing pauses (a timer, not a key)
+        assert app.screen.query_one(PairEditor).pair_id == "library-note"
         await pilot.press(*["backspace"] * 4, *"tier:th")
         await pilot.pause()
         assert row_ids(app) == ["mending-thesis", "river-thesis"]
+        await settle(pilot)
         assert app.screen.query_one(PairEditor).pair_id == "mending-thesis"
         await pilot.press("escape")
         await pilot.pause()
         assert row_ids(app) == everything
         assert app.focused is app.screen.query_one(PairTable)
         assert app.screen.query_one("#pairs-filter", Input).value == ""
+
+
+async def test_leaving_the_filter_early_edits_the_highlighted_pair(workspace, monkeypatch):
+    """While the filter is typed the editor lags behind the cursor; a writer who clicks into
+    the editor before it catches up must edit the pair the table highlights, not the one
+    the editor showed before the filter changed."""
+    monkeypatch.setattr(pairs_screen, "FILTER_EDITOR_SECONDS", 3600)  # typing never "pauses" here
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen_of(app).autosave_delay = 3600
+        session = screen_of(app).session
+        mending = session.get("mending-thesis").response
+        await pilot.press("slash", *"radi")
+        await pilot.pause()
+        assert row_ids(app) == ["library-note"]
+        assert app.screen.query_one(PairEditor).pair_id == "mending-thesis"  # still deferred
+        await pilot.click("#pair-response")
+        await pilot.press("X")
+        await pilot.pause()
+        assert app.screen.query_one(PairEditor).pair_id == "library-note"
+        assert "X" in session.get("library-note").response
+        assert session.get("mending-thesis").response == mending
 
 
 async def test_choosing_a_problem_jumps_to_its_pair(workspace):

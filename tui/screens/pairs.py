@@ -183,6 +183,9 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         # press, so the new rows go out in the same frame as the typed letter instead of
         # waiting one or two frame periods behind it.
         self.watch(self.query_one("#pairs-filter", Input), "value", self._filter_changed, init=False)
+        # Focus is watched too, not handled as a Blur message: that arrives in a later turn,
+        # and keys queued behind a click could reach a lagging editor before it.
+        self.watch(self, "focused", self._focus_moved, init=False)
         # Read in a worker so the screen paints at once, however big the file; started
         # after the first frame, so neither the read nor the table, editor and token
         # counting that follow it compete with the first paint for the interpreter.
@@ -308,9 +311,10 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
         else:
             self._show_in_editor()
 
-    def _flush_editor(self) -> None:
-        """Leaving the filter: a deferred editor update happens now."""
-        if self._editor_timer is not None:
+    def _focus_moved(self, old, _new) -> None:
+        """Leaving the filter, by any key, click or command: a deferred editor update happens
+        now, so the editor never holds focus while it shows a pair the cursor has left."""
+        if self._editor_timer is not None and old is self.query_one("#pairs-filter", Input):
             self._show_in_editor()
 
     @when_loaded
@@ -385,7 +389,6 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
     @on(Input.Submitted, "#pairs-filter")
     def _filter_submitted(self) -> None:
         self.query_one(PairTable).focus()
-        self._flush_editor()
 
     def action_leave_field(self) -> None:
         focused = self.focused
@@ -394,7 +397,6 @@ class PairsScreen(PairsDiskMixin, WorkbenchScreen):
             filter_input.value = ""
             self._refresh_rows()
         self.query_one(PairTable).focus()
-        self._flush_editor()
 
     # Editing ---------------------------------------------------------------------------
     @on(PairEditor.Edited)
