@@ -52,7 +52,7 @@ class RubricEditorScreen(ModalScreen[bool]):
     ]
     DEFAULT_CSS = """
     RubricEditorScreen { align: center middle; }
-    RubricEditorScreen > Vertical { width: 110; height: 36; border: round $accent; background: $surface; padding: 0 1; }
+    RubricEditorScreen > Vertical { width: 110; max-width: 100%; height: 36; max-height: 100%; border: round $accent; background: $surface; padding: 0 1; }
     RubricEditorScreen #rubric-table { height: 10; }
     RubricEditorScreen .rubric-row { height: 3; }
     RubricEditorScreen .rubric-label { width: 14; padding: 1 1 0 0; text-style: bold; }
