@@ -76,6 +76,8 @@ def problem_with(screen: Screen, widget: Widget, bars: list[Region]) -> str | No
     viewport = widget.parent.region.intersection(screen.region) if isinstance(widget.parent, Widget) else screen.region
     if shown.width < min(region.width, viewport.width):
         return f"shows {shown.width} of its {region.width} columns (region {tuple(region)})"
+    if widget.content_size.height < 1 or widget.content_size.width < 1:
+        return f"has no room inside its border and padding (region {tuple(region)})"
     for bar in bars:
         if shown.overlaps(bar):
             return f"lies under the key bar (region {tuple(region)}, bar {tuple(bar)})"
@@ -152,8 +154,8 @@ class Inspector:
         if problem:
             self.failures.append((stop, f"{where}: {problem}"))
         for widget in controls(screen):
-            screen.scroll_to_widget(widget, animate=False, immediate=True)
-            await self.pilot.pause()
+            if screen.scroll_to_widget(widget, animate=False, immediate=True):
+                await self.pilot.pause()  # let the compositor place the scrolled widgets
             problem = problem_with(screen, widget, bars)
             if problem:
                 self.failures.append((stop, f"{where}: {describe(widget)} {problem}"))
