@@ -218,6 +218,20 @@ async def test_pairs_and_its_dialogs(tmp_path, size):
 
 
 # Train (F2) -------------------------------------------------------------------------------
+def write_unrated_adapter(folder) -> None:
+    """A LoRA checkpoint as far as promotion's checks read it (config and a readable
+    safetensors file), written without torch."""
+    import json
+
+    import numpy
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "demo-ar",
+                                                            "peft_type": "LORA"}), encoding="utf-8")
+    save_file({"lora_B": numpy.zeros((2, 2), dtype=numpy.float32)}, str(folder / "adapter_model.safetensors"))
+
+
 @SIZES
 async def test_train_its_tabs_and_the_quit_dialogs(tmp_path, size, monkeypatch):
     from tests.tui.test_train import fake_child, wait_until
@@ -225,17 +239,23 @@ async def test_train_its_tabs_and_the_quit_dialogs(tmp_path, size, monkeypatch):
     from tests.tui.train_fixtures import write_two_runs, write_workspace
 
     fake_child(monkeypatch, "steps", gates=("eval-2",), control=tmp_path / "control")
-    root = write_workspace(tmp_path / "ws")
-    write_two_runs(root / "runs")
+    base = tmp_path / "base-model"  # a model folder to hash; nothing loads it
+    base.mkdir()
+    (base / "config.json").write_text("{}", encoding="utf-8")
+    root = write_workspace(tmp_path / "ws", {"demo-ar": base})
+    _, newest = write_two_runs(root / "runs")
+    write_unrated_adapter(newest / "checkpoints" / "checkpoint-6")
     app = make_app(Workspace.open(root))
     async with app.run_test(size=size) as pilot:
         inspector = Inspector(pilot, size)
         await press(pilot, "f2")
         await inspector.check("Train", "TrainScreen")
-        for key, tab in (("f5", "log"), ("f6", "canaries"), ("f7", "mask"), ("f8", "runs"), ("f10", "memory")):
+        for key, tab in (("f5", "log"), ("f6", "canaries"), ("f7", "mask"), ("f10", "memory"), ("f8", "runs")):
             await press(pilot, key)
             await inspector.check(f"Train, {tab} tab", "TrainScreen")
-        await press(pilot, "ctrl+b")
+        await press(pilot, "p")  # promote the newest run's checkpoint: never rated, so the gate asks
+        await inspector.check("Promote anyway? dialog", "ForceDialog")
+        await press(pilot, "n", "ctrl+b")
         await inspector.check("Train with the form hidden", "TrainScreen")
         await press(pilot, "ctrl+b")
         screen = app.screen
@@ -253,7 +273,7 @@ async def test_train_its_tabs_and_the_quit_dialogs(tmp_path, size, monkeypatch):
         await pilot.press("k")  # kill it now: the app quits
         await wait_until(pilot, lambda: not app.is_running)
     process.wait(timeout=30)
-    inspector.report(10)
+    inspector.report(11)
 
 
 # Canvas (F3) ------------------------------------------------------------------------------
@@ -309,7 +329,9 @@ async def test_judge_a_rubric_session_and_its_dialogs(tmp_path, size, repo_root)
         await inspector.check("Leaderboard", "LeaderboardScreen")
         await press(pilot, "escape", "ctrl+o")
         await inspector.check("Judge rating (rubric)", "JudgeScreen")
-        await press(pilot, "n")
+        await press(pilot, "question_mark")  # the longest list of keys
+        await inspector.check("Help (from a rating session)", "HelpScreen")
+        await press(pilot, "escape", "n")
         await inspector.check("Note dialog", "NoteDialog")
         await press(pilot, "escape", "ctrl+e")
         await inspector.check("End session dialog", "ConfirmEndDialog")
@@ -317,7 +339,7 @@ async def test_judge_a_rubric_session_and_its_dialogs(tmp_path, size, repo_root)
         await inspector.check("Judge reveal", "JudgeScreen")
         await press(pilot, "ctrl+v")
         await inspector.check("Reading view", "ReadingScreen")
-        inspector.report(8)
+        inspector.report(9)
 
 
 @SIZES
