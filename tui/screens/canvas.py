@@ -89,7 +89,7 @@ class TracePathDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="trace_dialog.cancel")]
     DEFAULT_CSS = """
     TracePathDialog { align: center middle; }
-    TracePathDialog > Vertical { width: 90; height: auto; border: round $accent; background: $surface; padding: 1 2; }
+    TracePathDialog > Vertical { width: 90; max-width: 100%; height: auto; border: round $accent; background: $surface; padding: 1 2; }
     TracePathDialog Label { text-style: bold; }
     TracePathDialog .hint { color: $text-muted; margin-top: 1; }
     """

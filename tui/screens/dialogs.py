@@ -37,7 +37,7 @@ class SaveConflictDialog(ModalScreen[ConflictChoice | None]):
     DEFAULT_CSS = """
     SaveConflictDialog { align: center middle; }
     SaveConflictDialog > Vertical {
-        width: 84; height: auto; border: thick $error; background: $surface; padding: 1 2;
+        width: 84; max-width: 100%; height: auto; border: thick $error; background: $surface; padding: 1 2;
     }
     SaveConflictDialog .dialog--title { text-style: bold; color: $text-error; }
     SaveConflictDialog Input { margin: 1 0 0 0; }

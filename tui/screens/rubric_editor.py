@@ -52,14 +52,15 @@ class RubricEditorScreen(ModalScreen[bool]):
     ]
     DEFAULT_CSS = """
     RubricEditorScreen { align: center middle; }
-    RubricEditorScreen > Vertical { width: 110; height: 36; border: round $accent; background: $surface; padding: 0 1; }
-    RubricEditorScreen #rubric-table { height: 10; }
+    RubricEditorScreen > Vertical { width: 110; max-width: 100%; height: 36; max-height: 100%; border: round $accent; background: $surface; padding: 0 1; }
+    /* Table and anchors share the room 2:3 (10 and 15 rows in the 36-row box; 5 and 7 at 80x24). */
+    RubricEditorScreen #rubric-table { height: 2fr; }
     RubricEditorScreen .rubric-row { height: 3; }
     RubricEditorScreen .rubric-label { width: 14; padding: 1 1 0 0; text-style: bold; }
     RubricEditorScreen #rubric-name { width: 30; }
     RubricEditorScreen #rubric-scale { width: 12; }
     RubricEditorScreen #rubric-description { width: 1fr; }
-    RubricEditorScreen #rubric-anchors { height: 1fr; }
+    RubricEditorScreen #rubric-anchors { height: 3fr; }
     RubricEditorScreen #rubric-status { height: auto; min-height: 1; color: $text-muted; }
     RubricEditorScreen #rubric-status.error { color: $text-error; text-style: bold; }
     """
