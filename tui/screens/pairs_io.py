@@ -80,7 +80,8 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
     IngestDialog #ingest-paths { width: 1fr; }
     IngestDialog #ingest-val-share, IngestDialog #ingest-seed { width: 10; margin-right: 4; }
     IngestDialog Checkbox, IngestDialog RadioSet, IngestDialog RadioButton { border: none; padding: 0; height: 1; background: $surface; margin-right: 2; }
-    IngestDialog RadioSet { layout: horizontal; width: auto; }
+    IngestDialog RadioSet { layout: horizontal; width: 1fr; }
+    IngestDialog #ingest-mode > RadioButton { width: auto; }
     IngestDialog #ingest-buttons { height: 3; margin-top: 1; }
     IngestDialog Button { margin-right: 1; }
     IngestDialog ProgressBar { margin-top: 1; }
@@ -132,8 +133,8 @@ class IngestDialog(ModalScreen[IngestOutcome | None]):
             with Horizontal(classes="io--row"):
                 yield Label("merge", classes="io--label")
                 with RadioSet(id="ingest-mode"):
-                    yield RadioButton("add pairs with new ids", True, id="ingest-mode-add")
-                    yield RadioButton("replace all but manual pairs", id="ingest-mode-replace")
+                    yield RadioButton("add new pairs", True, id="ingest-mode-add")
+                    yield RadioButton("replace all but manual ones", id="ingest-mode-replace")
             with Horizontal(id="ingest-buttons"):
                 yield Button("Preview ^r", id="ingest-preview-button", variant="primary")
                 yield Button("Apply ^o", id="ingest-apply", variant="success", disabled=True)
