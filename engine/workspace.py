@@ -217,12 +217,13 @@ def _dataclass_keys(cls: type, limits: dict[str, Key]) -> dict[str, Key]:
 def settings_schema() -> dict[str, Table | NamedTables]:
     """The tables of voicebench.toml (imported late: the sampler and trainer import this module's neighbours)."""
     from engine.sample.diffusion import SamplerSettings
-    from engine.train.config import TrainConfig
+    from engine.train.config import SCHEDULERS, TrainConfig
 
+    train_limits = {**TRAIN_LIMITS, "scheduler": Key("str", choices=SCHEDULERS)}
     return {
         "models": NamedTables(Table(MODEL_KEYS), doc="models by name"),
         "sampler": Table(_dataclass_keys(SamplerSettings, SAMPLER_LIMITS), doc="diffusion sampler defaults"),
-        "train": Table(_dataclass_keys(TrainConfig, TRAIN_LIMITS), doc="training defaults"),
+        "train": Table(_dataclass_keys(TrainConfig, train_limits), doc="training defaults"),
         "canary": Table(CANARY_KEYS, doc="canary generation"),
         "pairs": Table(PAIRS_KEYS, doc="the Pairs screen"),
         "budgets": Table(any_key=BUDGET_KEY, doc="token budgets by model name"),
