@@ -40,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
+        if workspace.db_path.exists():
+            db = open_workspace_store(workspace)
+        else:  # nothing judged yet: no judgments.db made by a command that only reads it
+            from engine.judge.store import open_store
+
+            db = open_store(memory=True)
         provenance, evaluation = provenance_of(workspace, db, artefact_in(workspace, args.source))
         out = export_artefact(workspace, args.source, args.out, merged=args.merged, dtype=args.dtype,
                               provenance=provenance, evaluation=evaluation)

@@ -55,7 +55,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
+        if args.action != "promote" and not workspace.db_path.exists():
+            # Nothing promoted yet: answer from an empty store rather than make judgments.db
+            # for a command that only reads (or refuses, as rollback then does).
+            from engine.judge.store import open_store
+
+            db = open_store(memory=True)
+        else:
+            if args.action == "promote":  # a damaged checkpoint is refused before the store is made
+                from engine.models.versions import check_checkpoint
+
+                check_checkpoint(workspace, args.checkpoint)
+            db = open_workspace_store(workspace)
         return ACTIONS[args.action](workspace, db, args)
     except GateRefused as refusal:
         if getattr(args, "json", False):

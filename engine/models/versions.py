@@ -41,6 +41,7 @@ from engine.models.portable import (
     base_reference,
     check_complete,
     make_portable,
+    read_json_object,
 )
 from engine.workspace import VOICE_MODEL, ModelEntry, Workspace, WorkspaceError
 
@@ -190,6 +191,13 @@ def base_side(db: Database, workspace: Workspace, base: ModelEntry) -> Side:
     return Side(base.name, generation_ids(db, model_hash=model_hash, base_only=True))
 
 
+def check_checkpoint(workspace: Workspace, checkpoint: str | Path) -> None:
+    """ArtefactError when a checkpoint or its run folder's records are damaged (nothing written)."""
+    folder = artefact_in(workspace, str(checkpoint))
+    check_complete(folder)
+    _run_record(folder)
+
+
 def _run_record(checkpoint: Path) -> tuple[str | None, Path | None, dict[str, Any], dict[str, Any]]:
     """(run id, run folder, run.json, config.toml) of runs/<id>/checkpoints/checkpoint-N."""
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
@@ -199,8 +207,12 @@ def _run_record(checkpoint: Path) -> tuple[str | None, Path | None, dict[str, An
 
     run_json = run_dir / "run.json"
     config_toml = run_dir / "config.toml"
-    record = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
-    settings = tomllib.loads(config_toml.read_text(encoding="utf-8")) if config_toml.exists() else {}
+    record = read_json_object(run_json) if run_json.exists() else {}
+    try:
+        settings = tomllib.loads(config_toml.read_text(encoding="utf-8")) if config_toml.exists() else {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ArtefactError(f"{config_toml}: not readable TOML ({error}); the run folder is damaged — pick a "
+                            "checkpoint of another run.") from None
     return run_dir.name, run_dir, record, settings
 
 

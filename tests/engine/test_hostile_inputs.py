@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.test_bad_inputs import make_workspace, run_refused
+from engine.cli import main
+from tests.engine.test_bad_inputs import make_workspace, run_refused, snapshot
 
 # train: flags and run config files -------------------------------------------------------------
 
@@ -39,8 +40,6 @@ def test_train_refuses_out_of_range_flags_before_a_run_folder_exists(tmp_path, c
 def test_train_refuses_an_unknown_scheduler_as_a_flag_and_in_voicebench_toml(tmp_path, capsys):
     root = make_workspace(tmp_path)
     with pytest.raises(SystemExit) as exit_info:  # argparse's own choices check
-        from engine.cli import main
-
         main(["-w", str(root), "train", "--scheduler", "bogus"])
     assert exit_info.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
     (root / "voicebench.toml").write_text('[train]\nscheduler = "cosine_with_min_lr"\n', encoding="utf-8")
@@ -79,3 +78,81 @@ def test_train_reads_a_run_config_with_a_byte_order_mark_and_refuses_a_folder(tm
     (root / "old-run").mkdir()
     run_refused(root, ["train", "--config", "old-run"], capsys, expect=["old-run: is a folder"])
 
+
+
+# Files the commands write: --out that is a folder or under a file --------------------------
+
+def test_report_out_a_folder_names_that_folder_not_a_temporary_file(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    err = run_refused(root, ["report", "--out", str(root / "data")], capsys, expect=[f"{root / 'data'}: is a directory"])
+    assert ".tmp" not in err
+
+
+def test_report_out_under_a_file_names_the_file(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["report", "--out", str(root / "data" / "pairs.jsonl" / "report.md")], capsys,
+                expect=[f"{root / 'data' / 'pairs.jsonl'}: not a directory"])
+
+
+# versions and export: damaged checkpoints, and no judgments.db made by a refusal ---------------
+
+def _checkpoint(root, adapter_config: bytes, *, run_json: bytes | None = None, config_toml: bytes | None = None):
+    import numpy
+    from safetensors.numpy import save_file
+
+    folder = root / "runs" / "r1" / "checkpoints" / "checkpoint-2"
+    folder.mkdir(parents=True)
+    save_file({"a": numpy.zeros(2, dtype=numpy.float32)}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_bytes(adapter_config)
+    if run_json is not None:
+        (root / "runs" / "r1" / "run.json").write_bytes(run_json)
+    if config_toml is not None:
+        (root / "runs" / "r1" / "config.toml").write_bytes(config_toml)
+    return folder
+
+
+GOOD_ADAPTER = b'{"base_model_name_or_path": "demo-ar", "peft_type": "LORA"}'
+DAMAGED_CHECKPOINTS = {
+    "adapter config a list": ({"adapter_config": b"[1]"}, "adapter_config.json: holds a JSON list, not an object"),
+    "adapter config not utf-8": ({"adapter_config": b"\xff\xfe{}"}, "adapter_config.json:1: not UTF-8 text"),
+    "adapter config without peft_type": ({"adapter_config": b'{"r": 4}'}, "adapter_config.json: no `peft_type`"),
+    "run.json not json": ({"adapter_config": GOOD_ADAPTER, "run_json": b"{bad"}, "run.json:1: not valid JSON"),
+    "run.json a list": ({"adapter_config": GOOD_ADAPTER, "run_json": b"[]"}, "run.json: holds a JSON list"),
+    "config.toml not toml": ({"adapter_config": GOOD_ADAPTER, "config_toml": b"bad toml ["},
+                             "config.toml: not readable TOML"),
+}
+
+
+@pytest.mark.parametrize("command", [["versions", "gate"], ["versions", "promote"], ["export", "--out", "{root}/out"]])
+@pytest.mark.parametrize("case", DAMAGED_CHECKPOINTS)
+def test_a_damaged_checkpoint_is_refused_by_name_and_no_store_is_made(tmp_path, capsys, command, case):
+    root = make_workspace(tmp_path)
+    files, message = DAMAGED_CHECKPOINTS[case]
+    folder = _checkpoint(root, files["adapter_config"], run_json=files.get("run_json"),
+                         config_toml=files.get("config_toml"))
+    argv = [*command[:2], str(folder), *command[2:]] if command[0] == "versions" else ["export", str(folder),
+                                                                                        *command[1:]]
+    run_refused(root, argv, capsys, expect=[message])
+
+
+def test_a_damaged_shard_index_is_refused_by_name(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    (root / "full").mkdir()
+    (root / "full" / "config.json").write_text('{"model_type": "gpt2"}', encoding="utf-8")
+    index = root / "full" / "model.safetensors.index.json"
+    index.write_text('{"weight_map": 5}', encoding="utf-8")
+    run_refused(root, ["versions", "gate", "full"], capsys, expect=["model.safetensors.index.json: no `weight_map`"])
+    index.write_text("{bad", encoding="utf-8")
+    run_refused(root, ["export", "full", "--out", "out"], capsys, expect=["model.safetensors.index.json:1: not valid"])
+
+
+@pytest.mark.parametrize("argv", [["versions", "list"], ["versions", "show", "v1"], ["versions", "rollback", "v1"],
+                                  ["versions", "show", "../../etc"]])
+def test_versions_reading_an_unjudged_workspace_makes_no_judgments_db(tmp_path, capsys, argv):
+    root = make_workspace(tmp_path)
+    before = snapshot(root)
+    code = main(["-w", str(root), *argv])
+    out, err = capsys.readouterr()
+    assert code == (0 if argv[1] == "list" else 2) and "Traceback" not in err
+    assert "no version" in err or "no versions yet" in out
+    assert snapshot(root) == before
