@@ -156,3 +156,23 @@ def test_versions_reading_an_unjudged_workspace_makes_no_judgments_db(tmp_path, 
     assert code == (0 if argv[1] == "list" else 2) and "Traceback" not in err
     assert "no version" in err or "no versions yet" in out
     assert snapshot(root) == before
+
+
+# models: a model folder with a broken config.json ------------------------------------------
+
+BROKEN_CONFIGS = {
+    "a list": ("[]", "config.json: holds a JSON list, not an object"),
+    "a size as text": ('{"model_type": "gpt2", "n_embd": "x", "n_layer": 2, "vocab_size": 5}',
+                       "config.json: a size is not a whole number"),
+    "a size null": ('{"model_type": "llama", "hidden_size": null, "intermediate_size": 2, "num_hidden_layers": 1, '
+                    '"vocab_size": 3}', "config.json: a size is not a whole number"),
+    "a size missing": ('{"model_type": "gpt2", "n_embd": 4}', "config.json: no `n_layer`"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_CONFIGS)
+def test_models_reports_a_broken_config_json_instead_of_failing_or_saying_nothing(tmp_path, capsys, case):
+    root = make_workspace(tmp_path)
+    content, message = BROKEN_CONFIGS[case]
+    (root / "model" / "config.json").write_text(content, encoding="utf-8")
+    run_refused(root, ["models", str(root / "model")], capsys, expect=[message])
