@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         workspace = Workspace.open(args.workspace)
+        if not workspace.db_path.exists():  # only models can be named then: refuse a wrong name before making the store
+            from engine.judge.store import open_store
+            from engine.judge.voice import resolve_contestant
+
+            for name in args.contestants:
+                resolve_contestant(open_store(memory=True), workspace, name)
         db = open_workspace_store(workspace)
         unscored = 0
         for name in args.contestants:  # her text's calibration is computed once (engine.judge.voice.calibrate)

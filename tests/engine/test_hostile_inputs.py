@@ -176,3 +176,9 @@ def test_models_reports_a_broken_config_json_instead_of_failing_or_saying_nothin
     content, message = BROKEN_CONFIGS[case]
     (root / "model" / "config.json").write_text(content, encoding="utf-8")
     run_refused(root, ["models", str(root / "model")], capsys, expect=[message])
+
+
+@pytest.mark.parametrize("names", [["nosuch"], ["a b", "ü"], ["../../nowhere"]])
+def test_voice_refuses_an_unknown_contestant_without_making_judgments_db(tmp_path, capsys, names):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["voice", *names], capsys, expect=[f"{names[0]!r} is neither a contestant"])
