@@ -114,6 +114,20 @@ class Workspace:
     def db_path(self) -> Path:
         return self.root / "judgments.db"
 
+    def own_files(self) -> dict[Path, str]:
+        """The workspace's own files, which no command's --out may replace, and what each is."""
+        return {self.pairs_path: "the workspace's pairs file", self.canaries_path: "the workspace's canaries",
+                self.rubric_path: "the workspace's rubric", self.root / CONFIG_NAME: "the workspace's settings",
+                self.db_path: "the judgments store", self.root / "presets.toml": "the sampler presets"}
+
+    def check_output(self, path: str | Path, *, flag: str = "--out", inputs: dict[Path, str] | None = None) -> None:
+        """WorkspaceError when writing `path` would replace one of the workspace's own files, or a
+        file this command reads (`inputs`: path → what it is): a mistyped --out is not data loss."""
+        target = Path(path).expanduser().resolve()
+        for own, what in {**self.own_files(), **(inputs or {})}.items():
+            if target == Path(own).expanduser().resolve():
+                raise WorkspaceError(f"{path}: is {what}; {flag} would replace it. Give {flag} another file.")
+
     def section(self, name: str) -> dict[str, Any]:
         """A settings table such as [sampler] or [train]; empty when absent."""
         return dict(self.settings.get(name, {}))

@@ -470,6 +470,11 @@ def run_export_command(args: argparse.Namespace) -> int:
         return 1
     if args.system and args.format != "messages":
         return _error("--system only applies to --format messages")
+    from engine.curate.export import split_paths
+
+    outputs = split_paths(args.out, args.format).values() if args.split == "both" else [args.out]
+    for output in outputs:
+        workspace.check_output(output, inputs={path: "the pairs file being exported"})
     if args.split == "both":
         for out, count in export_splits(pair_file.pairs, args.out, args.format, system=args.system).items():
             _say(f"wrote {out}: {count} pairs ({args.format})")

@@ -182,3 +182,38 @@ def test_models_reports_a_broken_config_json_instead_of_failing_or_saying_nothin
 def test_voice_refuses_an_unknown_contestant_without_making_judgments_db(tmp_path, capsys, names):
     root = make_workspace(tmp_path)
     run_refused(root, ["voice", *names], capsys, expect=[f"{names[0]!r} is neither a contestant"])
+
+
+# --out onto the workspace's own files: refused, the file kept ---------------------------------
+
+OUT_ONTO_OWN_FILES = {
+    "pairs export over its own input": (["pairs", "export", "--format", "text", "--out", "{root}/data/pairs.jsonl"],
+                                        "is the pairs file being exported"),
+    "report over the pairs": (["report", "--out", "{root}/data/pairs.jsonl"], "is the workspace's pairs file"),
+    "report over voicebench.toml": (["report", "--out", "{root}/voicebench.toml"], "is the workspace's settings"),
+    "prefs over the rubric": (["prefs", "export", "--out", "data/rubric.toml"], "is the workspace's rubric"),
+    "prefs over the pairs": (["prefs", "export", "--out", "data/pairs.jsonl"], "is the workspace's pairs file"),
+    "prefs over its self-play pairs": (["prefs", "export", "--self-play", "--pairs", "data/mine.jsonl",
+                                        "--out", "data/mine.jsonl"], "is the pairs file self-play reads"),
+}
+
+
+@pytest.mark.parametrize("case", OUT_ONTO_OWN_FILES)
+def test_out_never_replaces_the_workspaces_own_files(tmp_path, capsys, case):
+    root = make_workspace(tmp_path)
+    argv, message = OUT_ONTO_OWN_FILES[case]
+    run_refused(root, argv, capsys, expect=[message, "Give --out another file"])
+
+
+# prefs export: numbers checked before anything is read or made --------------------------------
+
+@pytest.mark.parametrize("flags", [["--threshold", "nan"], ["--threshold", "inf"], ["--threshold", "-1"],
+                                   ["--limit", "0"], ["--max-new-tokens", "-3"]])
+def test_prefs_export_refuses_bad_numbers_and_makes_no_judgments_db(tmp_path, capsys, flags):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["prefs", "export", *flags], capsys, expect=[f"{flags[0]} {flags[1]}"])
+
+
+def test_prefs_export_with_nothing_judged_makes_no_judgments_db(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["prefs", "export"], capsys, expect=["no preference pairs"])
