@@ -74,8 +74,10 @@ class Workspace:
             raise WorkspaceError(f"{root}: not a folder. Run `voicebench init {root}` to make a workspace.")
         settings: dict[str, Any] = {}
         config_path = root / CONFIG_NAME
-        if config_path.exists():
-            settings = read_settings(config_path, settings_schema(), error_type=WorkspaceSettingsError).data
+        if config_path.exists() or config_path.is_symlink():  # a dangling link is an error, not "no settings"
+            settings = read_settings(config_path, settings_schema(), error_type=WorkspaceSettingsError,
+                                     what_is_it="It is a link to a file that is not there: fix the link or remove it"
+                                     ).data
         models = {entry.name: entry for entry in DEFAULT_MODELS}
         for name, table in settings.get("models", {}).items():
             models[name] = ModelEntry(name=name, **table)

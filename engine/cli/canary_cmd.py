@@ -11,6 +11,7 @@ outputs (nothing is generated twice). Outputs land in the workspace's judgments.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be wrong with the input is checked before judgments.db is opened
     # (which creates it): a command that fails on bad input leaves no file behind.
     canaries = select_canaries(load_canaries(workspace.canaries_path), args.set_name)
+    if not canaries:  # an empty file: loading a model to answer nothing would look like success
+        print(f"voicebench canary: {workspace.canaries_path}: no [[canary]] entries. Add some (see the README), "
+              "or copy the demo's data/canaries.toml.", file=sys.stderr)
+        return 2
     if not workspace.db_path.exists() and workspace.rubric_path.exists():
         load_rubric(workspace.rubric_path)
     resolve_model_path(workspace.model(args.model).path)

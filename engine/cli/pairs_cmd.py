@@ -166,7 +166,7 @@ def _share_identical_tokenizers(workspace, counters: dict[str, Any]) -> dict[str
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.curate.ingest import (FileIngested, FileSkipped, IngestWarning, copy_sources, ingest,
+    from engine.curate.ingest import (ALL_TIERS, FileIngested, FileSkipped, IngestWarning, copy_sources, ingest,
                                       plan_source_copies)
     from engine.curate.pairs import PairFile, SaveConflict, load_pairs, save_pairs
 
@@ -179,6 +179,10 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     tiers = [tier.strip() for tier in args.tiers.split(",") if tier.strip()]
     if not 0.0 <= args.val_share < 1.0:
         return _error(f"--val-share {args.val_share}: must be at least 0 and below 1")
+    if not tiers:
+        return _error(f"--tiers {args.tiers!r}: names no tier; choose from {', '.join(ALL_TIERS)}")
+    if args.budget is not None and args.budget < 1:
+        return _error(f"--budget {args.budget}: must be at least 1 token")
 
     counter, budget, how = _ingest_counter(workspace, args.tokenizer, args.budget)
     if counter is None and isinstance(budget, str):

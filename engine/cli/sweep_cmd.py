@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         canaries = [name.strip() for name in args.canaries.split(",") if name.strip()] if args.canaries else None
         plan = plan_sweep(workspace, args.model, parse_vary(args.vary), grid=args.grid, base=base,
                           adapter=args.adapter, canaries=canaries, seed=args.seed)
+        if not plan.canary_ids:  # an empty canaries file: a sweep of nothing would look like success
+            raise SweepError(f"{workspace.canaries_path}: no [[canary]] entries to sweep. Add some (see the README), "
+                             "or copy the demo's data/canaries.toml.")
         db = open_workspace_store(workspace)
         rows = []
         for event in run_sweep(db, workspace, plan):

@@ -217,3 +217,31 @@ def test_prefs_export_refuses_bad_numbers_and_makes_no_judgments_db(tmp_path, ca
 def test_prefs_export_with_nothing_judged_makes_no_judgments_db(tmp_path, capsys):
     root = make_workspace(tmp_path)
     run_refused(root, ["prefs", "export"], capsys, expect=["no preference pairs"])
+
+
+# ingest flags, empty canaries, a dangling voicebench.toml --------------------------------------
+
+@pytest.mark.parametrize("flags, message", [(["--tiers", ","], "--tiers ',': names no tier"),
+                                            (["--tiers", " , "], "names no tier"),
+                                            (["--budget", "0"], "--budget 0: must be at least 1 token"),
+                                            (["--budget", "-5"], "--budget -5: must be at least 1 token")])
+def test_ingest_refuses_no_tiers_and_a_budget_below_one(tmp_path, capsys, flags, message):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["ingest", "--tokenizer", "none", *flags], capsys, expect=[message])
+
+
+@pytest.mark.parametrize("content", ["", "# no canaries yet\n"], ids=["empty", "comments only"])
+@pytest.mark.parametrize("argv", [["canary", "--model", "{root}/model"],
+                                  ["sweep", "--model", "{root}/model", "--vary", "temperature=0,1"]],
+                         ids=["canary", "sweep"])
+def test_a_canaries_file_with_no_canaries_is_refused_not_run_as_nothing(tmp_path, capsys, content, argv):
+    root = make_workspace(tmp_path)
+    (root / "data" / "canaries.toml").write_text(content, encoding="utf-8")
+    run_refused(root, argv, capsys, expect=["canaries.toml: no [[canary]] entries"])
+
+
+def test_a_dangling_voicebench_toml_link_is_an_error_not_no_settings(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    (root / "voicebench.toml").unlink()
+    (root / "voicebench.toml").symlink_to(tmp_path / "moved-away.toml")
+    run_refused(root, ["report"], capsys, expect=["voicebench.toml: file not found", "a link to a file that is not"])
