@@ -2,10 +2,13 @@
 
 Same contract: each case runs a command in-process through `engine.cli.main` on a small
 workspace and asserts exit status 2, no traceback, a message naming what and where, and
-no file in the workspace created or changed. No model is loaded.
+no file in the workspace created or changed. The only model loaded is a tiny random GPT-2.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +248,25 @@ def test_a_dangling_voicebench_toml_link_is_an_error_not_no_settings(tmp_path, c
     (root / "voicebench.toml").unlink()
     (root / "voicebench.toml").symlink_to(tmp_path / "moved-away.toml")
     run_refused(root, ["report"], capsys, expect=["voicebench.toml: file not found", "a link to a file that is not"])
+
+
+# generate: a prompt longer than a learned-position model's table ------------------------------
+
+def test_a_prompt_past_gpt2s_position_table_is_refused_not_an_index_error(tmp_path, capsys):
+    import shutil
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    root = make_workspace(tmp_path)
+    demo = Path(__file__).resolve().parents[2] / "data" / "models" / "demo-ar"
+    folder = root / "tiny-gpt2"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(demo / name, folder / name)
+    vocab = len(json.loads((demo / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"])
+    config = GPT2Config(n_positions=32, n_embd=8, n_layer=1, n_head=2, vocab_size=vocab + 16,
+                        bos_token_id=1, eos_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    run_refused(root, ["generate", "--model", str(folder), "--no-template", "--prompt", "word " * 40,
+                       "--max-new-tokens", "4"], capsys,
+                expect=["tiny-gpt2: prompt + max_new_tokens is", "the model takes at most 32"])
