@@ -270,3 +270,11 @@ def test_a_prompt_past_gpt2s_position_table_is_refused_not_an_index_error(tmp_pa
     run_refused(root, ["generate", "--model", str(folder), "--no-template", "--prompt", "word " * 40,
                        "--max-new-tokens", "4"], capsys,
                 expect=["tiny-gpt2: prompt + max_new_tokens is", "the model takes at most 32"])
+
+
+@pytest.mark.parametrize("flags, message", [(["--max-steps", "0"], "--max-steps 0: must be at least 1"),
+                                            (["--max-steps", "-1"], "--max-steps -1: must be at least 1"),
+                                            (["--seed", "-1"], "--seed -1: must be 0 or more")])
+def test_demo_headless_refuses_bad_numbers_before_running_canaries(tmp_path, capsys, flags, message):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["demo", "--headless", *flags], capsys, expect=[message])
