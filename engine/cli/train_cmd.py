@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.train.options import add_train_arguments
 
@@ -34,6 +35,7 @@ def handle_train(args: argparse.Namespace) -> int:
         return print_estimate(args)
     from engine.train.__main__ import run_from_args
     from engine.train.options import config_overrides
+    from engine.train.config import ConfigError
     from engine.train.run import resolve_settings
     from engine.workspace import Workspace, WorkspaceError
 
@@ -52,7 +54,12 @@ def handle_train(args: argparse.Namespace) -> int:
     # every other command's bad input (exit 2, one line, nothing written); the run itself
     # reports its own failures as events (exit 1).
     workspace = Workspace.open(args.workspace)
-    resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), getattr(args, "resume", None))
+    config, _, _ = resolve_settings(workspace, config_overrides(args), getattr(args, "config", None),
+                                    getattr(args, "resume", None))
+    pairs = Path(config.pairs).expanduser()
+    pairs = pairs if pairs.is_absolute() else workspace.root / pairs
+    if pairs.is_dir():  # before a run folder exists; a missing file is the run's own "no pairs file" event
+        raise ConfigError(f"{pairs}: is a folder, not a pairs file. Give --pairs a .jsonl file.")
     return run_from_args(args)
 
 

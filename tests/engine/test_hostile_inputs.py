@@ -278,3 +278,29 @@ def test_a_prompt_past_gpt2s_position_table_is_refused_not_an_index_error(tmp_pa
 def test_demo_headless_refuses_bad_numbers_before_running_canaries(tmp_path, capsys, flags, message):
     root = make_workspace(tmp_path)
     run_refused(root, ["demo", "--headless", *flags], capsys, expect=[message])
+
+
+# train: --out onto files that are not a new run's, --pairs a folder -----------------------------
+
+def test_train_refuses_an_out_folder_that_already_holds_files(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["train", "--max-steps", "1", "--out", "data"], capsys,
+                expect=["data: already exists and is not empty", "new or empty --out folder"])
+    (root / "runs" / "old").mkdir(parents=True)
+    (root / "runs" / "old" / "config.toml").write_text("max_steps = 1\n", encoding="utf-8")
+    run_refused(root, ["train", "--max-steps", "1", "--out", "runs/old"], capsys,
+                expect=["runs/old: already exists", "use --resume runs/old"])
+
+
+def test_train_refuses_a_pairs_folder_before_a_run_folder_exists(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    (root / "folder.jsonl").mkdir()
+    run_refused(root, ["train", "--max-steps", "1", "--pairs", "folder.jsonl"], capsys,
+                expect=["folder.jsonl: is a folder, not a pairs file"])
+
+
+def test_training_pairs_from_a_folder_are_a_data_error_not_an_internal_one(tmp_path):
+    from engine.train.data import DataError, load_training_pairs
+
+    with pytest.raises(DataError, match="is a folder, not a pairs file"):
+        load_training_pairs(tmp_path)
