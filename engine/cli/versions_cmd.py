@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
             db = open_store(memory=True)
         else:
-            if args.action == "promote":  # a damaged checkpoint is refused before the store is made
+            if args.action == "promote" and not workspace.db_path.exists():  # refused before the store is made
                 from engine.models.versions import check_checkpoint
 
                 check_checkpoint(workspace, args.checkpoint)

@@ -192,10 +192,26 @@ def base_side(db: Database, workspace: Workspace, base: ModelEntry) -> Side:
 
 
 def check_checkpoint(workspace: Workspace, checkpoint: str | Path) -> None:
-    """ArtefactError when a checkpoint or its run folder's records are damaged (nothing written)."""
+    """ArtefactError when a checkpoint or its run folder's records are damaged, or its base model
+    is unknown (nothing written)."""
     folder = artefact_in(workspace, str(checkpoint))
-    check_complete(folder)
-    _run_record(folder)
+    artefact = check_complete(folder)
+    _, _, record, settings = _run_record(folder)
+    _base_entry(workspace, folder, artefact, record, settings)
+
+
+def _base_entry(workspace: Workspace, folder: Path, artefact: Any, record: dict[str, Any],
+                settings: dict[str, Any]) -> ModelEntry:
+    """The model a checkpoint is compared with: an adapter's base, else the model its run trained."""
+    base = artefact_base(workspace, artefact)
+    if base is not None:
+        return base
+    base_name = record.get("model") or settings.get("model")
+    if not isinstance(base_name, str) or not base_name:  # else workspace.model("") is the workspace root
+        raise ArtefactError(f"{folder}: full weights outside a run folder, so the base model to compare them "
+                            "with is unknown. Give a checkpoint under runs/<id>/checkpoints/ (its run records the "
+                            "base model).")
+    return workspace.model(base_name)
 
 
 def _run_record(checkpoint: Path) -> tuple[str | None, Path | None, dict[str, Any], dict[str, Any]]:
@@ -239,7 +255,7 @@ def gate_for(workspace: Workspace, db: Database, checkpoint: str | Path) -> Gate
     if current is not None:
         incumbent = version_side(db, current)
     else:
-        base = artefact_base(workspace, artefact) or workspace.model(record.get("model") or settings.get("model", ""))
+        base = _base_entry(workspace, folder, artefact, record, settings)
         incumbent = base_side(db, workspace, base)
     return evaluate_gate(db, candidate, incumbent, training_texts(workspace, settings))
 

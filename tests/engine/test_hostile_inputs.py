@@ -304,3 +304,15 @@ def test_training_pairs_from_a_folder_are_a_data_error_not_an_internal_one(tmp_p
 
     with pytest.raises(DataError, match="is a folder, not a pairs file"):
         load_training_pairs(tmp_path)
+
+
+@pytest.mark.parametrize("action", ["gate", "promote"])
+def test_full_weights_outside_a_run_name_the_unknown_base_not_the_workspace_root(tmp_path, capsys, action):
+    import numpy
+    from safetensors.numpy import save_file
+
+    root = make_workspace(tmp_path)
+    save_file({"a": numpy.zeros(2, dtype=numpy.float32)}, str(root / "model" / "model.safetensors"))
+    err = run_refused(root, ["versions", action, "model", *(["--force"] if action == "promote" else [])], capsys,
+                      expect=["model: full weights outside a run folder", "base model"])
+    assert "has no config.json" not in err
