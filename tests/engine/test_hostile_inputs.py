@@ -316,3 +316,25 @@ def test_full_weights_outside_a_run_name_the_unknown_base_not_the_workspace_root
     err = run_refused(root, ["versions", action, "model", *(["--force"] if action == "promote" else [])], capsys,
                       expect=["model: full weights outside a run folder", "base model"])
     assert "has no config.json" not in err
+
+
+def test_versions_list_and_show_print_a_note_with_terminal_escapes_visibly(tmp_path, capsys):
+    import numpy
+    from safetensors.numpy import save_file
+
+    root = make_workspace(tmp_path)
+    checkpoint = root / "runs" / "r1" / "checkpoints" / "checkpoint-1"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "config.json").write_text('{"model_type": "gpt2"}', encoding="utf-8")
+    save_file({"a": numpy.zeros(2, dtype=numpy.float32)}, str(checkpoint / "model.safetensors"))
+    (root / "runs" / "r1" / "config.toml").write_text('model = "model"\n', encoding="utf-8")
+    note = "warmer\nopenings \x1b[2J\x07"
+    assert main(["-w", str(root), "versions", "promote", "runs/r1/checkpoints/checkpoint-1", "--force",
+                 "--note", note]) == 0
+    capsys.readouterr()
+    assert main(["-w", str(root), "versions", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "\x1b" not in listed and "\x07" not in listed and "warmer openings \\x1b[2J\\x07" in listed
+    assert main(["-w", str(root), "versions", "show", "v1"]) == 0
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "\\x1b[2J" in shown
