@@ -15,6 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from engine.display import safe_text
+
 EXIT_USAGE = 2
 DEFAULT_OUT = "data/prefs.jsonl"
 
@@ -73,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
             rows += _self_play(workspace, args)
         target = write_preferences(rows, out)
     except (WorkspaceError, PreferenceError, ModelNotFoundError, DataError) as error:
-        print(f"voicebench prefs: {error}", file=sys.stderr)
+        print(f"voicebench prefs: {safe_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     counts = Counter((row["source"], row["split"]) for row in rows)
     summary = ", ".join(f"{count} {source} ({split})" for (source, split), count in sorted(counts.items()))
-    print(f"wrote {len(rows)} preference pairs to {target}: {summary}")
+    print(safe_text(f"wrote {len(rows)} preference pairs to {target}: {summary}"))
     return 0
 
 

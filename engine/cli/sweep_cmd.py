@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.display import safe_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -75,18 +77,18 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(event.to_json(), flush=True)
             elif isinstance(event, CanaryStart):
-                print(f"{event.label}: {event.total} canaries, {event.new} to generate", flush=True)
+                print(safe_text(f"{event.label}: {event.total} canaries, {event.new} to generate"), flush=True)
             elif isinstance(event, CanaryDone):
                 print(f"  {event.generated} generated, {event.reused} reused", flush=True)
             if isinstance(event, SweepSettingDone):
                 rows.append(event)
         if not args.json:
             print()
-            print(render_table(rows))
+            print(safe_text(render_table(rows)))
             print("\nNo ratings here: rate the settings blind on the Judge screen; `voicebench voice LABEL` "
                   "adds the voice score.")
     except (WorkspaceError, SweepError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused,
             FileNotFoundError) as error:
-        print(f"voicebench sweep: {error}", file=sys.stderr)
+        print(f"voicebench sweep: {safe_text(str(error))}", file=sys.stderr)
         return 2
     return 0

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.display import safe_text
 from engine.train.options import add_train_arguments
 
 
@@ -47,7 +48,7 @@ def handle_train(args: argparse.Namespace) -> int:
         except WorkspaceError as error:
             reason = str(error)
         if reason:
-            print(f"voicebench train: {reason}", file=sys.stderr)
+            print(f"voicebench train: {safe_text(reason)}", file=sys.stderr)
             return 2
 
     # Settings are checked here first, so a bad voicebench.toml, config or flag ends like
@@ -78,7 +79,7 @@ def print_estimate(args: argparse.Namespace) -> int:
         config, _, _ = resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), None)
         estimate = estimate_for_config(workspace, config)
     except (WorkspaceError, ConfigError, ModelNotFoundError, ShapeError) as error:
-        print(f"voicebench train: error: {error}", file=sys.stderr)
+        print(f"voicebench train: error: {safe_text(str(error))}", file=sys.stderr)
         return 2
     print(f"{config.model}: " + "\n".join(estimate.lines()))
     return 0

@@ -18,6 +18,8 @@ import json
 import sys
 from typing import Any
 
+from engine.display import safe_text
+
 EXIT_USAGE = 2
 
 
@@ -71,18 +73,16 @@ def run(args: argparse.Namespace) -> int:
     except GateRefused as refusal:
         if getattr(args, "json", False):
             print(json.dumps(refusal.gate.to_dict()))
-        print(f"voicebench versions: {refusal}", file=sys.stderr)
+        print(f"voicebench versions: {safe_text(str(refusal))}", file=sys.stderr)
         return EXIT_USAGE
     except (WorkspaceError, ArtefactError) as error:
-        print(f"voicebench versions: {error}", file=sys.stderr)
+        print(f"voicebench versions: {safe_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _say(text: str) -> None:
     """Print a line that may hold a note, label or path from the workspace: control characters
     (terminal escapes) are shown, not obeyed."""
-    from engine.display import safe_text
-
     print(safe_text(text))
 
 

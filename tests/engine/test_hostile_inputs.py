@@ -338,3 +338,11 @@ def test_versions_list_and_show_print_a_note_with_terminal_escapes_visibly(tmp_p
     assert main(["-w", str(root), "versions", "show", "v1"]) == 0
     shown = capsys.readouterr().out
     assert "\x1b" not in shown and "\\x1b[2J" in shown
+
+
+@pytest.mark.parametrize("argv", [["versions", "gate", "\x1b[2Jgone"], ["export", "\x1b[2Jgone", "--out", "o"],
+                                  ["voice", "\x1b[2Jgone"], ["prefs", "export", "--self-play", "--model", "\x1b[2Jgone"]])
+def test_a_name_with_terminal_escapes_is_shown_not_obeyed_in_command_errors(tmp_path, capsys, argv):
+    root = make_workspace(tmp_path)
+    err = run_refused(root, argv, capsys, expect=["gone"])
+    assert "\x1b" not in err
