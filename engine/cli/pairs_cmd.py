@@ -123,6 +123,20 @@ def _say(text: str, *, err: bool = False) -> None:
     print(safe_text(text), file=sys.stderr if err else sys.stdout)
 
 
+def _unknown_model(workspace, names: list[str] | None) -> str:
+    """An error for a --model that is neither a workspace model nor a folder (a typo), or ""."""
+    from engine.curate.tokens import budgets_for
+    from engine.workspace import looks_like_hub_id
+
+    known_names = set(workspace.models) | set(budgets_for(workspace))
+    for name in names or []:
+        if (name not in known_names and not looks_like_hub_id(name)
+                and not Path(workspace.model(name).path).expanduser().exists()):
+            known = ", ".join(sorted(known_names))
+            return f"--model {name}: not a workspace model ({known}) nor a model folder"
+    return ""
+
+
 def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[str, Any], dict[str, str]]:
     """(budgets, counters, missing) for the chosen models, or every model with a tokenizer here."""
     from engine.curate.tokens import budgets_for, counters_for
@@ -312,6 +326,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
     budgets: dict[str, int] = {}
     counters: dict[str, Any] = {}
     if not args.no_budgets:
+        if _unknown_model(workspace, args.model):
+            return _error(_unknown_model(workspace, args.model))
         budgets, counters, missing = _counters(workspace, args.model)
         for name, reason in sorted(missing.items()):
             if args.model:
@@ -424,6 +440,8 @@ def run_stats_command(args: argparse.Namespace) -> int:
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    if _unknown_model(workspace, args.model):
+        return _error(_unknown_model(workspace, args.model))
     budgets, counters, missing = _counters(workspace, args.model)
     try:
         stats = file_stats(path, budgets, counters)

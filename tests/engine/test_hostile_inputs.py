@@ -346,3 +346,10 @@ def test_a_name_with_terminal_escapes_is_shown_not_obeyed_in_command_errors(tmp_
     root = make_workspace(tmp_path)
     err = run_refused(root, argv, capsys, expect=["gone"])
     assert "\x1b" not in err
+
+
+@pytest.mark.parametrize("action", ["validate", "stats"])
+def test_pairs_refuses_a_mistyped_model_instead_of_a_note_and_success(tmp_path, capsys, action):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["pairs", action, "--model", "demo-arr"], capsys,
+                expect=["--model demo-arr: not a workspace model", "demo-ar"])
