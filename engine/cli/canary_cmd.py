@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.sample.sweep import apply_preset
     from engine.workspace import Workspace
 
+    if args.label is not None and (not args.label.strip() or any(ord(c) < 32 or ord(c) == 127 for c in args.label)):
+        print(f"voicebench canary: --label {args.label!r}: give one line of text (no line breaks or "
+              "control characters); it names the contestant on the leaderboard.", file=sys.stderr)
+        return 2
     workspace = Workspace.open(args.workspace)
     if args.preset:
         workspace = apply_preset(workspace, args.model, args.preset)

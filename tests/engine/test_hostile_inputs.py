@@ -353,3 +353,26 @@ def test_pairs_refuses_a_mistyped_model_instead_of_a_note_and_success(tmp_path, 
     root = make_workspace(tmp_path)
     run_refused(root, ["pairs", action, "--model", "demo-arr"], capsys,
                 expect=["--model demo-arr: not a workspace model", "demo-ar"])
+
+
+# Labels that would break the leaderboard ------------------------------------------------------
+
+@pytest.mark.parametrize("label", ["two\nlines", "   ", "bell\x07"])
+def test_canary_refuses_a_label_that_is_not_one_line_of_text(tmp_path, capsys, label):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["canary", "--model", "{root}/model", "--label", label], capsys,
+                expect=["--label", "give one line of text"])
+
+
+def test_the_markdown_leaderboard_keeps_one_row_per_contestant_whatever_its_label(tmp_path):
+    from engine.judge import store
+    from engine.judge.report import build_report, render
+    from tests.engine.judge_data import add_generations, seed_rubric
+
+    db = store.open_store(memory=True)
+    seed_rubric(db, tmp_path)
+    add_generations(db, ["two\nlines | pipe", "plain"], canary_count=2)
+    text = render(build_report(db, bt_samples=20, seed=0), "markdown")
+    rows = [line for line in text.splitlines() if line.startswith("| two")]
+    assert len(rows) == 2 and all(r"two lines \| pipe" in row for row in rows)
+    assert not any(line.startswith("lines |") for line in text.splitlines())
