@@ -61,6 +61,9 @@ def handle_train(args: argparse.Namespace) -> int:
     pairs = pairs if pairs.is_absolute() else workspace.root / pairs
     if pairs.is_dir():  # before a run folder exists; a missing file is the run's own "no pairs file" event
         raise ConfigError(f"{pairs}: is a folder, not a pairs file. Give --pairs a .jsonl file.")
+    from engine.models.loading import resolve_model_path
+
+    resolve_model_path(workspace.model(config.model).path)  # a mistyped --model: exit 2, no run folder
     return run_from_args(args)
 
 

@@ -376,3 +376,9 @@ def test_the_markdown_leaderboard_keeps_one_row_per_contestant_whatever_its_labe
     rows = [line for line in text.splitlines() if line.startswith("| two")]
     assert len(rows) == 2 and all(r"two lines \| pipe" in row for row in rows)
     assert not any(line.startswith("lines |") for line in text.splitlines())
+
+
+@pytest.mark.parametrize("model", ["demo-arr", "voice"])
+def test_train_refuses_a_model_that_is_not_here_before_a_run_folder_exists(tmp_path, capsys, model):
+    root = make_workspace(tmp_path)
+    run_refused(root, ["train", "--max-steps", "1", "--model", model], capsys, expect=[model])
