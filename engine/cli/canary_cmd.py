@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         load_rubric(workspace.rubric_path)
     resolve_model_path(workspace.model(args.model).path)
     if args.adapter:
-        adapter_folder(workspace, args.adapter)
+        from engine.models.portable import check_complete
+
+        check_complete(adapter_folder(workspace, args.adapter))  # damaged config or weights: named, exit 2
     db = open_workspace_store(workspace)
     events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
                           seed=args.seed, label=args.label, trace_dir=args.trace_dir, canaries=canaries)

@@ -382,3 +382,13 @@ def test_the_markdown_leaderboard_keeps_one_row_per_contestant_whatever_its_labe
 def test_train_refuses_a_model_that_is_not_here_before_a_run_folder_exists(tmp_path, capsys, model):
     root = make_workspace(tmp_path)
     run_refused(root, ["train", "--max-steps", "1", "--model", model], capsys, expect=[model])
+
+
+@pytest.mark.parametrize("config, message", [(b"{bad", "adapter_config.json:1: not valid JSON"),
+                                             (b'{"r": 2}', "adapter_config.json: no `peft_type`"),
+                                             (GOOD_ADAPTER, "no adapter_model.safetensors")])
+def test_canary_refuses_a_damaged_adapter_before_loading_anything(tmp_path, capsys, config, message):
+    root = make_workspace(tmp_path)
+    (root / "adapter").mkdir()
+    (root / "adapter" / "adapter_config.json").write_bytes(config)
+    run_refused(root, ["canary", "--model", "{root}/model", "--adapter", "adapter"], capsys, expect=[message])
