@@ -59,11 +59,17 @@ def run(args: argparse.Namespace) -> int:
     from engine.judge.canary import CanaryDone, CanaryFileError, CanaryStart
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
+    from engine.models.portable import ArtefactError
     from engine.sample.sweep import SweepError, SweepSettingDone, plan_sweep, preset, render_table, run_sweep
     from engine.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace.open(args.workspace)
+        if args.adapter:  # a damaged adapter is named here, before a model loads
+            from engine.judge.canary import adapter_folder
+            from engine.models.portable import check_complete
+
+            check_complete(adapter_folder(workspace, args.adapter))
         base = preset(workspace, args.preset) if args.preset else {}
         canaries = [name.strip() for name in args.canaries.split(",") if name.strip()] if args.canaries else None
         plan = plan_sweep(workspace, args.model, parse_vary(args.vary), grid=args.grid, base=base,
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             print("\nNo ratings here: rate the settings blind on the Judge screen; `voicebench voice LABEL` "
                   "adds the voice score.")
     except (WorkspaceError, SweepError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused,
-            FileNotFoundError) as error:
+            FileNotFoundError, ArtefactError) as error:
         print(f"voicebench sweep: {safe_text(str(error))}", file=sys.stderr)
         return 2
     return 0

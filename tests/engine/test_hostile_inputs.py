@@ -387,8 +387,9 @@ def test_train_refuses_a_model_that_is_not_here_before_a_run_folder_exists(tmp_p
 @pytest.mark.parametrize("config, message", [(b"{bad", "adapter_config.json:1: not valid JSON"),
                                              (b'{"r": 2}', "adapter_config.json: no `peft_type`"),
                                              (GOOD_ADAPTER, "no adapter_model.safetensors")])
-def test_canary_refuses_a_damaged_adapter_before_loading_anything(tmp_path, capsys, config, message):
+@pytest.mark.parametrize("command", [["canary"], ["sweep", "--vary", "temperature=0,1"]], ids=["canary", "sweep"])
+def test_a_damaged_adapter_is_refused_before_loading_anything(tmp_path, capsys, config, message, command):
     root = make_workspace(tmp_path)
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_bytes(config)
-    run_refused(root, ["canary", "--model", "{root}/model", "--adapter", "adapter"], capsys, expect=[message])
+    run_refused(root, [*command, "--model", "{root}/model", "--adapter", "adapter"], capsys, expect=[message])
