@@ -18,6 +18,7 @@ The temporary file is removed on every failure path; ones a killed process left 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -38,6 +39,13 @@ def temp_glob(name: str) -> str:
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Replace `path` with `data` atomically; returns the path written."""
     target = Path(path)
+    if target.is_dir():  # else os.replace fails naming the temporary file, not the folder given
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    for folder in target.parents:  # a file where a folder of the path belongs: name that file
+        if folder.exists():
+            if not folder.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+            break
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     mode = _mode_for(target)

@@ -74,8 +74,10 @@ class Workspace:
             raise WorkspaceError(f"{root}: not a folder. Run `voicebench init {root}` to make a workspace.")
         settings: dict[str, Any] = {}
         config_path = root / CONFIG_NAME
-        if config_path.exists():
-            settings = read_settings(config_path, settings_schema(), error_type=WorkspaceSettingsError).data
+        if config_path.exists() or config_path.is_symlink():  # a dangling link is an error, not "no settings"
+            settings = read_settings(config_path, settings_schema(), error_type=WorkspaceSettingsError,
+                                     what_is_it="It is a link to a file that is not there: fix the link or remove it"
+                                     ).data
         models = {entry.name: entry for entry in DEFAULT_MODELS}
         for name, table in settings.get("models", {}).items():
             models[name] = ModelEntry(name=name, **table)
@@ -113,6 +115,20 @@ class Workspace:
     @property
     def db_path(self) -> Path:
         return self.root / "judgments.db"
+
+    def own_files(self) -> dict[Path, str]:
+        """The workspace's own files, which no command's --out may replace, and what each is."""
+        return {self.pairs_path: "the workspace's pairs file", self.canaries_path: "the workspace's canaries",
+                self.rubric_path: "the workspace's rubric", self.root / CONFIG_NAME: "the workspace's settings",
+                self.db_path: "the judgments store", self.root / "presets.toml": "the sampler presets"}
+
+    def check_output(self, path: str | Path, *, flag: str = "--out", inputs: dict[Path, str] | None = None) -> None:
+        """WorkspaceError when writing `path` would replace one of the workspace's own files, or a
+        file this command reads (`inputs`: path → what it is): a mistyped --out is not data loss."""
+        target = Path(path).expanduser().resolve()
+        for own, what in {**self.own_files(), **(inputs or {})}.items():
+            if target == Path(own).expanduser().resolve():
+                raise WorkspaceError(f"{path}: is {what}; {flag} would replace it. Give {flag} another file.")
 
     def section(self, name: str) -> dict[str, Any]:
         """A settings table such as [sampler] or [train]; empty when absent."""
@@ -217,12 +233,13 @@ def _dataclass_keys(cls: type, limits: dict[str, Key]) -> dict[str, Key]:
 def settings_schema() -> dict[str, Table | NamedTables]:
     """The tables of voicebench.toml (imported late: the sampler and trainer import this module's neighbours)."""
     from engine.sample.diffusion import SamplerSettings
-    from engine.train.config import TrainConfig
+    from engine.train.config import SCHEDULERS, TrainConfig
 
+    train_limits = {**TRAIN_LIMITS, "scheduler": Key("str", choices=SCHEDULERS)}
     return {
         "models": NamedTables(Table(MODEL_KEYS), doc="models by name"),
         "sampler": Table(_dataclass_keys(SamplerSettings, SAMPLER_LIMITS), doc="diffusion sampler defaults"),
-        "train": Table(_dataclass_keys(TrainConfig, TRAIN_LIMITS), doc="training defaults"),
+        "train": Table(_dataclass_keys(TrainConfig, train_limits), doc="training defaults"),
         "canary": Table(CANARY_KEYS, doc="canary generation"),
         "pairs": Table(PAIRS_KEYS, doc="the Pairs screen"),
         "budgets": Table(any_key=BUDGET_KEY, doc="token budgets by model name"),

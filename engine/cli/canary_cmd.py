@@ -11,6 +11,7 @@ outputs (nothing is generated twice). Outputs land in the workspace's judgments.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,17 +43,27 @@ def run(args: argparse.Namespace) -> int:
     from engine.sample.sweep import apply_preset
     from engine.workspace import Workspace
 
+    if args.label is not None and (not args.label.strip() or any(ord(c) < 32 or ord(c) == 127 for c in args.label)):
+        print(f"voicebench canary: --label {args.label!r}: give one line of text (no line breaks or "
+              "control characters); it names the contestant on the leaderboard.", file=sys.stderr)
+        return 2
     workspace = Workspace.open(args.workspace)
     if args.preset:
         workspace = apply_preset(workspace, args.model, args.preset)
     # Everything that can be wrong with the input is checked before judgments.db is opened
     # (which creates it): a command that fails on bad input leaves no file behind.
     canaries = select_canaries(load_canaries(workspace.canaries_path), args.set_name)
+    if not canaries:  # an empty file: loading a model to answer nothing would look like success
+        print(f"voicebench canary: {workspace.canaries_path}: no [[canary]] entries. Add some (see the README), "
+              "or copy the demo's data/canaries.toml.", file=sys.stderr)
+        return 2
     if not workspace.db_path.exists() and workspace.rubric_path.exists():
         load_rubric(workspace.rubric_path)
     resolve_model_path(workspace.model(args.model).path)
     if args.adapter:
-        adapter_folder(workspace, args.adapter)
+        from engine.models.portable import check_complete
+
+        check_complete(adapter_folder(workspace, args.adapter))  # damaged config or weights: named, exit 2
     db = open_workspace_store(workspace)
     events = run_canaries(db, workspace, args.model, adapter=args.adapter, set_name=args.set_name,
                           seed=args.seed, label=args.label, trace_dir=args.trace_dir, canaries=canaries)

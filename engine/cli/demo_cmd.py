@@ -83,6 +83,11 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
     from engine.workspace import Workspace, WorkspaceError
 
     say = say or (lambda line: print(safe_text(line), flush=True))
+    # Checked before minutes of canaries: the trainer would refuse them only after those.
+    if max_steps < 1:
+        raise DemoError(f"--max-steps {max_steps}: must be at least 1 (the demo trains for a fixed number of steps).")
+    if seed < 0:
+        raise DemoError(f"--seed {seed}: must be 0 or more.")
     try:
         workspace = Workspace.open(root)
     except WorkspaceError as error:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.display import safe_text
+
 EXIT_USAGE = 2
 
 
@@ -40,13 +42,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
+        if workspace.db_path.exists():
+            db = open_workspace_store(workspace)
+        else:  # nothing judged yet: no judgments.db made by a command that only reads it
+            from engine.judge.store import open_store
+
+            db = open_store(memory=True)
         provenance, evaluation = provenance_of(workspace, db, artefact_in(workspace, args.source))
         out = export_artefact(workspace, args.source, args.out, merged=args.merged, dtype=args.dtype,
                               provenance=provenance, evaluation=evaluation)
     except (WorkspaceError, ArtefactError, ModelNotFoundError) as error:
-        print(f"voicebench export: {error}", file=sys.stderr)
+        print(f"voicebench export: {safe_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     kind = "merged model" if args.merged else "adapter"
-    print(f"wrote {kind} to {out}")
+    print(safe_text(f"wrote {kind} to {out}"))
     return 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.display import safe_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         workspace = Workspace.open(args.workspace)
     except WorkspaceError as error:
-        print(f"voicebench models: error: {error}", file=sys.stderr)
+        print(f"voicebench models: error: {safe_text(str(error))}", file=sys.stderr)
         return 2
     names = args.names or list(workspace.models)
     broken = False
     for name in names:
         report = check_model(workspace.model(name))
-        print("\n".join(report.lines()))
+        print(safe_text("\n".join(report.lines())))
         broken = broken or bool(report.problems)
     return 2 if broken else 0

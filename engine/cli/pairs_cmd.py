@@ -123,6 +123,20 @@ def _say(text: str, *, err: bool = False) -> None:
     print(safe_text(text), file=sys.stderr if err else sys.stdout)
 
 
+def _unknown_model(workspace, names: list[str] | None) -> str:
+    """An error for a --model that is neither a workspace model nor a folder (a typo), or ""."""
+    from engine.curate.tokens import budgets_for
+    from engine.workspace import looks_like_hub_id
+
+    known_names = set(workspace.models) | set(budgets_for(workspace))
+    for name in names or []:
+        if (name not in known_names and not looks_like_hub_id(name)
+                and not Path(workspace.model(name).path).expanduser().exists()):
+            known = ", ".join(sorted(known_names))
+            return f"--model {name}: not a workspace model ({known}) nor a model folder"
+    return ""
+
+
 def _counters(workspace, names: list[str] | None) -> tuple[dict[str, int], dict[str, Any], dict[str, str]]:
     """(budgets, counters, missing) for the chosen models, or every model with a tokenizer here."""
     from engine.curate.tokens import budgets_for, counters_for
@@ -166,7 +180,7 @@ def _share_identical_tokenizers(workspace, counters: dict[str, Any]) -> dict[str
 # ingest -------------------------------------------------------------------------------------
 
 def run_ingest_command(args: argparse.Namespace) -> int:
-    from engine.curate.ingest import (FileIngested, FileSkipped, IngestWarning, copy_sources, ingest,
+    from engine.curate.ingest import (ALL_TIERS, FileIngested, FileSkipped, IngestWarning, copy_sources, ingest,
                                       plan_source_copies)
     from engine.curate.pairs import PairFile, SaveConflict, load_pairs, save_pairs
 
@@ -179,6 +193,10 @@ def run_ingest_command(args: argparse.Namespace) -> int:
     tiers = [tier.strip() for tier in args.tiers.split(",") if tier.strip()]
     if not 0.0 <= args.val_share < 1.0:
         return _error(f"--val-share {args.val_share}: must be at least 0 and below 1")
+    if not tiers:
+        return _error(f"--tiers {args.tiers!r}: names no tier; choose from {', '.join(ALL_TIERS)}")
+    if args.budget is not None and args.budget < 1:
+        return _error(f"--budget {args.budget}: must be at least 1 token")
 
     counter, budget, how = _ingest_counter(workspace, args.tokenizer, args.budget)
     if counter is None and isinstance(budget, str):
@@ -308,6 +326,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
     budgets: dict[str, int] = {}
     counters: dict[str, Any] = {}
     if not args.no_budgets:
+        if _unknown_model(workspace, args.model):
+            return _error(_unknown_model(workspace, args.model))
         budgets, counters, missing = _counters(workspace, args.model)
         for name, reason in sorted(missing.items()):
             if args.model:
@@ -420,6 +440,8 @@ def run_stats_command(args: argparse.Namespace) -> int:
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
+    if _unknown_model(workspace, args.model):
+        return _error(_unknown_model(workspace, args.model))
     budgets, counters, missing = _counters(workspace, args.model)
     try:
         stats = file_stats(path, budgets, counters)
@@ -470,6 +492,11 @@ def run_export_command(args: argparse.Namespace) -> int:
         return 1
     if args.system and args.format != "messages":
         return _error("--system only applies to --format messages")
+    from engine.curate.export import split_paths
+
+    outputs = split_paths(args.out, args.format).values() if args.split == "both" else [args.out]
+    for output in outputs:
+        workspace.check_output(output, inputs={path: "the pairs file being exported"})
     if args.split == "both":
         for out, count in export_splits(pair_file.pairs, args.out, args.format, system=args.system).items():
             _say(f"wrote {out}: {count} pairs ({args.format})")

@@ -10,9 +10,12 @@ Then train on them: `voicebench train --method dpo --pairs data/prefs.jsonl`.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
+
+from engine.display import safe_text
 
 EXIT_USAGE = 2
 DEFAULT_OUT = "data/prefs.jsonl"
@@ -49,24 +52,46 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.data import DataError
     from engine.workspace import Workspace, WorkspaceError
 
+    problem = _flag_problem(args)
+    if problem:
+        print(f"voicebench prefs: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
+        out = Path(args.out).expanduser()
+        out = out if out.is_absolute() else workspace.root / out
+        pairs_path = workspace.root / args.pairs if args.pairs else workspace.pairs_path
+        workspace.check_output(out, inputs={pairs_path: "the pairs file self-play reads"} if args.self_play else None)
+        if workspace.db_path.exists():
+            db = open_workspace_store(workspace)
+        else:  # nothing judged yet: no votes or ratings, and no judgments.db made just to find that out
+            from engine.judge.store import open_store
+
+            db = open_store(memory=True)
         rows = [] if args.no_votes else vote_preferences(db)
         if not args.no_ratings:
             rows += rubric_preferences(db, args.threshold)
         if args.self_play:
             rows += _self_play(workspace, args)
-        out = Path(args.out).expanduser()
-        out = out if out.is_absolute() else workspace.root / out
         target = write_preferences(rows, out)
     except (WorkspaceError, PreferenceError, ModelNotFoundError, DataError) as error:
-        print(f"voicebench prefs: {error}", file=sys.stderr)
+        print(f"voicebench prefs: {safe_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     counts = Counter((row["source"], row["split"]) for row in rows)
     summary = ", ".join(f"{count} {source} ({split})" for (source, split), count in sorted(counts.items()))
-    print(f"wrote {len(rows)} preference pairs to {target}: {summary}")
+    print(safe_text(f"wrote {len(rows)} preference pairs to {target}: {summary}"))
     return 0
+
+
+def _flag_problem(args: argparse.Namespace) -> str:
+    """What is wrong with a numeric flag, or ""."""
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        return f"--threshold {args.threshold}: must be a positive number (rubric points between two outputs)."
+    if args.limit is not None and args.limit < 1:
+        return f"--limit {args.limit}: must be at least 1 (leave it out for every pair)."
+    if args.max_new_tokens < 1:
+        return f"--max-new-tokens {args.max_new_tokens}: must be at least 1."
+    return ""
 
 
 def _self_play(workspace, args: argparse.Namespace) -> list:

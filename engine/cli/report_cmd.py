@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         print(f"voicebench report: --samples {args.samples}: must be at least 1.", file=sys.stderr)
         return 2
+    if args.out:
+        workspace.check_output(args.out)
     if workspace.db_path.exists():
         db = open_workspace_store(workspace)
     else:  # nothing judged yet: an empty report, and no judgments.db made by a read-only command

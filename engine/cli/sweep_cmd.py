@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.display import safe_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -57,33 +59,42 @@ def run(args: argparse.Namespace) -> int:
     from engine.judge.canary import CanaryDone, CanaryFileError, CanaryStart
     from engine.judge.workspace_store import open_workspace_store
     from engine.models.loading import ModelNotFoundError, RemoteCodeRefused
+    from engine.models.portable import ArtefactError
     from engine.sample.sweep import SweepError, SweepSettingDone, plan_sweep, preset, render_table, run_sweep
     from engine.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace.open(args.workspace)
+        if args.adapter:  # a damaged adapter is named here, before a model loads
+            from engine.judge.canary import adapter_folder
+            from engine.models.portable import check_complete
+
+            check_complete(adapter_folder(workspace, args.adapter))
         base = preset(workspace, args.preset) if args.preset else {}
         canaries = [name.strip() for name in args.canaries.split(",") if name.strip()] if args.canaries else None
         plan = plan_sweep(workspace, args.model, parse_vary(args.vary), grid=args.grid, base=base,
                           adapter=args.adapter, canaries=canaries, seed=args.seed)
+        if not plan.canary_ids:  # an empty canaries file: a sweep of nothing would look like success
+            raise SweepError(f"{workspace.canaries_path}: no [[canary]] entries to sweep. Add some (see the README), "
+                             "or copy the demo's data/canaries.toml.")
         db = open_workspace_store(workspace)
         rows = []
         for event in run_sweep(db, workspace, plan):
             if args.json:
                 print(event.to_json(), flush=True)
             elif isinstance(event, CanaryStart):
-                print(f"{event.label}: {event.total} canaries, {event.new} to generate", flush=True)
+                print(safe_text(f"{event.label}: {event.total} canaries, {event.new} to generate"), flush=True)
             elif isinstance(event, CanaryDone):
                 print(f"  {event.generated} generated, {event.reused} reused", flush=True)
             if isinstance(event, SweepSettingDone):
                 rows.append(event)
         if not args.json:
             print()
-            print(render_table(rows))
+            print(safe_text(render_table(rows)))
             print("\nNo ratings here: rate the settings blind on the Judge screen; `voicebench voice LABEL` "
                   "adds the voice score.")
     except (WorkspaceError, SweepError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused,
-            FileNotFoundError) as error:
-        print(f"voicebench sweep: {error}", file=sys.stderr)
+            FileNotFoundError, ArtefactError) as error:
+        print(f"voicebench sweep: {safe_text(str(error))}", file=sys.stderr)
         return 2
     return 0

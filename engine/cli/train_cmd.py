@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from engine.display import safe_text
 from engine.train.options import add_train_arguments
 
 
@@ -34,6 +36,7 @@ def handle_train(args: argparse.Namespace) -> int:
         return print_estimate(args)
     from engine.train.__main__ import run_from_args
     from engine.train.options import config_overrides
+    from engine.train.config import ConfigError
     from engine.train.run import resolve_settings
     from engine.workspace import Workspace, WorkspaceError
 
@@ -45,14 +48,22 @@ def handle_train(args: argparse.Namespace) -> int:
         except WorkspaceError as error:
             reason = str(error)
         if reason:
-            print(f"voicebench train: {reason}", file=sys.stderr)
+            print(f"voicebench train: {safe_text(reason)}", file=sys.stderr)
             return 2
 
     # Settings are checked here first, so a bad voicebench.toml, config or flag ends like
     # every other command's bad input (exit 2, one line, nothing written); the run itself
     # reports its own failures as events (exit 1).
     workspace = Workspace.open(args.workspace)
-    resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), getattr(args, "resume", None))
+    config, _, _ = resolve_settings(workspace, config_overrides(args), getattr(args, "config", None),
+                                    getattr(args, "resume", None))
+    pairs = Path(config.pairs).expanduser()
+    pairs = pairs if pairs.is_absolute() else workspace.root / pairs
+    if pairs.is_dir():  # before a run folder exists; a missing file is the run's own "no pairs file" event
+        raise ConfigError(f"{pairs}: is a folder, not a pairs file. Give --pairs a .jsonl file.")
+    from engine.models.loading import resolve_model_path
+
+    resolve_model_path(workspace.model(config.model).path)  # a mistyped --model: exit 2, no run folder
     return run_from_args(args)
 
 
@@ -71,7 +82,7 @@ def print_estimate(args: argparse.Namespace) -> int:
         config, _, _ = resolve_settings(workspace, config_overrides(args), getattr(args, "config", None), None)
         estimate = estimate_for_config(workspace, config)
     except (WorkspaceError, ConfigError, ModelNotFoundError, ShapeError) as error:
-        print(f"voicebench train: error: {error}", file=sys.stderr)
+        print(f"voicebench train: error: {safe_text(str(error))}", file=sys.stderr)
         return 2
     print(f"{config.model}: " + "\n".join(estimate.lines()))
     return 0

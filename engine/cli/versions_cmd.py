@@ -18,6 +18,8 @@ import json
 import sys
 from typing import Any
 
+from engine.display import safe_text
+
 EXIT_USAGE = 2
 
 
@@ -55,16 +57,33 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        db = open_workspace_store(workspace)
+        if args.action != "promote" and not workspace.db_path.exists():
+            # Nothing promoted yet: answer from an empty store rather than make judgments.db
+            # for a command that only reads (or refuses, as rollback then does).
+            from engine.judge.store import open_store
+
+            db = open_store(memory=True)
+        else:
+            if args.action == "promote" and not workspace.db_path.exists():  # refused before the store is made
+                from engine.models.versions import check_checkpoint
+
+                check_checkpoint(workspace, args.checkpoint)
+            db = open_workspace_store(workspace)
         return ACTIONS[args.action](workspace, db, args)
     except GateRefused as refusal:
         if getattr(args, "json", False):
             print(json.dumps(refusal.gate.to_dict()))
-        print(f"voicebench versions: {refusal}", file=sys.stderr)
+        print(f"voicebench versions: {safe_text(str(refusal))}", file=sys.stderr)
         return EXIT_USAGE
     except (WorkspaceError, ArtefactError) as error:
-        print(f"voicebench versions: {error}", file=sys.stderr)
+        print(f"voicebench versions: {safe_text(str(error))}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _say(text: str) -> None:
+    """Print a line that may hold a note, label or path from the workspace: control characters
+    (terminal escapes) are shown, not obeyed."""
+    print(safe_text(text))
 
 
 def _list(workspace: Any, db: Any, args: argparse.Namespace) -> int:
@@ -76,14 +95,14 @@ def _list(workspace: Any, db: Any, args: argparse.Namespace) -> int:
             print(json.dumps(_plain(version)))
         return 0
     if not versions:
-        print("no versions yet; promote a checkpoint with `voicebench versions promote runs/<id>/checkpoints/checkpoint-N`")
+        _say("no versions yet; promote a checkpoint with `voicebench versions promote runs/<id>/checkpoints/checkpoint-N`")
         return 0
     for version in versions:
         mark = "*" if version.current else " "
         forced = " (forced)" if version.forced else ""
         source = f"{version.run_id}/{version.checkpoint}" if version.run_id else version.checkpoint
-        print(f"{mark} {version.name:<4} {version.created_at[:19]}  {version.kind:<7} {source}  "
-              f"gate: {version.verdict}{forced}  {version.note}")
+        _say(f"{mark} {version.name:<4} {version.created_at[:19]}  {version.kind:<7} {source}  "
+              f"gate: {version.verdict}{forced}  {' '.join(version.note.split())}")
     return 0
 
 
@@ -94,15 +113,15 @@ def _show(workspace: Any, db: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_plain(version), indent=2))
         return 0
-    print(f"{version.name}{' (current)' if version.current else ''}: {version.path}")
-    print(f"  from      {version.run_id}/{version.checkpoint} (step {version.step})")
-    print(f"  base      {version.base_model}   kind {version.kind}")
-    print(f"  hash      {version.content_hash[:16]}   pairs {str(version.pairs_hash)[:16]}")
-    print(f"  gate      {version.gate.get('message', version.verdict)}{'  [forced]' if version.forced else ''}")
-    print(f"  note      {version.note or '-'}")
+    _say(f"{version.name}{' (current)' if version.current else ''}: {version.path}")
+    _say(f"  from      {version.run_id}/{version.checkpoint} (step {version.step})")
+    _say(f"  base      {version.base_model}   kind {version.kind}")
+    _say(f"  hash      {version.content_hash[:16]}   pairs {str(version.pairs_hash)[:16]}")
+    _say(f"  gate      {version.gate.get('message', version.verdict)}{'  [forced]' if version.forced else ''}")
+    _say(f"  note      {version.note or '-'}")
     for event in history(db):
         if event["version"] == version.name:
-            print(f"  {event['at'][:19]}  {event['action']}  {event['note'] or ''}".rstrip())
+            _say(f"  {event['at'][:19]}  {event['action']}  {event['note'] or ''}".rstrip())
     return 0
 
 
@@ -110,7 +129,10 @@ def _gate(workspace: Any, db: Any, args: argparse.Namespace) -> int:
     from engine.models.versions import gate_for
 
     result = gate_for(workspace, db, args.checkpoint)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result.message)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _say(result.message)
     return 0
 
 
@@ -119,8 +141,8 @@ def _promote(workspace: Any, db: Any, args: argparse.Namespace) -> int:
 
     outcome = promote(workspace, db, args.checkpoint, note=args.note, force=args.force)
     forced = " (forced past the gate)" if outcome.version.forced else ""
-    print(f"{outcome.version.name} is now current{forced}: {outcome.version.path}")
-    print(f"  gate: {outcome.gate.message}")
+    _say(f"{outcome.version.name} is now current{forced}: {outcome.version.path}")
+    _say(f"  gate: {outcome.gate.message}")
     return 0
 
 
@@ -128,7 +150,7 @@ def _rollback(workspace: Any, db: Any, args: argparse.Namespace) -> int:
     from engine.models.versions import rollback
 
     version = rollback(workspace, db, args.name, note=args.note)
-    print(f"{version.name} is now current: {version.path}")
+    _say(f"{version.name} is now current: {version.path}")
     return 0
 
 

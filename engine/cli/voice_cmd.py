@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.display import safe_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -43,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         workspace = Workspace.open(args.workspace)
+        if not workspace.db_path.exists():  # only models can be named then: refuse a wrong name before making the store
+            from engine.judge.store import open_store
+            from engine.judge.voice import resolve_contestant
+
+            for name in args.contestants:
+                resolve_contestant(open_store(memory=True), workspace, name)
         db = open_workspace_store(workspace)
         unscored = 0
         for name in args.contestants:  # her text's calibration is computed once (engine.judge.voice.calibrate)
@@ -50,19 +58,19 @@ def run(args: argparse.Namespace) -> int:
                 if args.json:
                     print(event.to_json(), flush=True)
                 elif isinstance(event, VoiceStarted):
-                    print(f"{event.label}: {event.prompts} validation prompts, {event.to_generate} to answer; "
-                          f"{event.writer_words:,} words of yours held out", flush=True)
+                    print(safe_text(f"{event.label}: {event.prompts} validation prompts, {event.to_generate} to "
+                                    f"answer; {event.writer_words:,} words of yours held out"), flush=True)
                 elif isinstance(event, VoiceReply) and event.skipped:
-                    print(f"  skipped {event.skipped}", flush=True)
+                    print(safe_text(f"  skipped {event.skipped}"), flush=True)
                 elif isinstance(event, VoiceReply) and (event.done == event.total or event.done % 10 == 0):
                     print(f"  {event.done}/{event.total} replies", flush=True)
                 if isinstance(event, VoiceScored):
                     unscored += event.status != "scored"
                     if not args.json:
-                        print(describe(event), flush=True)
+                        print(safe_text(describe(event)), flush=True)
     except (WorkspaceError, VoiceError, CanaryFileError, ModelNotFoundError, RemoteCodeRefused,
             FileNotFoundError) as error:
-        print(f"voicebench voice: {error}", file=sys.stderr)
+        print(f"voicebench voice: {safe_text(str(error))}", file=sys.stderr)
         return 2
     return 2 if unscored else 0
 

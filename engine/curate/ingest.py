@@ -560,6 +560,10 @@ def ingest(
     unknown = set(tiers) - set(ALL_TIERS)
     if unknown:
         raise ValueError(f"unknown tier(s) {sorted(unknown)}; choose from {', '.join(ALL_TIERS)}")
+    if not tiers:
+        raise ValueError(f"no tier chosen; choose from {', '.join(ALL_TIERS)}")
+    if budget_tokens < 1:
+        raise ValueError(f"token budget {budget_tokens}: must be at least 1")
     budget = Budget(int(budget_tokens * BUDGET_HEADROOM), counter or estimate_tokens)
     warnings: list[IngestWarning] = []
     files = source_files(paths, warnings)

@@ -393,6 +393,12 @@ def _headline_metrics(data: dict[str, Any]) -> list[str]:
     return chosen[:MAX_HEADLINE_METRICS]
 
 
+def _cell(text: str) -> str:
+    """A value as one markdown table cell: whitespace runs (newlines too) as one space, `|` escaped,
+    so a label holding either cannot break its table."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def _render_markdown(data: dict[str, Any]) -> str:
     criteria = [c["name"] + (" (retired)" if c["retired"] else "") for c in data["criteria"]]
     metrics = _headline_metrics(data)
@@ -401,14 +407,14 @@ def _render_markdown(data: dict[str, Any]) -> str:
     lines = ["# voicebench leaderboard", "", "## Which is best?", "", headline_caption(data), "",
              "| contestant | score | votes/ratings | |", "|---|---|---|---|"]
     for row in data["leaderboard"]:
-        lines.append(f"| {row['name']} | {headline_text(row['headline'])} | {row['headline']['n']} | "
+        lines.append(f"| {_cell(row['name'])} | {headline_text(row['headline'])} | {row['headline']['n']} | "
                      f"{'best' if data['best'] == row['label'] else ''} |")
     lines += ["", "## Every measure", "",
               "Means and Bradley–Terry scores with bootstrap 95% intervals; "
               f"{data['votes']} pairwise votes.", "",
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in data["leaderboard"]:
-        cells = [row["name"], *(_interval(row["criteria"][c["name"]]) for c in data["criteria"]),
+        cells = [_cell(row["name"]), *(_interval(row["criteria"][c["name"]]) for c in data["criteria"]),
                  _interval(row["bt"], row["pairwise"]["games"]), _num(row["pairwise"]["win_rate"]),
                  str(row["pairwise"]["games"]),
                  *(_num(row["metrics"].get(name), 3) for name in metrics)]
@@ -436,16 +442,16 @@ def _render_markdown(data: dict[str, Any]) -> str:
         for canary in data["canaries"]:
             lines += ["", f"### {canary['canary_id']} (v{canary['version']})", "", f"> {canary['prompt']}", ""]
             for label, text in canary["outputs"].items():
-                lines.append(f"- **{names.get(label, label)}**: {_one_line(text)}")
+                lines.append(f"- **{_one_line(names.get(label, label))}**: {_one_line(text)}")
     if data["runs"]:
         lines += ["", "## Runs across checkpoints"]
         for run in data["runs"]:
             facts = [f"{key.replace('_', ' ')} {_num(run[key], 3) if 'loss' in key else run[key]}"
                      for key in ("method", "status", "last_loss", "last_val_loss") if run.get(key) is not None]
-            lines += ["", f"### {run['name']} ({run['run_id']})"] + (["", "; ".join(facts)] if facts else [])
+            lines += ["", f"### {_one_line(run['name'])} ({run['run_id']})"] + (["", "; ".join(facts)] if facts else [])
             for checkpoint in run["checkpoints"]:
                 name = checkpoint_heading(run, checkpoint)
-                lines += ["", f"- **{name}**"]
+                lines += ["", f"- **{_one_line(name)}**"]
                 for canary_id, text in checkpoint["outputs"].items():
                     lines.append(f"  - {canary_id}: {_one_line(text)}")
     lines += render_voice_agreement(data.get("voice"))

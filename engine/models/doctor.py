@@ -90,7 +90,10 @@ def _read_json(path: Path, problems: list[str], what_to_do: str) -> dict[str, An
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         problems.append(f"{path}: not valid JSON ({error}); {what_to_do}")
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        problems.append(f"{path}: holds a JSON {type(data).__name__}, not an object; {what_to_do}")
+        return None
+    return data
 
 
 def safetensors_parameters(path: Path) -> int:
@@ -247,6 +250,12 @@ def check_model(entry: ModelEntry) -> ModelReport:
             shape = shape_from_config(config, size_family, parameters)
         except ShapeError as error:
             problems.append(f"{folder / 'config.json'}: {error}")
+        except KeyError as error:
+            problems.append(f"{folder / 'config.json'}: no `{error.args[0]}`, which sizes the model; download it "
+                            f"again: {fetch}")
+        except (ValueError, TypeError) as error:  # a size written as text, a list, null…
+            problems.append(f"{folder / 'config.json'}: a size is not a whole number ({error}); download it "
+                            f"again: {fetch}")
     need = sampling_bytes(shape, "bfloat16", SAMPLE_TOKENS, four_bit=entry.load_in_4bit) if shape else None
     return ModelReport(
         name=entry.name, path=entry.path, folder=str(folder), family=family,

@@ -132,11 +132,10 @@ def check_complete(folder: str | Path) -> Artefact:
     model_folder = folder / "model" if (folder / "model" / "config.json").exists() else folder
     adapter_folder = folder / "adapter" if (folder / "adapter" / ADAPTER_CONFIG).exists() else folder
     if (adapter_folder / ADAPTER_CONFIG).exists():
-        try:
-            config = json.loads((adapter_folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ArtefactError(f"{adapter_folder / ADAPTER_CONFIG}:{error.lineno}: not valid JSON ({error.msg}); "
-                                "the checkpoint is damaged — pick another one.") from None
+        config = read_json_object(adapter_folder / ADAPTER_CONFIG)
+        if not isinstance(config.get("peft_type"), str):  # peft cannot load an adapter without it
+            raise ArtefactError(f"{adapter_folder / ADAPTER_CONFIG}: no `peft_type`, so it is not a peft adapter's "
+                                "config; the checkpoint is damaged — pick another one.")
         weights = [adapter_folder / name for name in ADAPTER_WEIGHTS if (adapter_folder / name).exists()]
         if not weights:
             raise ArtefactError(f"{adapter_folder}: adapter_config.json but no adapter_model.safetensors; the "
@@ -147,7 +146,11 @@ def check_complete(folder: str | Path) -> Artefact:
         weights = [model_folder / name for name in FULL_WEIGHTS if (model_folder / name).exists()]
         index = model_folder / SHARD_INDEX
         if index.exists():
-            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            weight_map = read_json_object(index).get("weight_map")
+            if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
+                raise ArtefactError(f"{index}: no `weight_map` of tensor names to shard files; the checkpoint is "
+                                    "damaged — pick another one.")
+            shards = sorted(set(weight_map.values()))
             missing = [name for name in shards if not (model_folder / name).exists()]
             if missing:
                 raise ArtefactError(f"{model_folder}: shard {missing[0]} named in {SHARD_INDEX} is missing; "
@@ -160,6 +163,23 @@ def check_complete(folder: str | Path) -> Artefact:
         return Artefact(folder=model_folder, kind="full", base=None)
     raise ArtefactError(f"{folder}: neither adapter_config.json nor config.json, so it holds no model. Give a "
                         "checkpoint folder (runs/<id>/checkpoints/checkpoint-N) or a version.")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A checkpoint's JSON file as a dict, or ArtefactError naming the file, line and problem."""
+    raw = path.read_bytes()
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ArtefactError(f"{path}:{line}: not UTF-8 text; the checkpoint is damaged — pick another one.") from None
+    except json.JSONDecodeError as error:
+        raise ArtefactError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); the checkpoint is damaged — "
+                            "pick another one.") from None
+    if not isinstance(value, dict):
+        raise ArtefactError(f"{path}: holds a JSON {type(value).__name__}, not an object; the checkpoint is "
+                            "damaged — pick another one.")
+    return value
 
 
 def _check_weights(files: list[Path]) -> None:
@@ -203,7 +223,12 @@ def load_artefact(workspace: Workspace, folder: str | Path, *, dtype: str | None
     loaded = load_entry(dataclasses.replace(entry, adapter=None), dtype=dtype, device="cpu")
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(loaded.model, str(artefact.folder))
+    try:
+        model = PeftModel.from_pretrained(loaded.model, str(artefact.folder))
+    except (ValueError, RuntimeError, KeyError) as error:  # targets or tensor shapes that are not the base's
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ArtefactError(f"{artefact.folder}: the adapter does not fit its base model {entry.name} ({reason}); "
+                            "pick a checkpoint trained on that model.") from None
     loaded.model = model.merge_and_unload() if merge else model
     loaded.model.eval()
     return loaded

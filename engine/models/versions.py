@@ -41,6 +41,7 @@ from engine.models.portable import (
     base_reference,
     check_complete,
     make_portable,
+    read_json_object,
 )
 from engine.workspace import VOICE_MODEL, ModelEntry, Workspace, WorkspaceError
 
@@ -190,6 +191,29 @@ def base_side(db: Database, workspace: Workspace, base: ModelEntry) -> Side:
     return Side(base.name, generation_ids(db, model_hash=model_hash, base_only=True))
 
 
+def check_checkpoint(workspace: Workspace, checkpoint: str | Path) -> None:
+    """ArtefactError when a checkpoint or its run folder's records are damaged, or its base model
+    is unknown (nothing written)."""
+    folder = artefact_in(workspace, str(checkpoint))
+    artefact = check_complete(folder)
+    _, _, record, settings = _run_record(folder)
+    _base_entry(workspace, folder, artefact, record, settings)
+
+
+def _base_entry(workspace: Workspace, folder: Path, artefact: Any, record: dict[str, Any],
+                settings: dict[str, Any]) -> ModelEntry:
+    """The model a checkpoint is compared with: an adapter's base, else the model its run trained."""
+    base = artefact_base(workspace, artefact)
+    if base is not None:
+        return base
+    base_name = record.get("model") or settings.get("model")
+    if not isinstance(base_name, str) or not base_name:  # else workspace.model("") is the workspace root
+        raise ArtefactError(f"{folder}: full weights outside a run folder, so the base model to compare them "
+                            "with is unknown. Give a checkpoint under runs/<id>/checkpoints/ (its run records the "
+                            "base model).")
+    return workspace.model(base_name)
+
+
 def _run_record(checkpoint: Path) -> tuple[str | None, Path | None, dict[str, Any], dict[str, Any]]:
     """(run id, run folder, run.json, config.toml) of runs/<id>/checkpoints/checkpoint-N."""
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
@@ -199,8 +223,12 @@ def _run_record(checkpoint: Path) -> tuple[str | None, Path | None, dict[str, An
 
     run_json = run_dir / "run.json"
     config_toml = run_dir / "config.toml"
-    record = json.loads(run_json.read_text(encoding="utf-8")) if run_json.exists() else {}
-    settings = tomllib.loads(config_toml.read_text(encoding="utf-8")) if config_toml.exists() else {}
+    record = read_json_object(run_json) if run_json.exists() else {}
+    try:
+        settings = tomllib.loads(config_toml.read_text(encoding="utf-8")) if config_toml.exists() else {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ArtefactError(f"{config_toml}: not readable TOML ({error}); the run folder is damaged — pick a "
+                            "checkpoint of another run.") from None
     return run_dir.name, run_dir, record, settings
 
 
@@ -227,7 +255,7 @@ def gate_for(workspace: Workspace, db: Database, checkpoint: str | Path) -> Gate
     if current is not None:
         incumbent = version_side(db, current)
     else:
-        base = artefact_base(workspace, artefact) or workspace.model(record.get("model") or settings.get("model", ""))
+        base = _base_entry(workspace, folder, artefact, record, settings)
         incumbent = base_side(db, workspace, base)
     return evaluate_gate(db, candidate, incumbent, training_texts(workspace, settings))
 

@@ -58,6 +58,23 @@ def _kv_cache_kwargs(model: Any) -> dict[str, Any]:
     return {"past_key_values": None}
 
 
+# Families whose positions index a learned table: a sequence past its end raises IndexError
+# mid-forward. Rotary and ALiBi models run on past their trained length (worse, not broken), so
+# they are left alone here.
+LEARNED_POSITION_TYPES = frozenset({"gpt2", "gpt_neo", "gpt_bigcode", "opt"})
+
+
+def _check_positions(loaded: LoadedModel, length: int) -> None:
+    from engine.sample.diffusion import SamplerSettingsError
+
+    config = loaded.model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if getattr(config, "model_type", None) in LEARNED_POSITION_TYPES and limit and length > limit:
+        raise SamplerSettingsError(
+            f"{loaded.path}: prompt + max_new_tokens is {length} tokens but the model takes at most {limit}; "
+            "shorten the prompt or lower max_new_tokens.")
+
+
 def stream_causal(
     loaded: LoadedModel,
     prompt: str,
@@ -78,6 +95,7 @@ def stream_causal(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     prompt_ids = encode_prompt(tokenizer, prompt, use_template)
+    _check_positions(loaded, len(prompt_ids) + max_new_tokens)
     stops = stop_ids(loaded)
     token_ids: list[int] = []
     text_so_far = ""

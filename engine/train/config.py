@@ -11,16 +11,22 @@ resolved config is what gets saved, so a run folder always says exactly what ran
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.settings import toml_value
+from engine.settings import Key, check_value, key_lines, toml_value
 
 METHODS = ("lora", "qlora", "full", "diffusion", "dpo")
 TEMPLATES = ("auto", "chat", "plain")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+# transformers' lr_scheduler_type values that need no extra arguments (the others, such as
+# reduce_lr_on_plateau or cosine_with_min_lr, fail inside the run without them).
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+              "inverse_sqrt")
 MAX_LABEL_LENGTH = 40  # run labels are shown in table columns and leaderboard headers
 
 # Learning rates by (objective, how weights are updated). LoRA trains a few small matrices
@@ -80,7 +86,7 @@ class TrainConfig:
     max_length: int = 512  # tokens per sequence (prompt + response); longer responses are cut
     warmup_steps: int = 0  # linear warm-up steps
     weight_decay: float = 0.0
-    scheduler: str = "linear"  # transformers lr_scheduler_type: linear | cosine | constant …
+    scheduler: str = "linear"  # transformers lr_scheduler_type, one of SCHEDULERS
     max_grad_norm: float = 1.0
     seed: int = 0  # model init of adapters, data order and diffusion masks
     gradient_checkpointing: bool = False  # trade compute for memory where the model supports it
@@ -120,25 +126,48 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return {key: _plain(value) for key, value in dataclasses.asdict(config).items() if value is not None}
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> TrainConfig:
-    """Build and validate a config; unknown keys are an error naming them and the allowed ones."""
+def config_from_dict(data: dict[str, Any], source: str = "<dict>",
+                     lines: dict[tuple[str | int, ...], int] | None = None) -> TrainConfig:
+    """Build and validate a config; unknown keys are an error naming them and the allowed ones.
+    `lines` (key → line in `source`) lets a message say where a bad value was written."""
     fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{source}: unknown keys {unknown}; allowed: {sorted(fields)}")
     config = TrainConfig(**data)
-    validate_config(config, source)
+    validate_config(config, source, lines)
     return config
 
 
-def validate_config(config: TrainConfig, source: str = "<config>") -> None:
-    def bad(field: str, message: str) -> ConfigError:
-        return ConfigError(f"{source}: {field} = {getattr(config, field)!r}: {message}")
+@functools.cache
+def _field_keys() -> dict[str, Key]:
+    """Each field's kind and limits: the workspace's [train] keys (one definition of the limits),
+    except that a run may also be a DPO run."""
+    from engine.workspace import settings_schema
 
-    if "\n" in config.label or len(config.label) > MAX_LABEL_LENGTH:
-        raise bad("label", f"one line of at most {MAX_LABEL_LENGTH} characters")
+    keys = dict(settings_schema()["train"].keys)  # type: ignore[union-attr]
+    keys["method"] = Key("str", choices=METHODS)
+    return keys
+
+
+def validate_config(config: TrainConfig, source: str = "<config>",
+                    lines: dict[tuple[str | int, ...], int] | None = None) -> None:
+    def bad(field: str, message: str) -> ConfigError:
+        line = (lines or {}).get((field,))
+        where = f"{source}:{line}" if line else source
+        return ConfigError(f"{where}: {field} = {getattr(config, field)!r}: {message}")
+
     if config.method not in METHODS:
         raise bad("method", f"expected one of {', '.join(METHODS)}")
+    # Kinds and limits first, so a string where a number belongs, NaN or a negative count from a
+    # config file or a flag is refused here with its name, not deep inside a run.
+    for name, spec in _field_keys().items():
+        value = getattr(config, name)
+        problem = None if value is None else check_value(value, spec)  # None: "use the default"
+        if problem:
+            raise bad(name, re.sub(r", got .*$", "", problem[0]) + f". {problem[1]}.")
+    if "\n" in config.label or len(config.label) > MAX_LABEL_LENGTH:
+        raise bad("label", f"one line of at most {MAX_LABEL_LENGTH} characters")
     if config.template not in TEMPLATES:
         raise bad("template", f"expected one of {', '.join(TEMPLATES)}")
     if config.compute_dtype is not None and config.compute_dtype not in COMPUTE_DTYPES:
@@ -157,17 +186,30 @@ def validate_config(config: TrainConfig, source: str = "<config>") -> None:
         raise bad("lora_dropout", "must be in [0, 1)")
     if not 0.0 <= config.diffusion_eps < 1.0:
         raise bad("diffusion_eps", "must be in [0, 1)")
+    if config.lora_targets is not None and not config.lora_targets:
+        raise bad("lora_targets", "names no module. Give module-name suffixes, e.g. c_attn,c_proj")
 
 
 def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError as error:
         raise ConfigError(f"{path}: no such config file. Give the config.toml of a run folder.") from error
+    except IsADirectoryError as error:
+        raise ConfigError(f"{path}: is a folder. Give the config.toml inside a run folder.") from error
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text. Re-save the file as UTF-8.") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}. Fix the TOML syntax and try again.") from error
-    return config_from_dict(data, str(path))
+    except (RecursionError, ValueError):  # nesting too deep; an integer of thousands of digits
+        raise ConfigError(f"{path}: not usable TOML (nested too deeply or a number too long). Fix the file.") from None
+    return config_from_dict(data, str(path), key_lines(text))
 
 
 def config_to_toml(config: TrainConfig) -> str:

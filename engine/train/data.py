@@ -57,9 +57,12 @@ def load_training_pairs(path: str | Path) -> tuple[list[TrainingPair], list[str]
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no pairs file. Make pairs first (`voicebench ingest`, or the Pairs screen) or pass --pairs.")
-    from engine.curate.pairs import load_pairs
+    from engine.curate.pairs import PairsFileError, load_pairs
 
-    pair_file = load_pairs(path)
+    try:
+        pair_file = load_pairs(path)
+    except PairsFileError as error:  # a folder, an unreadable file: the user's input, not a fault
+        raise DataError(str(error)) from None
     pairs = [TrainingPair(p.id, p.prompt, p.response, p.split) for p in pair_file.pairs]
     problems = [f"{path}:{bad.line}: {bad.message}" for bad in pair_file.bad_lines]
     return pairs, problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.train.config import METHODS, TEMPLATES
+from engine.train.config import METHODS, SCHEDULERS, TEMPLATES
 
 
 def _targets(text: str) -> list[str]:
@@ -49,7 +49,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, workspace_flag: bool
     add("--grad-accum", type=int, dest="grad_accum", default=S, help="micro-batches per optimizer step")
     add("--max-length", type=int, dest="max_length", default=S, help="tokens per sequence (prompt + response)")
     add("--warmup-steps", type=int, dest="warmup_steps", default=S, help="linear learning-rate warm-up steps")
-    add("--scheduler", default=S, help="learning-rate schedule: linear, cosine, constant, …")
+    add("--scheduler", choices=SCHEDULERS, default=S, help="learning-rate schedule")
     add("--weight-decay", type=float, dest="weight_decay", default=S, help="AdamW weight decay")
     add("--eval-every", type=int, dest="eval_every", default=S, help="evaluate on the val split every N steps (0: never)")
     add("--save-every", type=int, dest="save_every", default=S, help="checkpoint every N steps (0: only at the end)")

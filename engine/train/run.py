@@ -151,7 +151,16 @@ def resolve_settings(workspace: Any, overrides: dict[str, Any], config_path: str
     explicit = set(overrides) | set(base)
     config = apply_workspace_defaults(TrainConfig(), workspace.section("train"), explicit)
     merged = {**config_to_dict(config), **base, **overrides}
-    return config_from_dict(merged, source), resume_dir, resume_checkpoint
+    config = config_from_dict(merged, source)
+    if resume_dir is None and config.out:
+        # A new run into a folder that holds files would mix its records and checkpoints with
+        # theirs (another run's events, or the workspace's data): only a new or empty folder.
+        out = _in_workspace(workspace, config.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            again = (f" To continue that run, use --resume {config.out}." if (out / "config.toml").is_file() else "")
+            raise ConfigError(f"{out}: already exists and is not empty; a new run needs a new or empty --out "
+                              f"folder.{again}")
+    return config, resume_dir, resume_checkpoint
 
 
 def _in_workspace(workspace: Any, path: str) -> Path:

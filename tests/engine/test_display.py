@@ -58,7 +58,8 @@ def write_hostile_pairs(root):
 @pytest.mark.parametrize("argv", [["pairs", "stats"], ["pairs", "stats", "--json"], ["pairs", "validate"]])
 def test_pairs_printers_show_no_raw_escapes(tmp_path, capsys, argv):
     root = write_hostile_pairs(tmp_path)
-    main(["-w", str(root), *argv, "--no-budgets" if argv[1] == "validate" else "--model=none-here"])
+    (root / "none-here").mkdir()  # a model folder with no tokenizer: stats counts no tokens
+    main(["-w", str(root), *argv, "--no-budgets" if argv[1] == "validate" else f"--model={root / 'none-here'}"])
     out, err = capsys.readouterr()
     assert ("note-" if argv[1] == "validate" else "src") in out + err
     assert_no_raw_controls(out + err)
