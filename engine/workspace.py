@@ -233,6 +233,7 @@ def _dataclass_keys(cls: type, limits: dict[str, Key]) -> dict[str, Key]:
 def settings_schema() -> dict[str, Table | NamedTables]:
     """The tables of voicebench.toml (imported late: the sampler and trainer import this module's neighbours)."""
     from engine.sample.diffusion import SamplerSettings
+    from engine.sample.sweep import PRECISIONS
     from engine.train.config import SCHEDULERS, TrainConfig
 
     train_limits = {**TRAIN_LIMITS, "scheduler": Key("str", choices=SCHEDULERS)}
@@ -244,9 +245,10 @@ def settings_schema() -> dict[str, Table | NamedTables]:
         "pairs": Table(PAIRS_KEYS, doc="the Pairs screen"),
         "budgets": Table(any_key=BUDGET_KEY, doc="token budgets by model name"),
         # `voicebench sweep/canary --preset NAME` (engine/sample/sweep.py): sampler settings plus
-        # `eos`, the sweep's name for the two EOS switches.
+        # `eos`, the sweep's name for the two EOS switches, and the precision `dtype`.
         "presets": NamedTables(Table({**_dataclass_keys(SamplerSettings, SAMPLER_LIMITS),
-                                      "eos": Key("str", choices=("keep", "suppress", "deprioritise"))}),
+                                      "eos": Key("str", choices=("keep", "suppress", "deprioritise")),
+                                      "dtype": Key("str", choices=PRECISIONS)}),
                                doc="named sampler settings"),
     }
 

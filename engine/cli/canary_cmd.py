@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                                      run_canaries, select_canaries)
     from engine.judge.rubric import load_rubric
     from engine.judge.workspace_store import open_workspace_store
-    from engine.models.loading import resolve_model_path
+    from engine.models.loading import read_family, resolve_model_path
     from engine.sample.sweep import apply_preset
     from engine.workspace import Workspace
 
@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not workspace.db_path.exists() and workspace.rubric_path.exists():
         load_rubric(workspace.rubric_path)
-    resolve_model_path(workspace.model(args.model).path)
+    entry = workspace.model(args.model)
+    resolve_model_path(entry.path)
+    read_family(entry.path, entry.family)  # a config.json that is not a model's settings: named, exit 2
     if args.adapter:
         from engine.models.portable import check_complete
 

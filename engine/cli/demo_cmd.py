@@ -143,7 +143,7 @@ def run_headless(root: str | Path, *, model: str = "demo-ar", method: str | None
 
 
 def _family(path: str) -> str:
-    from engine.judge.canary import read_family
+    from engine.models.loading import read_family
 
     return read_family(path)
 

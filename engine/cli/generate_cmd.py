@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-import types
-from pathlib import Path
 from typing import Any
 
 from engine.display import safe_text, terminal_json
@@ -85,26 +82,16 @@ def sampler_settings(args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
     return SamplerSettings(**values)
 
 
-def peek_family(entry: Any) -> str | None:
-    """The model's family from the entry or its config.json, without importing transformers."""
-    from engine.models.loading import detect_family, resolve_model_path
-
-    if entry.family:
-        return entry.family
-    config = json.loads((Path(resolve_model_path(entry.path)) / "config.json").read_text(encoding="utf-8"))
-    return detect_family(types.SimpleNamespace(**config))
-
-
 def run_generate_command(args: argparse.Namespace) -> int:
     from engine.sample.diffusion import SamplerSettingsError
-    from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError, RemoteCodeRefused
+    from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError, RemoteCodeRefused, read_family
     from engine.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace.open(args.workspace)
         entry = workspace.model(args.model)
         settings = sampler_settings(args, workspace.section("sampler")).validate_numbers()
-        family = peek_family(entry)
+        family = read_family(entry.path, entry.family)
         # Checked before paying for the model load.
         settings.validate() if family in DIFFUSION_FAMILIES else settings.validate_numbers()
         if args.max_new_tokens is not None and args.max_new_tokens < 1:

@@ -20,12 +20,10 @@ canary's `max_new_tokens`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from collections.abc import Generator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from sqlite_utils import Database
@@ -130,16 +128,6 @@ def select_canaries(canaries: list[Canary], set_name: str | None) -> list[Canary
 
 
 # Settings ----------------------------------------------------------------------------------
-def read_family(model_path: str | Path, configured: str | None = None) -> str:
-    """The model family without loading weights (config.json through detect_family)."""
-    from engine.models.loading import detect_family, resolve_model_path
-
-    if configured:
-        return configured
-    config = json.loads((Path(resolve_model_path(str(model_path))) / "config.json").read_text(encoding="utf-8"))
-    return detect_family(SimpleNamespace(**config))
-
-
 def canary_settings(workspace: Workspace, family: str, canary: Canary, seed: int) -> dict[str, Any]:
     """The exact settings a canary generates with; stored with (and identifying) the output."""
     from engine.models.loading import FAMILY_CAUSAL
@@ -228,7 +216,7 @@ def adapter_folder(workspace: Workspace, adapter: str) -> Path:
 def describe_contestant(db: Database, workspace: Workspace, model: str, adapter: str | None = None,
                         label: str | None = None) -> Contestant:
     """Resolve a model name/path (and optional adapter folder) into a Contestant."""
-    from engine.models.loading import resolve_model_path
+    from engine.models.loading import read_family, resolve_model_path
 
     entry = workspace.model(model)
     if entry.adapter and not adapter:  # the `voice` model: its current version's adapter

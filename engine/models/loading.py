@@ -41,6 +41,12 @@ class ModelNotFoundError(Exception):
     """The model is neither a local folder nor in the local Hugging Face cache."""
 
 
+class ModelConfigError(ModelNotFoundError):
+    """A model on disk that cannot be used as it is: a config.json that is not a model's
+    settings, or an adapter that does not fit the base it is loaded onto. (A ModelNotFoundError,
+    so every command that reports a missing model reports this the same way.)"""
+
+
 class RemoteCodeRefused(Exception):
     """The model needs `trust_remote_code` and the workspace config did not allow it."""
 
@@ -78,6 +84,36 @@ def resolve_model_path(name_or_path: str) -> str:
         f"{name_or_path}: no such folder. Give a local model folder or a Hugging Face id "
         "(org/name) that is already in your cache."
     )
+
+
+_DAMAGED_ADVICE = "Save the model again with save_pretrained, or download it again."
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """A model folder's config.json as a dict, or ModelConfigError naming the file, line and problem."""
+    import json
+
+    path = Path(folder) / "config.json"
+    raw = path.read_bytes()
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ModelConfigError(f"{path}:{line}: not UTF-8 text. {_DAMAGED_ADVICE}") from None
+    except json.JSONDecodeError as error:
+        raise ModelConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg}). {_DAMAGED_ADVICE}") from None
+    if not isinstance(value, dict):
+        raise ModelConfigError(f"{path}: holds a JSON {type(value).__name__}, not an object. {_DAMAGED_ADVICE}")
+    return value
+
+
+def read_family(model_path: str | Path, configured: str | None = None) -> str:
+    """The model family without loading weights or transformers (config.json through detect_family)."""
+    from types import SimpleNamespace
+
+    if configured:
+        return configured
+    return detect_family(SimpleNamespace(**read_model_config(resolve_model_path(str(model_path)))))
 
 
 def detect_family(config: Any) -> str:
@@ -149,15 +185,19 @@ def load_model(
     `dtype` is "float32", "bfloat16" or "float16" (None: float32 on CPU, bfloat16 on GPU).
     `load_in_4bit` quantises linear layers to NF4 with bitsandbytes (QLoRA).
     """
-    import json
-
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # progress bars would garble --json output and the TUI
     folder = resolve_model_path(path)
-    config_dict = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    config_dict = read_model_config(folder)
     tokenizer_trust = trust_remote_code
     if config_dict.get("model_type") == FAMILY_LLADA:
         from engine.models.llada import register
@@ -169,7 +209,12 @@ def load_model(
             f"{folder}: this model ships its own Python code (auto_map in config.json). "
             "Set `trust_remote_code = true` for it in voicebench.toml if you trust its source."
         )
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except (ValueError, TypeError, KeyError, StrictDataclassError) as error:  # a key of the wrong kind, an unknown model_type
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelConfigError(f"{Path(folder) / 'config.json'}: transformers cannot read it ({reason}). "
+                               f"{_DAMAGED_ADVICE}") from None
     family = family or detect_family(config)
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
@@ -204,7 +249,12 @@ def load_model(
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except (ValueError, RuntimeError) as error:  # no target module matches; tensor shapes differ
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelConfigError(f"{adapter}: this adapter does not fit {folder} ({reason}). Load it onto the "
+                                   "base model it was trained from (adapter_config.json names it).") from None
         model = model.merge_and_unload() if not load_in_4bit else model  # 4-bit weights cannot absorb it
     model.eval()
     tokenizer = load_tokenizer(folder, trust_remote_code=tokenizer_trust)

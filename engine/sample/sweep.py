@@ -40,7 +40,6 @@ import dataclasses
 import itertools
 import json
 import re
-import tomllib
 from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -206,16 +205,7 @@ def load_presets(workspace: Workspace) -> dict[str, dict[str, Any]]:
     """Named settings from `[presets.NAME]` in voicebench.toml, then presets.toml (which wins)."""
     presets = {name: dict(table) for name, table in workspace.settings.get("presets", {}).items()
                if isinstance(table, dict)}
-    path = presets_path(workspace)
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise SweepError(f"{path}: {error}. Fix the TOML syntax or remove the file.") from None
-        for name, table in data.get("presets", {}).items():
-            if not isinstance(table, dict):
-                raise SweepError(f"{path}: [presets.{name}] must be a table of settings.")
-            presets[name] = dict(table)
+    presets.update(_file_presets(workspace))
     return presets
 
 
@@ -229,7 +219,7 @@ def preset(workspace: Workspace, name: str) -> dict[str, Any]:
 
 def apply_preset(workspace: Workspace, model: str, name: str) -> Workspace:
     """The workspace as `canary --preset NAME` runs it: the preset's settings over its tables."""
-    from engine.judge.canary import read_family
+    from engine.models.loading import read_family
 
     entry = workspace.model(model)
     family = read_family(entry.path, entry.family)
@@ -260,8 +250,7 @@ def save_preset(workspace: Workspace, name: str, settings: Mapping[str, Any]) ->
     unknown = sorted(set(settings) - set(DIFFUSION_VARIABLES))
     if unknown:
         raise SweepError(f"preset {name!r}: unknown settings {unknown}; allowed: {', '.join(DIFFUSION_VARIABLES)}.")
-    presets = {key: value for key, value in load_presets(workspace).items()
-               if key in _file_presets(workspace)}
+    presets = _file_presets(workspace)
     presets[name] = {key: value for key, value in settings.items() if value is not None}
     lines = ["# Named sampler settings: `voicebench sweep --preset NAME`, `voicebench canary --preset NAME`.", ""]
     for preset_name, values in presets.items():
@@ -271,11 +260,19 @@ def save_preset(workspace: Workspace, name: str, settings: Mapping[str, Any]) ->
     return write_atomic(presets_path(workspace), "\n".join(lines))
 
 
-def _file_presets(workspace: Workspace) -> set[str]:
+def _file_presets(workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """presets.toml's presets, checked as [presets] in voicebench.toml is (names, kinds, limits)."""
+    from engine.settings import SettingsError, read_settings
+    from engine.workspace import settings_schema
+
     path = presets_path(workspace)
-    if not path.exists():
-        return set()
-    return set(tomllib.loads(path.read_text(encoding="utf-8")).get("presets", {}))
+    if not (path.exists() or path.is_symlink()):
+        return {}
+    try:
+        data = read_settings(path, {"presets": settings_schema()["presets"]}).data
+    except SettingsError as error:
+        raise SweepError(str(error)) from None
+    return {name: dict(table) for name, table in data.get("presets", {}).items()}
 
 
 # Planning ------------------------------------------------------------------------------------
@@ -309,7 +306,8 @@ def plan_sweep(workspace: Workspace, model: str, vary: Mapping[str, Sequence[str
                base: Mapping[str, Any] | None = None, adapter: str | None = None,
                canaries: Sequence[str] | None = None, seed: int = 0) -> SweepPlan:
     """Every setting of the sweep, checked against every chosen canary before anything runs."""
-    from engine.judge.canary import adapter_folder, canary_settings, load_canaries, read_family, select_canaries
+    from engine.judge.canary import adapter_folder, canary_settings, load_canaries, select_canaries
+    from engine.models.loading import read_family
 
     entry = workspace.model(model)
     family = read_family(entry.path, entry.family)

@@ -56,7 +56,7 @@ class PreferenceEvent(Event):
 
 def refusal(workspace: Any, model: str) -> str | None:
     """Why DPO cannot train this model (one line), or None. Reads config.json only."""
-    from engine.judge.canary import read_family
+    from engine.models.loading import read_family
     from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError
 
     entry = workspace.model(model)

@@ -393,3 +393,51 @@ def test_a_damaged_adapter_is_refused_before_loading_anything(tmp_path, capsys, 
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_bytes(config)
     run_refused(root, [*command, "--model", "{root}/model", "--adapter", "adapter"], capsys, expect=[message])
+
+
+# A model folder whose config.json is not a model's settings, through the commands that load one
+
+UNREADABLE_MODEL_CONFIGS = {  # refused before judgments.db is made: the JSON itself is unusable
+    "not JSON": ("{bad", "config.json:1: not valid JSON"),
+    "empty": ("", "config.json:1: not valid JSON"),
+    "a list": ("[]", "config.json: holds a JSON list, not an object"),
+}
+MODEL_COMMANDS = {"canary": ["canary", "--model", "{root}/model"],
+                  "generate": ["generate", "--model", "{root}/model", "--prompt", "hi"],
+                  "sweep": ["sweep", "--model", "{root}/model", "--vary", "temperature=0,1"]}
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+@pytest.mark.parametrize("case", UNREADABLE_MODEL_CONFIGS)
+def test_a_model_config_that_is_not_json_settings_is_refused_by_name(tmp_path, capsys, command, case):
+    root = make_workspace(tmp_path)
+    content, message = UNREADABLE_MODEL_CONFIGS[case]
+    (root / "model" / "config.json").write_text(content, encoding="utf-8")
+    run_refused(root, MODEL_COMMANDS[command], capsys, expect=[message, "Save the model again"])
+
+
+@pytest.mark.parametrize("content", ['{"model_type": 5}', '{"model_type": "gpt2", "n_embd": "x"}'],
+                         ids=["model_type a number", "a size as text"])
+def test_a_model_config_transformers_cannot_read_is_refused_by_name(tmp_path, capsys, content):
+    root = make_workspace(tmp_path)
+    (root / "model" / "config.json").write_text(content, encoding="utf-8")
+    run_refused(root, MODEL_COMMANDS["generate"], capsys,
+                expect=["config.json: transformers cannot read it", "Save the model again"])
+
+
+def test_an_adapter_for_another_base_is_refused_naming_both(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from engine.models.loading import ModelConfigError, load_model
+
+    def tiny(width: int, folder: Path):
+        model = GPT2LMHeadModel(GPT2Config(n_embd=width, n_layer=1, n_head=2, vocab_size=40, n_positions=16))
+        model.save_pretrained(folder)
+        return model
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(tiny(8, tmp_path / "narrow"), LoraConfig(r=2, target_modules=["c_attn"])).save_pretrained(adapter)
+    tiny(16, tmp_path / "wide")
+    with pytest.raises(ModelConfigError, match=r"adapter: this adapter does not fit .*wide"):
+        load_model(str(tmp_path / "wide"), adapter=str(adapter))

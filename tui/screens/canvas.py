@@ -251,7 +251,7 @@ class CanvasScreen(WorkbenchScreen):
 
     def _model_options(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Workspace models split by family, without loading weights."""
-        from engine.judge.canary import read_family
+        from engine.models.loading import read_family
 
         from engine.models.versions import voice_available
         from engine.workspace import VOICE_MODEL
