@@ -89,22 +89,27 @@ def resolve_model_path(name_or_path: str) -> str:
 _DAMAGED_ADVICE = "Save the model again with save_pretrained, or download it again."
 
 
-def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """A model folder's config.json as a dict, or ModelConfigError naming the file, line and problem."""
+def read_json_object(path: Path, error_type: type[Exception], advice: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (a model's or adapter's config, a run record), or
+    `error_type` naming the file, the line and the problem, then `advice`."""
     import json
 
-    path = Path(folder) / "config.json"
     raw = path.read_bytes()
     try:
         value = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise ModelConfigError(f"{path}:{line}: not UTF-8 text. {_DAMAGED_ADVICE}") from None
+        raise error_type(f"{path}:{line}: not UTF-8 text. {advice}") from None
     except json.JSONDecodeError as error:
-        raise ModelConfigError(f"{path}:{error.lineno}: not valid JSON ({error.msg}). {_DAMAGED_ADVICE}") from None
+        raise error_type(f"{path}:{error.lineno}: not valid JSON ({error.msg}). {advice}") from None
     if not isinstance(value, dict):
-        raise ModelConfigError(f"{path}: holds a JSON {type(value).__name__}, not an object. {_DAMAGED_ADVICE}")
+        raise error_type(f"{path}: holds a JSON {type(value).__name__}, not an object. {advice}")
     return value
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """A model folder's config.json as a dict, or ModelConfigError naming the file, line and problem."""
+    return read_json_object(Path(folder) / "config.json", ModelConfigError, _DAMAGED_ADVICE)
 
 
 def read_family(model_path: str | Path, configured: str | None = None) -> str:

@@ -167,19 +167,9 @@ def check_complete(folder: str | Path) -> Artefact:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """A checkpoint's JSON file as a dict, or ArtefactError naming the file, line and problem."""
-    raw = path.read_bytes()
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ArtefactError(f"{path}:{line}: not UTF-8 text; the checkpoint is damaged — pick another one.") from None
-    except json.JSONDecodeError as error:
-        raise ArtefactError(f"{path}:{error.lineno}: not valid JSON ({error.msg}); the checkpoint is damaged — "
-                            "pick another one.") from None
-    if not isinstance(value, dict):
-        raise ArtefactError(f"{path}: holds a JSON {type(value).__name__}, not an object; the checkpoint is "
-                            "damaged — pick another one.")
-    return value
+    from engine.models.loading import read_json_object as read_object
+
+    return read_object(path, ArtefactError, "The checkpoint is damaged: pick another one.")
 
 
 def _check_weights(files: list[Path]) -> None:
