@@ -105,6 +105,8 @@ class SamplerSettings:
             raise SamplerSettingsError(f"temperature {self.temperature} must be 0 or more.")
         if self.cfg_scale < 0:
             raise SamplerSettingsError(f"cfg_scale {self.cfg_scale} must be 0 or more.")
+        if self.seed < 0:  # as [sampler] seed in voicebench.toml: torch seeds are not negative
+            raise SamplerSettingsError(f"seed {self.seed} must be 0 or more.")
         return self
 
     def validate(self) -> SamplerSettings:

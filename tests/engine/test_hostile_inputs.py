@@ -441,3 +441,8 @@ def test_an_adapter_for_another_base_is_refused_naming_both(tmp_path):
     tiny(16, tmp_path / "wide")
     with pytest.raises(ModelConfigError, match=r"adapter: this adapter does not fit .*wide"):
         load_model(str(tmp_path / "wide"), adapter=str(adapter))
+
+
+def test_generate_refuses_a_negative_seed_as_sampler_seed_is(tmp_path, capsys):
+    root = make_workspace(tmp_path)
+    run_refused(root, [*MODEL_COMMANDS["generate"], "--seed", "-1"], capsys, expect=["seed -1 must be 0 or more"])
