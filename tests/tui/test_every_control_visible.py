@@ -230,7 +230,7 @@ def write_unrated_adapter(folder) -> None:
 @SIZES
 async def test_train_its_tabs_and_the_quit_dialogs(tmp_path, size, monkeypatch):
     from tests.tui.test_train import fake_child, wait_until
-    from tests.tui.test_train_lifecycle import form_values, stats
+    from tests.tui.test_train_lifecycle import start_until_evaluating
     from tests.tui.train_fixtures import write_two_runs, write_workspace
 
     fake_child(monkeypatch, "steps", gates=("eval-2",), control=tmp_path / "control")
@@ -254,9 +254,7 @@ async def test_train_its_tabs_and_the_quit_dialogs(tmp_path, size, monkeypatch):
         await inspector.check("Train with the form hidden", "TrainScreen")
         await press(pilot, "ctrl+b")
         screen = app.screen
-        form_values(screen, max_steps="100")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: "evaluating" in stats(screen))
+        await start_until_evaluating(pilot, screen, "100")
         await inspector.check("Train while a run trains", "TrainScreen", wait_for_workers=False)
         process = screen.live.process
         await pilot.press("ctrl+q")
@@ -306,14 +304,19 @@ async def test_canvas_and_its_dialogs(tmp_path, size, repo_root):
 
 
 # Judge (F4) -------------------------------------------------------------------------------
-@SIZES
-async def test_judge_a_rubric_session_and_its_dialogs(tmp_path, size, repo_root):
+def judge_app(tmp_path, repo_root, mode: str):
+    """The app on a judge workspace holding one open session of `mode` ("rubric" or "pairwise")."""
     from tests.tui.test_judge import make_workspace
     from tests.tui.test_snapshots_judge import seeded_session
 
     workspace = make_workspace(tmp_path / "workspace", repo_root)
-    seeded_session(workspace, "rubric")
-    app = make_app(workspace)
+    seeded_session(workspace, mode)
+    return make_app(workspace)
+
+
+@SIZES
+async def test_judge_a_rubric_session_and_its_dialogs(tmp_path, size, repo_root):
+    app = judge_app(tmp_path, repo_root, "rubric")
     async with app.run_test(size=size) as pilot:
         inspector = Inspector(pilot, size)
         await press(pilot, "f4")
@@ -339,12 +342,7 @@ async def test_judge_a_rubric_session_and_its_dialogs(tmp_path, size, repo_root)
 
 @SIZES
 async def test_judge_a_pairwise_session(tmp_path, size, repo_root):
-    from tests.tui.test_judge import make_workspace
-    from tests.tui.test_snapshots_judge import seeded_session
-
-    workspace = make_workspace(tmp_path / "workspace", repo_root)
-    seeded_session(workspace, "pairwise")
-    app = make_app(workspace)
+    app = judge_app(tmp_path, repo_root, "pairwise")
     async with app.run_test(size=size) as pilot:
         inspector = Inspector(pilot, size)
         await press(pilot, "f4", "ctrl+o")

@@ -48,6 +48,13 @@ def assert_on_screen(app, selector: str) -> None:
 
 
 
+def long_output_app(tmp_path, repo_root):
+    """The app on a workspace whose open rubric session starts on a long output."""
+    workspace = make_workspace(tmp_path / "workspace", repo_root)
+    long_output_session(workspace)
+    return make_app(workspace)
+
+
 async def resume_session(pilot) -> None:
     """F4, then ctrl+o: resume the open session the workspace holds."""
     await pilot.press("f4")
@@ -56,9 +63,7 @@ async def resume_session(pilot) -> None:
     await pilot.pause()
 
 async def test_every_rating_control_is_visible_at_80x24(tmp_path, repo_root):
-    workspace = make_workspace(tmp_path / "workspace", repo_root)
-    long_output_session(workspace)
-    app = make_app(workspace)
+    app = long_output_app(tmp_path, repo_root)
     async with app.run_test(size=(80, 24)) as pilot:
         await resume_session(pilot)
         view = app.screen.query_one(BlindItemView)
@@ -112,9 +117,7 @@ async def test_rate_flag_and_note_with_keys_at_80x24(tmp_path, repo_root):
 
 
 async def test_shrinking_the_terminal_mid_item_keeps_the_controls_on_screen(tmp_path, repo_root):
-    workspace = make_workspace(tmp_path / "workspace", repo_root)
-    long_output_session(workspace)
-    app = make_app(workspace)
+    app = long_output_app(tmp_path, repo_root)
     async with app.run_test(size=(120, 40)) as pilot:
         await resume_session(pilot)
         view = app.screen.query_one(BlindItemView)

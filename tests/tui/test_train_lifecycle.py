@@ -50,6 +50,13 @@ def form_values(screen, **values: str) -> None:
         form.input(name).value = value
 
 
+async def start_until_evaluating(pilot, screen, max_steps: str) -> None:
+    """Start a run of `max_steps` and wait until it reaches its gated first evaluation."""
+    form_values(screen, max_steps=max_steps)
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: "evaluating" in stats(screen))
+
+
 async def test_cancel_during_checkpoint_canaries_lands_cancelled_and_resumable(tmp_path, monkeypatch):
     control = tmp_path / "control"
     fake_child(monkeypatch, "steps", gates=("canary-2-2",), control=control, canaries=3)
@@ -83,9 +90,7 @@ async def test_resume_in_the_same_session_keeps_the_curve(tmp_path, monkeypatch)
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
-        form_values(screen, max_steps="6")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: "evaluating" in stats(screen))
+        await start_until_evaluating(pilot, screen, "6")
         # The runs list and the status line agree on the step while it trains.
         table = screen.query_one(RunsTable)
         await wait_until(pilot, lambda: table.run_by_id(screen.live.view.run_id) is not None)
@@ -168,9 +173,7 @@ async def test_quit_and_stop_waits_for_the_checkpoint(tmp_path, monkeypatch):
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(pilot)
-        form_values(screen, max_steps="100")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: "evaluating" in stats(screen))
+        await start_until_evaluating(pilot, screen, "100")
         process, run_dir = screen.live.process, screen.app.workspace.root / screen.live.run_dir
         await pilot.press("ctrl+q")
         await pilot.pause()
@@ -208,9 +211,7 @@ async def test_stopping_shows_a_countdown_and_which_key_kills(tmp_path, monkeypa
     app = make_app(Workspace.open(write_workspace(tmp_path / "ws")))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(pilot)
-        form_values(screen, max_steps="100")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: "evaluating" in stats(screen))
+        await start_until_evaluating(pilot, screen, "100")
         process = screen.live.process
         await pilot.press("ctrl+q")
         await pilot.pause()
