@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.judge.workspace_store import open_workspace_store
+    from engine.judge.workspace_store import reading_store
     from engine.models.loading import ModelNotFoundError
     from engine.models.portable import ArtefactError, artefact_in, export_artefact
     from engine.models.versions import provenance_of
@@ -42,12 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        if workspace.db_path.exists():
-            db = open_workspace_store(workspace)
-        else:  # nothing judged yet: no judgments.db made by a command that only reads it
-            from engine.judge.store import open_store
-
-            db = open_store(memory=True)
+        db = reading_store(workspace)
         provenance, evaluation = provenance_of(workspace, db, artefact_in(workspace, args.source))
         out = export_artefact(workspace, args.source, args.out, merged=args.merged, dtype=args.dtype,
                               provenance=provenance, evaluation=evaluation)

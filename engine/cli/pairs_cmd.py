@@ -326,8 +326,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
     budgets: dict[str, int] = {}
     counters: dict[str, Any] = {}
     if not args.no_budgets:
-        if _unknown_model(workspace, args.model):
-            return _error(_unknown_model(workspace, args.model))
+        if problem := _unknown_model(workspace, args.model):
+            return _error(problem)
         budgets, counters, missing = _counters(workspace, args.model)
         for name, reason in sorted(missing.items()):
             if args.model:
@@ -440,8 +440,8 @@ def run_stats_command(args: argparse.Namespace) -> int:
     path = _pairs_path(args, workspace)
     if not path.exists():
         return _error(f"{path}: no such file. Run `voicebench ingest` to build pairs from your sources.")
-    if _unknown_model(workspace, args.model):
-        return _error(_unknown_model(workspace, args.model))
+    if problem := _unknown_model(workspace, args.model):
+        return _error(problem)
     budgets, counters, missing = _counters(workspace, args.model)
     try:
         stats = file_stats(path, budgets, counters)

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.judge.prefs import PreferenceError, rubric_preferences, vote_preferences, write_preferences
-    from engine.judge.workspace_store import open_workspace_store
+    from engine.judge.workspace_store import reading_store
     from engine.models.loading import ModelNotFoundError
     from engine.train.data import DataError
     from engine.workspace import Workspace, WorkspaceError
@@ -62,12 +62,7 @@ def run(args: argparse.Namespace) -> int:
         out = out if out.is_absolute() else workspace.root / out
         pairs_path = workspace.root / args.pairs if args.pairs else workspace.pairs_path
         workspace.check_output(out, inputs={pairs_path: "the pairs file self-play reads"} if args.self_play else None)
-        if workspace.db_path.exists():
-            db = open_workspace_store(workspace)
-        else:  # nothing judged yet: no votes or ratings, and no judgments.db made just to find that out
-            from engine.judge.store import open_store
-
-            db = open_store(memory=True)
+        db = reading_store(workspace)
         rows = [] if args.no_votes else vote_preferences(db)
         if not args.no_ratings:
             rows += rubric_preferences(db, args.threshold)

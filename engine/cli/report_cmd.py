@@ -30,9 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.atomic import write_atomic
     from engine.display import safe_text
     from engine.judge.report import build_report, render
-    from engine.judge.rubric import seed_rubric
-    from engine.judge.store import open_store
-    from engine.judge.workspace_store import open_workspace_store
+    from engine.judge.workspace_store import reading_store
     from engine.workspace import Workspace
 
     workspace = Workspace.open(args.workspace)
@@ -41,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.out:
         workspace.check_output(args.out)
-    if workspace.db_path.exists():
-        db = open_workspace_store(workspace)
-    else:  # nothing judged yet: an empty report, and no judgments.db made by a read-only command
-        db = open_store(memory=True)
-        seed_rubric(db, workspace.rubric_path)
+    db = reading_store(workspace, rubric=True)  # nothing judged yet: an empty report with the rubric
     text = render(build_report(db, bt_samples=args.samples, seed=args.seed), args.format)
     if args.out:
         target = write_atomic(args.out, text)

@@ -50,21 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.judge.workspace_store import open_workspace_store
+    from engine.judge.workspace_store import open_workspace_store, reading_store
     from engine.models.portable import ArtefactError
     from engine.models.versions import GateRefused
     from engine.workspace import Workspace, WorkspaceError
 
     try:
         workspace = Workspace.open(args.workspace)
-        if args.action != "promote" and not workspace.db_path.exists():
-            # Nothing promoted yet: answer from an empty store rather than make judgments.db
-            # for a command that only reads (or refuses, as rollback then does).
-            from engine.judge.store import open_store
-
-            db = open_store(memory=True)
+        if args.action != "promote":  # list, show, gate and rollback only read (or refuse, as rollback may)
+            db = reading_store(workspace)
         else:
-            if args.action == "promote" and not workspace.db_path.exists():  # refused before the store is made
+            if not workspace.db_path.exists():  # refused before the store is made
                 from engine.models.versions import check_checkpoint
 
                 check_checkpoint(workspace, args.checkpoint)

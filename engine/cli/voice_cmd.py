@@ -46,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         workspace = Workspace.open(args.workspace)
         if not workspace.db_path.exists():  # only models can be named then: refuse a wrong name before making the store
-            from engine.judge.store import open_store
             from engine.judge.voice import resolve_contestant
+            from engine.judge.workspace_store import reading_store
 
+            empty = reading_store(workspace)
             for name in args.contestants:
-                resolve_contestant(open_store(memory=True), workspace, name)
+                resolve_contestant(empty, workspace, name)
         db = open_workspace_store(workspace)
         unscored = 0
         for name in args.contestants:  # her text's calibration is computed once (engine.judge.voice.calibrate)

@@ -1,6 +1,7 @@
 """Open a workspace's judging store ready for use: migrations applied, rubric seeded.
 
     db = open_workspace_store(workspace)       # judgments.db in the workspace root
+    db = reading_store(workspace)              # for a command that only reads: never creates it
 
 The Judge screen, `voicebench canary`, `voicebench report` and the headless demo all start
 here, so the rubric in `data/rubric.toml` is in the store before anyone rates, and runs
@@ -23,4 +24,15 @@ def open_workspace_store(workspace: Workspace) -> Database:
     db = open_store(workspace.db_path)
     seed_rubric(db, workspace.rubric_path)
     mark_interrupted_runs(db, workspace.runs_dir)
+    return db
+
+
+def reading_store(workspace: Workspace, *, rubric: bool = False) -> Database:
+    """The store for a command that only reads it: judgments.db when it exists, else an empty
+    in-memory store (holding the rubric when `rubric`), so reading never creates judgments.db."""
+    if workspace.db_path.exists():
+        return open_workspace_store(workspace)
+    db = open_store(memory=True)
+    if rubric:
+        seed_rubric(db, workspace.rubric_path)
     return db
