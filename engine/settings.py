@@ -168,6 +168,15 @@ def read_settings(path: str | Path, schema: Schema, *, error_type: type[Settings
                   what_is_it: str = "") -> SettingsFile:
     """Read, parse and check one settings file. Raises `error_type` (a SettingsError) on any problem;
     `what_is_it` finishes the "file not found" advice."""
+    settings = read_toml(path, error_type=error_type, what_is_it=what_is_it)
+    _check_file(settings, schema)
+    return settings
+
+
+def read_toml(path: str | Path, *, error_type: type[SettingsError] = SettingsError,
+              what_is_it: str = "") -> SettingsFile:
+    """Read and parse a TOML file, keeping each key's line, without checking its keys (a caller
+    with its own checks, such as a run's config.toml). Raises `error_type` naming file and line."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -192,9 +201,7 @@ def read_settings(path: str | Path, schema: Schema, *, error_type: type[Settings
         what = "nested too deeply" if isinstance(error, RecursionError) else "holds a number too long to read"
         raise make_error(error_type, path, None, None, f"not usable TOML ({what})",
                          "Fix the file; settings need neither") from None
-    settings = SettingsFile(path=path, data=data, lines=key_lines(text), error_type=error_type)
-    _check_file(settings, schema)
-    return settings
+    return SettingsFile(path=path, data=data, lines=key_lines(text), error_type=error_type)
 
 
 def _decoded(raw: bytes, path: Path, error_type: type[SettingsError]) -> str:

@@ -273,8 +273,7 @@ def _card_base(workspace: Workspace, artefact: Artefact, base: ModelEntry | None
 
 
 def _write_adapter(workspace: Workspace, artefact: Artefact, base: ModelEntry, staging: Path) -> str:
-    from engine.models.loading import read_family
-    from engine.models.loading import load_tokenizer, resolve_model_path
+    from engine.models.loading import load_tokenizer, read_family, resolve_model_path
 
     for file in artefact.folder.iterdir():
         if file.is_file() and file.name not in TRAINING_STATE:

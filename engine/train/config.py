@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
-from engine.settings import Key, check_value, key_lines, toml_value
+from engine.settings import Key, SettingsError, check_value, read_toml, toml_value
 
 METHODS = ("lora", "qlora", "full", "diffusion", "dpo")
 TEMPLATES = ("auto", "chat", "plain")
@@ -191,25 +190,11 @@ def validate_config(config: TrainConfig, source: str = "<config>",
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError as error:
-        raise ConfigError(f"{path}: no such config file. Give the config.toml of a run folder.") from error
-    except IsADirectoryError as error:
-        raise ConfigError(f"{path}: is a folder. Give the config.toml inside a run folder.") from error
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text. Re-save the file as UTF-8.") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {error}. Fix the TOML syntax and try again.") from error
-    except (RecursionError, ValueError):  # nesting too deep; an integer of thousands of digits
-        raise ConfigError(f"{path}: not usable TOML (nested too deeply or a number too long). Fix the file.") from None
-    return config_from_dict(data, str(path), key_lines(text))
+        parsed = read_toml(path, what_is_it="Give the config.toml of a run folder")
+    except SettingsError as error:
+        raise ConfigError(str(error)) from None
+    return config_from_dict(parsed.data, str(path), parsed.lines)
 
 
 def config_to_toml(config: TrainConfig) -> str:

@@ -56,8 +56,7 @@ class PreferenceEvent(Event):
 
 def refusal(workspace: Any, model: str) -> str | None:
     """Why DPO cannot train this model (one line), or None. Reads config.json only."""
-    from engine.models.loading import read_family
-    from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError
+    from engine.models.loading import DIFFUSION_FAMILIES, ModelNotFoundError, read_family
 
     entry = workspace.model(model)
     try:
