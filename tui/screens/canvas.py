@@ -252,7 +252,6 @@ class CanvasScreen(WorkbenchScreen):
     def _model_options(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Workspace models split by family, without loading weights."""
         from engine.models.loading import read_family
-
         from engine.models.versions import voice_available
         from engine.workspace import VOICE_MODEL
 

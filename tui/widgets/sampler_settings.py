@@ -38,9 +38,8 @@ class SamplerSettingsPanel(VerticalScroll):
     SamplerSettingsPanel .setting { height: 1; margin-bottom: 0; }
     SamplerSettingsPanel .setting Label { width: 13; color: $text-muted; }
     SamplerSettingsPanel .setting Input { width: 1fr; }
-    SamplerSettingsPanel .setting Select { width: 1fr; }
     /* In the narrow run panel (80x24) a choice's label is cut with an ellipsis, not wrapped under the row. */
-    SamplerSettingsPanel .setting Select { height: 1; }
+    SamplerSettingsPanel .setting Select { width: 1fr; height: 1; }
     SamplerSettingsPanel .setting SelectCurrent #label { text-wrap: nowrap; text-overflow: ellipsis; }
     SamplerSettingsPanel Checkbox { height: 1; }
     SamplerSettingsPanel #settings-error { color: $text-error; height: auto; margin-top: 1; }
