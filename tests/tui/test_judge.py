@@ -791,3 +791,11 @@ async def test_reading_view_shows_each_contestants_voice_score_beside_the_verdic
         assert verdicts["quokka-large"].startswith("voice AUC not scored\nrubric voice 1.75")
         agreement = app.screen.query_one("#reading-voice").content.plain
         assert "Voice score vs rubric voice: – (rank agreement needs 3 contestants with both; 2 have)" in agreement
+
+
+def test_rank_agreement_counts_contestants_in_words():
+    from tui.widgets.voice_summary import agreement_lines
+
+    section = {"rows": [{"label": "a", "auc": 0.9}],
+               "agreement": {"rubric_voice": {"contestants": 1, "spearman": None, "disagreements": []}}}
+    assert "needs 3 contestants with both; 1 has)" in agreement_lines(section, {}).plain

@@ -72,7 +72,7 @@ def agreement_lines(section: dict[str, Any] | None, names: dict[str, str]) -> Te
         label = f"Voice score vs {HUMAN_NAMES[human]}: "
         if entry["spearman"] is None:
             text.append(label + f"– (rank agreement needs {MIN_CONTESTANTS_FOR_AGREEMENT} contestants with both; "
-                                f"{entry['contestants']} have)", style="dim")
+                                f"{entry['contestants']} {'has' if entry['contestants'] == 1 else 'have'})", style="dim")
             continue
         text.append(label)
         rho = entry["spearman"]
